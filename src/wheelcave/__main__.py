@@ -1,0 +1,3 @@
+from wheelcave.cli.main import main
+
+main()

@@ -1,0 +1,155 @@
+"""Authentication: HTTP Basic with a user's password (argon2id) or ``__token__`` + API token.
+
+Tokens are long random secrets stored as sha256, cheap to check on every request. A correct
+password is remembered in memory for a minute, keyed by a sha256 of the credential, so a
+burst of uploads does not pay argon2 each time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import re
+import secrets
+import time
+
+import anyio.to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from wheelcave.db.repository import Repository, UserRecord
+from wheelcave.errors import BadRequest, Conflict, NotFound, Unauthorized
+
+__all__ = ["TOKEN_USER", "AuthService", "validate_user_name"]
+
+TOKEN_USER = "__token__"
+_TOKEN_PREFIX = "wc_"
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_MEMO_SECONDS = 60.0
+_BAD_CREDENTIALS = "Invalid or non-existent authentication information"
+
+
+def validate_user_name(name: str) -> str:
+    if not _USER_NAME.fullmatch(name):
+        msg = f"invalid user name {name!r}: letters, digits, '.', '_' and '-', at most 64"
+        raise BadRequest(msg)
+    return name
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class AuthService:
+    def __init__(self, repo: Repository, hasher: PasswordHasher | None = None) -> None:
+        self.repo = repo
+        self.hasher = hasher or PasswordHasher()
+        self._memo: dict[str, tuple[float, UserRecord]] = {}
+
+    # ------------------------------------------------------------ checking
+
+    async def authenticate(self, authorization: str | None) -> UserRecord | None:
+        """The user behind an ``Authorization`` header; None without one.
+
+        Raises :class:`Unauthorized` for a malformed header or wrong credentials.
+        """
+        if not authorization:
+            return None
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            raise Unauthorized(_BAD_CREDENTIALS + ": only HTTP Basic is supported")
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized(_BAD_CREDENTIALS + ": malformed Basic credentials") from None
+        user, sep, password = decoded.partition(":")
+        if not sep:
+            raise Unauthorized(_BAD_CREDENTIALS)
+        return await self.check(user, password)
+
+    async def check(self, user: str, password: str) -> UserRecord:
+        if user == TOKEN_USER:
+            found = await self.repo.find_token_user(_sha256(password))
+            if found is None:
+                raise Unauthorized(_BAD_CREDENTIALS + ": unknown API token")
+            return found
+        key = _sha256(f"{user}\0{password}")
+        memo = self._memo.get(key)
+        now = time.monotonic()
+        if memo and memo[0] > now:
+            return memo[1]
+        record = await self.repo.find_user(user)
+        if record is None or not record.password_hash:
+            # Spend the same time as a real check, so user names cannot be probed by timing.
+            await anyio.to_thread.run_sync(self._verify, _dummy_hash(), password)
+            raise Unauthorized(_BAD_CREDENTIALS)
+        if not await anyio.to_thread.run_sync(self._verify, record.password_hash, password):
+            raise Unauthorized(_BAD_CREDENTIALS)
+        if len(self._memo) > 10_000:
+            self._memo.clear()
+        self._memo[key] = (now + _MEMO_SECONDS, record)
+        return record
+
+    def _verify(self, hashed: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    # ------------------------------------------------------------ managing
+
+    async def hash_password(self, password: str) -> str:
+        if len(password) < 8:
+            msg = "password too short: use at least 8 characters"
+            raise BadRequest(msg)
+        return await anyio.to_thread.run_sync(self.hasher.hash, password)
+
+    async def add_user(self, name: str, password: str | None, *, is_admin: bool = False) -> UserRecord:
+        validate_user_name(name)
+        if name == TOKEN_USER:
+            msg = f"{TOKEN_USER!r} is reserved for API tokens"
+            raise BadRequest(msg)
+        hashed = await self.hash_password(password) if password is not None else None
+        record = await self.repo.create_user(name, hashed, is_admin=is_admin)
+        if record is None:
+            msg = f"user {name!r} exists already"
+            raise Conflict(msg, code="user-exists")
+        await self.repo.audit({"actor": None, "action": "user.create", "detail": {"user": name}})
+        return record
+
+    async def set_password(self, name: str, password: str) -> None:
+        hashed = await self.hash_password(password)
+        if not await self.repo.set_password(name, hashed):
+            msg = f"no user {name!r}"
+            raise NotFound(msg)
+        self._memo.clear()
+
+    async def create_token(self, user: str, description: str | None = None) -> str:
+        """Create an API token for ``user``; the secret is returned once and stored hashed."""
+        record = await self.repo.find_user(user)
+        if record is None:
+            msg = f"no user {user!r}"
+            raise NotFound(msg)
+        secret = _TOKEN_PREFIX + secrets.token_urlsafe(32)
+        await self.repo.create_token(record.id, _sha256(secret), secret[:10], description)
+        await self.repo.audit(
+            {"actor": user, "action": "token.create", "detail": {"prefix": secret[:10]}}
+        )
+        return secret
+
+    async def ensure_initial_admin(self) -> str | None:
+        """With no users yet, create ``admin`` with a random password and return it."""
+        if await self.repo.count_users():
+            return None
+        password = secrets.token_urlsafe(18)
+        hashed = await self.hash_password(password)
+        if await self.repo.create_user("admin", hashed, is_admin=True) is None:
+            return None  # another process won the race
+        return password
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return PasswordHasher().hash(secrets.token_hex(8))

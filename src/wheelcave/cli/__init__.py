@@ -1,0 +1,1 @@
+"""The ``wheelcave`` command (typer): parse, call a service, print."""

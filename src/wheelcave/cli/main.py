@@ -1,0 +1,239 @@
+"""``wheelcave``: serve, and manage indexes, users and tokens (with or without a running server).
+
+Data goes to stdout, messages to stderr; errors exit 1 with a one-line ``error:`` message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from wheelcave import __version__
+from wheelcave.config import ConfigError, Settings, load_settings
+from wheelcave.errors import WheelcaveError
+from wheelcave.services import Services, open_services
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="wheelcave: a private Python package index.")
+index_app = typer.Typer(no_args_is_help=True, help="Manage indexes.")
+user_app = typer.Typer(no_args_is_help=True, help="Manage users.")
+token_app = typer.Typer(no_args_is_help=True, help="Manage API tokens.")
+app.add_typer(index_app, name="index")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="WHEELCAVE_DATA_DIR", help="Data folder [default: ./wheelcave-data]."),
+]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file [default: <data>/wheelcave.toml]."),
+]
+PASSWORD_FILE = "initial-admin-password"
+
+
+def _fail(message: str, hint: str | None = None) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    if hint:
+        typer.echo(f"hint: {hint}", err=True)
+    return typer.Exit(1)
+
+
+def _settings(data_dir: Path | None, config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(data_dir, config, overrides)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _run(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
+    async def go() -> T:
+        svc = await open_services(settings)
+        try:
+            return await action(svc)
+        finally:
+            await svc.close()
+
+    try:
+        return asyncio.run(go())
+    except WheelcaveError as exc:
+        raise _fail(exc.message, exc.hint) from None
+
+
+def _write_initial_password(data_dir: Path, password: str) -> Path:
+    path = data_dir / PASSWORD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _fail(
+            f"another 'wheelcave serve' is running on {data_dir}",
+            "stop it, or use --workers N to run several worker processes",
+        ) from None
+    return fd
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8080].")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [default: 1].")] = None,
+    access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log", help="Log every request.")] = None,
+) -> None:
+    """Start the server (creates the data folder, the schema and an admin user on first run)."""
+    import uvicorn
+
+    from wheelcave.web.app import SETTINGS_ENV, create_app
+
+    settings = _settings(data_dir, config, host=host, port=port, workers=workers, access_log=access_log)
+    lock_fd = _lock_data_dir(settings.data_dir)
+
+    async def bootstrap(svc: Services) -> str | None:
+        svc.blobs.remove_stale_temps()
+        return await svc.auth.ensure_initial_admin()
+
+    password = _run(settings, bootstrap)
+    base = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}/"
+    typer.echo(f"wheelcave {__version__} serving {settings.data_dir}", err=True)
+    typer.echo(f"  index URL for pip and uv: {base}simple/", err=True)
+    typer.echo(f"  upload URL for twine:     {base}legacy/", err=True)
+    if password:
+        path = _write_initial_password(settings.data_dir, password)
+        typer.echo(f"  first run: user 'admin', password {password} (also in {path})", err=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "access_log": settings.access_log,
+        "log_level": "info", "server_header": False, "timeout_graceful_shutdown": 10,
+    }
+    if settings.workers > 1:
+        os.environ[SETTINGS_ENV] = settings.to_json()
+        uvicorn.run("wheelcave.web.app:create_app_from_env", factory=True, workers=settings.workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
+    os.close(lock_fd)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+# ---------------------------------------------------------------- indexes
+
+
+@index_app.command("list")
+def index_list(data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """List the indexes: name, kind and settings."""
+    records = _run(_settings(data_dir, config), lambda svc: svc.repo.list_indexes())
+    for r in records:
+        extra = " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(r.config.items()))
+        typer.echo(f"{r.name}\t{r.kind}\t{extra}".rstrip())
+
+
+# ---------------------------------------------------------------- users
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise _fail("empty password")
+    return password
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user an administrator.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Add a user."""
+    password = _read_password(password_stdin)
+    _run(_settings(data_dir, config), lambda svc: svc.auth.add_user(name, password, is_admin=admin))
+    typer.echo(f"user {name!r} added", err=True)
+
+
+@user_app.command("passwd")
+def user_passwd(
+    name: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Set a user's password."""
+    password = _read_password(password_stdin)
+    _run(_settings(data_dir, config), lambda svc: svc.auth.set_password(name, password))
+    typer.echo(f"password of {name!r} changed", err=True)
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """List users."""
+    for u in _run(_settings(data_dir, config), lambda svc: svc.repo.list_users()):
+        typer.echo(f"{u.name}\t{'admin' if u.is_admin else 'user'}")
+
+
+# ---------------------------------------------------------------- tokens
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="The user the token acts as.")],
+    description: Annotated[str | None, typer.Option(help="What the token is for.")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Create an API token (printed once; use it as the password of user __token__)."""
+    secret = _run(_settings(data_dir, config), lambda svc: svc.auth.create_token(user, description))
+    typer.echo(secret)
+    typer.echo("hint: use it with HTTP Basic as user '__token__'; it is not shown again", err=True)
+
+
+@token_app.command("list")
+def token_list(
+    user: Annotated[str | None, typer.Option("--user")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """List tokens (id, user, prefix, created, description); secrets are never shown."""
+    for t in _run(_settings(data_dir, config), lambda svc: svc.repo.list_tokens(user)):
+        typer.echo(f"{t.id}\t{t.user_name}\t{t.prefix}…\t{t.created_at:%Y-%m-%d %H:%M}\t{t.description or ''}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Revoke a token by id."""
+    if not _run(_settings(data_dir, config), lambda svc: svc.repo.delete_token(token_id)):
+        raise _fail(f"no token with id {token_id}")
+    typer.echo(f"token {token_id} revoked", err=True)
+
+
+def main() -> None:
+    app()

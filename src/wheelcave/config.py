@@ -1,0 +1,180 @@
+"""Settings: one frozen object from the TOML file, ``WHEELCAVE_<SECTION>_<KEY>`` variables and
+command-line options (in rising precedence), validated once at start-up and passed down.
+
+The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
+
+    [server]
+    host = "127.0.0.1"
+    port = 8080
+    workers = 1
+    access_log = false
+    [database]
+    url = "sqlite:///wheelcave-data/wheelcave.db"   # or postgresql://user@host/db
+    [storage]
+    path = "wheelcave-data/blobs"
+    [upload]
+    max_file_size = "2GiB"
+    max_metadata_size = "4MiB"
+    [cache]
+    page_max_age = 600       # Cache-Control max-age of simple pages, seconds
+    [auth]
+    anonymous_read = true
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "Settings", "load_settings", "parse_size"]
+
+_SIZE = re.compile(r"(?i)\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?\s*")
+_UNITS = {
+    None: 1, "b": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20,
+    "gb": 10**9, "gib": 2**30, "tb": 10**12, "tib": 2**40,
+}
+
+# (section, key) -> Settings field
+_KEYS: dict[tuple[str, str], str] = {
+    ("server", "host"): "host",
+    ("server", "port"): "port",
+    ("server", "workers"): "workers",
+    ("server", "access_log"): "access_log",
+    ("database", "url"): "database_url",
+    ("storage", "path"): "blob_dir",
+    ("upload", "max_file_size"): "max_file_size",
+    ("upload", "max_metadata_size"): "max_metadata_size",
+    ("cache", "page_max_age"): "page_max_age",
+    ("auth", "anonymous_read"): "anonymous_read",
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def parse_size(value: object) -> int:
+    """``"2GiB"`` → 2147483648; plain integers are bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.fullmatch(str(value))
+    if not match:
+        msg = f"not a size: {value!r} (use e.g. 512MiB, 2GiB or a number of bytes)"
+        raise ConfigError(msg)
+    unit = match.group(2).lower() if match.group(2) else None
+    return int(match.group(1)) * _UNITS[unit]
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    msg = f"not a boolean: {value!r}"
+    raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    access_log: bool = False
+    database_url: str = ""
+    blob_dir: Path = Path()
+    max_file_size: int = 2 * 2**30
+    max_metadata_size: int = 4 * 2**20
+    page_max_age: int = 600
+    anonymous_read: bool = True
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in data.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        data = json.loads(text)
+        data["data_dir"] = Path(data["data_dir"])
+        data["blob_dir"] = Path(data["blob_dir"])
+        return cls(**data)
+
+
+def _coerce(field: str, value: object) -> object:
+    if field in {"port", "workers", "page_max_age"}:
+        try:
+            return int(str(value))
+        except ValueError:
+            msg = f"{field} must be a whole number, not {value!r}"
+            raise ConfigError(msg) from None
+    if field in {"max_file_size", "max_metadata_size"}:
+        return parse_size(value)
+    if field in {"access_log", "anonymous_read"}:
+        return _bool(value)
+    return str(value)
+
+
+def load_settings(
+    data_dir: str | Path | None = None,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    env = os.environ if environ is None else environ
+    base = Path(data_dir or env.get("WHEELCAVE_DATA_DIR") or "wheelcave-data").absolute()
+    values: dict[str, object] = {}
+
+    path = Path(config_file) if config_file else base / "wheelcave.toml"
+    if config_file and not path.is_file():
+        msg = f"config file not found: {path}"
+        raise ConfigError(msg)
+    if path.is_file():
+        try:
+            doc = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"{path}: {exc}"
+            raise ConfigError(msg) from None
+        for section, table in doc.items():
+            if section == "indexes":
+                continue
+            if not isinstance(table, dict):
+                msg = f"{path}: [{section}] must be a table"
+                raise ConfigError(msg)
+            for key, value in table.items():
+                field = _KEYS.get((section, key))
+                if field is None:
+                    msg = f"{path}: unknown setting {section}.{key}"
+                    raise ConfigError(msg)
+                values[field] = _coerce(field, value)
+
+    for (section, key), field in _KEYS.items():
+        name = f"WHEELCAVE_{section.upper()}_{key.upper()}"
+        if name in env:
+            values[field] = _coerce(field, env[name])
+
+    for field, value in (overrides or {}).items():
+        if value is not None:
+            values[field] = _coerce(field, value) if field in _FIELDS_COERCED else value
+
+    if not values.get("database_url"):
+        values["database_url"] = f"sqlite:///{base / 'wheelcave.db'}"
+    blob_dir = Path(str(values.get("blob_dir") or base / "blobs"))
+    values["blob_dir"] = blob_dir if blob_dir.is_absolute() else (base / blob_dir)
+    settings = Settings(data_dir=base, **values)  # type: ignore[arg-type]
+    if settings.workers < 1:
+        msg = "workers must be at least 1"
+        raise ConfigError(msg)
+    return settings
+
+
+_FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host"}

@@ -1,0 +1,141 @@
+"""Distribution filenames: wheels and sdists, including legacy real-world spellings.
+
+>>> d = parse_dist_filename("Foo.Bar-1.0-py3-none-any.whl")
+>>> (d.project, str(d.version), d.kind, d.python_tag)
+('foo-bar', '1.0', 'wheel', 'py3')
+>>> d = parse_dist_filename("pkg-1.0-1.tar.gz")
+>>> (d.project, str(d.version))
+('pkg', '1.0.post1')
+>>> d.matches("pkg-1.0", "1")
+True
+>>> parse_dist_filename("../../x.whl")
+Traceback (most recent call last):
+...
+wheelcave.core.errors.InvalidFilename: Invalid filename '../../x.whl': it must be a plain file name, without a path
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from wheelcave.core.errors import InvalidFilename
+from wheelcave.core.names import normalize
+
+__all__ = ["SDIST_EXTENSIONS", "DistFilename", "DistKind", "check_safe_filename", "parse_dist_filename"]
+
+DistKind = Literal["wheel", "sdist"]
+
+#: Sdist archive extensions, longest first. ``.tar.gz`` and ``.zip`` are what current tools
+#: write; the others occur in old releases that mirrors still serve.
+SDIST_EXTENSIONS = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz", ".tar", ".zip")
+
+_MAX_FILENAME = 255
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:]")
+_NAME_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+@dataclass(frozen=True)
+class DistFilename:
+    """A parsed distribution filename.
+
+    For sdists whose stem can be split at several dashes (``pkg-1.0-1.tar.gz``), ``splits``
+    holds every valid (project, version) reading; ``project``/``version`` are the first one.
+    """
+
+    filename: str
+    kind: DistKind
+    project: NormalizedName
+    version: Version
+    python_tag: str
+    build: tuple[()] | tuple[int, str] = ()
+    tags: frozenset[Tag] = frozenset()
+    extension: str = ".whl"
+    splits: tuple[tuple[NormalizedName, Version], ...] = field(default=())
+
+    def matches(self, name: str, version: str | Version) -> bool:
+        """True if the filename can be read as distribution ``name`` at ``version``."""
+        want_name = normalize(name)
+        try:
+            want_version = version if isinstance(version, Version) else Version(version)
+        except InvalidVersion:
+            return False
+        candidates = self.splits or ((self.project, self.version),)
+        return any(n == want_name and v == want_version for n, v in candidates)
+
+
+def check_safe_filename(filename: str) -> str:
+    """Refuse names that could escape a folder or confuse a client (paths, control bytes)."""
+    if not filename or len(filename) > _MAX_FILENAME:
+        msg = f"Invalid filename {filename[:60]!r}: empty or longer than {_MAX_FILENAME} characters"
+        raise InvalidFilename(msg)
+    if _UNSAFE.search(filename) or filename.startswith("."):
+        msg = f"Invalid filename {filename!r}: it must be a plain file name, without a path"
+        raise InvalidFilename(msg)
+    return filename
+
+
+def parse_dist_filename(filename: str) -> DistFilename:
+    """Parse a wheel or sdist filename (lax: legacy sdist spellings are accepted)."""
+    check_safe_filename(filename)
+    if filename.endswith(".whl"):
+        return _parse_wheel(filename)
+    lower = filename.lower()
+    for ext in SDIST_EXTENSIONS:
+        if lower.endswith(ext):
+            return _parse_sdist(filename, filename[: -len(ext)], ext)
+    msg = (
+        f"Invalid file extension of {filename!r}: use .whl for wheels, "
+        ".tar.gz or .zip for sdists"
+    )
+    raise InvalidFilename(msg)
+
+
+def _parse_wheel(filename: str) -> DistFilename:
+    try:
+        name, version, build, tags = parse_wheel_filename(filename)
+    except (InvalidWheelFilename, InvalidVersion) as exc:
+        msg = f"Invalid wheel filename {filename!r}: {exc}"
+        raise InvalidFilename(msg) from None
+    python_tag = filename[:-4].split("-")[-3]
+    return DistFilename(
+        filename=filename,
+        kind="wheel",
+        project=name,
+        version=version,
+        python_tag=python_tag,
+        build=build,
+        tags=tags,
+    )
+
+
+def _parse_sdist(filename: str, stem: str, ext: str) -> DistFilename:
+    splits: list[tuple[NormalizedName, Version]] = []
+    for i, char in enumerate(stem):
+        if char != "-":
+            continue
+        name, version = stem[:i], stem[i + 1 :]
+        if not _NAME_PART.fullmatch(name):
+            continue
+        try:
+            splits.append((normalize(name), Version(version)))
+        except InvalidVersion:
+            continue
+    if not splits:
+        msg = f"Invalid sdist filename {filename!r}: expected <name>-<version>{ext}"
+        raise InvalidFilename(msg)
+    project, version = splits[0]
+    return DistFilename(
+        filename=filename,
+        kind="sdist",
+        project=project,
+        version=version,
+        python_tag="source",
+        extension=ext,
+        splits=tuple(splits),
+    )

@@ -1,0 +1,1 @@
+"""The metadata database: the only place with SQL."""

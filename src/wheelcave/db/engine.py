@@ -1,0 +1,111 @@
+"""Connections: one async engine per role, SQLite (WAL) or PostgreSQL, and migrations.
+
+On SQLite, reads run in deferred transactions on a small pool, and every write goes through
+one connection under an in-process lock with ``BEGIN IMMEDIATE`` (datasette's single-writer
+pattern): a write never has to upgrade a read lock, so concurrent writers from several
+processes wait on ``busy_timeout`` instead of failing. On PostgreSQL both roles share one
+engine and migrations take an advisory lock, so replicas can start together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+__all__ = ["Database", "async_url"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_PG_MIGRATION_LOCK = 0x77686C63  # "whlc"
+
+
+def async_url(url: str) -> str:
+    """Map a plain URL to its async driver: ``postgresql://`` → asyncpg, ``sqlite://`` → aiosqlite."""
+    parsed = make_url(url)
+    driver = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+              "sqlite": "sqlite+aiosqlite"}.get(parsed.drivername, parsed.drivername)
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        if self.is_sqlite:
+            database = make_url(self.url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self._read = _sqlite_engine(self.url, "BEGIN", pool_size=4)
+            self._write = _sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1)
+        else:
+            self._read = create_async_engine(self.url, pool_size=10, max_overflow=10)
+            self._write = self._read
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._read.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: committed on success, rolled back on any error."""
+        if self.is_sqlite:
+            async with self._write_lock, self._write.begin() as conn:
+                yield conn
+        else:
+            async with self._write.begin() as conn:
+                yield conn
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent, safe for concurrent starts)."""
+        async with self._write.begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
+            await conn.run_sync(_upgrade)
+
+    async def dispose(self) -> None:
+        await self._read.dispose()
+        if self._write is not self._read:
+            await self._write.dispose()
+
+
+def _upgrade(connection: sa.Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")

@@ -1,0 +1,433 @@
+"""Typed async queries over the schema. Nothing outside ``db/`` writes SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wheelcave.db import tables as t
+from wheelcave.db.engine import Database
+
+__all__ = [
+    "FileRecord",
+    "IndexRecord",
+    "NewFile",
+    "Repository",
+    "TokenRecord",
+    "UserRecord",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass(frozen=True)
+class IndexRecord:
+    id: int
+    name: str
+    kind: str
+    config: Mapping[str, Any]
+    generation: int
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    index_id: int
+    project: str
+    display_name: str
+    filename: str
+    version: str
+    kind: str
+    python_tag: str
+    sha256: str
+    md5: str | None
+    blake2b_256: str | None
+    size: int
+    requires_python: str | None
+    yanked: bool
+    yanked_reason: str | None
+    upload_time: datetime
+    uploader: str | None
+    metadata_sha256: str | None
+    core_metadata: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class NewFile:
+    index_id: int
+    project: str
+    display_name: str
+    filename: str
+    version: str
+    kind: str
+    python_tag: str
+    sha256: str
+    md5: str
+    blake2b_256: str
+    size: int
+    requires_python: str | None
+    uploader: str | None
+    metadata_sha256: str | None
+    core_metadata: Mapping[str, Any] | None
+    metadata_size: int = 0
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    name: str
+    password_hash: str | None
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: int
+    user_id: int
+    user_name: str
+    prefix: str
+    description: str | None
+    created_at: datetime
+    last_used: datetime | None
+
+
+_FILE_COLUMNS = (
+    t.files.c.id,
+    t.files.c.index_id,
+    t.projects.c.name.label("project"),
+    t.projects.c.display_name,
+    t.files.c.filename,
+    t.files.c.version,
+    t.files.c.kind,
+    t.files.c.python_tag,
+    t.files.c.sha256,
+    t.files.c.md5,
+    t.files.c.blake2b_256,
+    t.files.c.size,
+    t.files.c.requires_python,
+    t.files.c.yanked,
+    t.files.c.yanked_reason,
+    t.files.c.upload_time,
+    t.files.c.uploader,
+    t.files.c.metadata_sha256,
+    t.files.c.core_metadata,
+)
+
+
+def _file(row: sa.Row[Any], *, with_metadata: bool = True) -> FileRecord:
+    m = row._mapping  # noqa: SLF001 - the documented way to read a Row by name
+    return FileRecord(
+        id=m["id"],
+        index_id=m["index_id"],
+        project=m["project"],
+        display_name=m["display_name"],
+        filename=m["filename"],
+        version=m["version"],
+        kind=m["kind"],
+        python_tag=m["python_tag"],
+        sha256=m["sha256"],
+        md5=m["md5"],
+        blake2b_256=m["blake2b_256"],
+        size=m["size"],
+        requires_python=m["requires_python"],
+        yanked=bool(m["yanked"]),
+        yanked_reason=m["yanked_reason"],
+        upload_time=_aware(m["upload_time"]) or utcnow(),
+        uploader=m["uploader"],
+        metadata_sha256=m["metadata_sha256"],
+        core_metadata=m["core_metadata"] if with_metadata else None,
+    )
+
+
+class Repository:
+    """Every query the services need, on one :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------ indexes
+
+    async def list_indexes(self) -> list[IndexRecord]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(t.indexes).order_by(t.indexes.c.name))
+            return [self._index(r) for r in rows]
+
+    async def find_index(self, name: str) -> IndexRecord | None:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(sa.select(t.indexes).where(t.indexes.c.name == name))
+            ).first()
+            return self._index(row) if row else None
+
+    async def create_index(
+        self, name: str, kind: str, config: Mapping[str, Any], *, exist_ok: bool = False
+    ) -> IndexRecord | None:
+        """Create an index; None if the name is taken (and ``exist_ok``)."""
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(
+                    sa.insert(t.indexes).values(
+                        name=name, kind=kind, config=dict(config), generation=0,
+                        created_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            if exist_ok:
+                return None
+            raise
+        return await self.find_index(name)
+
+    async def generations(self) -> dict[int, int]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(t.indexes.c.id, t.indexes.c.generation))
+            return {r.id: r.generation for r in rows}
+
+    @staticmethod
+    def _index(row: sa.Row[Any]) -> IndexRecord:
+        return IndexRecord(
+            id=row.id, name=row.name, kind=row.kind, config=row.config or {},
+            generation=row.generation,
+        )
+
+    # ------------------------------------------------------------ projects and files
+
+    async def project_files(
+        self, index_id: int, project: str, *, with_metadata: bool = False
+    ) -> list[FileRecord]:
+        columns = _FILE_COLUMNS if with_metadata else _FILE_COLUMNS[:-1]
+        query = (
+            sa.select(*columns)
+            .join(t.projects, t.projects.c.id == t.files.c.project_id)
+            .where(t.projects.c.index_id == index_id, t.projects.c.name == project)
+            .order_by(t.files.c.id)
+        )
+        async with self.db.read() as conn:
+            rows = await conn.execute(query)
+            if with_metadata:
+                return [_file(r) for r in rows]
+            return [_file_no_meta(r) for r in rows]
+
+    async def list_projects(self, index_id: int) -> list[tuple[str, str]]:
+        query = (
+            sa.select(t.projects.c.name, t.projects.c.display_name)
+            .where(
+                t.projects.c.index_id == index_id,
+                sa.exists().where(t.files.c.project_id == t.projects.c.id),
+            )
+            .order_by(t.projects.c.name)
+        )
+        async with self.db.read() as conn:
+            return [(r.name, r.display_name) for r in await conn.execute(query)]
+
+    async def find_file(self, index_id: int, filename: str) -> FileRecord | None:
+        query = (
+            sa.select(*_FILE_COLUMNS)
+            .join(t.projects, t.projects.c.id == t.files.c.project_id)
+            .where(t.files.c.index_id == index_id, t.files.c.filename == filename)
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+            return _file(row) if row else None
+
+    async def find_file_by_content(self, sha256: str, filename: str) -> FileRecord | None:
+        """Any listed file with these bytes under this name (in whichever index)."""
+        query = (
+            sa.select(*_FILE_COLUMNS[:-1])
+            .join(t.projects, t.projects.c.id == t.files.c.project_id)
+            .where(t.files.c.sha256 == sha256, t.files.c.filename == filename)
+            .limit(1)
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+            return _file_no_meta(row) if row else None
+
+    async def add_file(self, new: NewFile, audit: Mapping[str, Any]) -> FileRecord | None:
+        """Insert a file row (and its project, blob and audit rows) in one transaction.
+
+        Returns None when ``(index, filename)`` exists already: the unique constraint decides,
+        so of two concurrent uploads of one filename exactly one is inserted.
+        """
+        now = utcnow()
+        try:
+            async with self.db.write() as conn:
+                project_id = await self._ensure_project(conn, new, now)
+                await self._ensure_blob(conn, new.sha256, new.size, now)
+                if new.metadata_sha256:
+                    await self._ensure_blob(conn, new.metadata_sha256, new.metadata_size, now)
+                await conn.execute(
+                    sa.insert(t.files).values(
+                        index_id=new.index_id, project_id=project_id, filename=new.filename,
+                        version=new.version, kind=new.kind, python_tag=new.python_tag,
+                        sha256=new.sha256, md5=new.md5, blake2b_256=new.blake2b_256,
+                        size=new.size, requires_python=new.requires_python, yanked=False,
+                        upload_time=now, uploader=new.uploader,
+                        metadata_sha256=new.metadata_sha256,
+                        core_metadata=dict(new.core_metadata) if new.core_metadata else None,
+                    )
+                )
+                await conn.execute(
+                    sa.update(t.projects).where(t.projects.c.id == project_id)
+                    .values(updated_at=now)
+                )
+                await self._bump(conn, new.index_id)
+                await self._audit(conn, now, audit)
+        except IntegrityError:
+            return None
+        return await self.find_file(new.index_id, new.filename)
+
+    async def _ensure_project(self, conn: AsyncConnection, new: NewFile, now: datetime) -> int:
+        where = (t.projects.c.index_id == new.index_id, t.projects.c.name == new.project)
+        row = (await conn.execute(sa.select(t.projects.c.id).where(*where))).first()
+        if row:
+            return int(row.id)
+        result = await conn.execute(
+            sa.insert(t.projects).values(
+                index_id=new.index_id, name=new.project, display_name=new.display_name,
+                created_at=now, updated_at=now,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    async def _ensure_blob(self, conn: AsyncConnection, sha256: str, size: int, now: datetime) -> None:
+        exists = (
+            await conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == sha256))
+        ).first()
+        if not exists:
+            await conn.execute(sa.insert(t.blobs).values(sha256=sha256, size=size, created_at=now))
+
+    async def _bump(self, conn: AsyncConnection, index_id: int) -> None:
+        await conn.execute(
+            sa.update(t.indexes).where(t.indexes.c.id == index_id)
+            .values(generation=t.indexes.c.generation + 1)
+        )
+
+    async def _audit(self, conn: AsyncConnection, now: datetime, entry: Mapping[str, Any]) -> None:
+        await conn.execute(sa.insert(t.audit_log).values(at=now, **entry))
+
+    async def audit(self, entry: Mapping[str, Any]) -> None:
+        async with self.db.write() as conn:
+            await self._audit(conn, utcnow(), entry)
+
+    async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
+        query = sa.select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
+        async with self.db.read() as conn:
+            return [dict(r._mapping) for r in await conn.execute(query)]  # noqa: SLF001
+
+    async def blob_referenced(self, sha256: str) -> bool:
+        query = sa.select(t.files.c.id).where(
+            sa.or_(t.files.c.sha256 == sha256, t.files.c.metadata_sha256 == sha256)
+        ).limit(1)
+        async with self.db.read() as conn:
+            return (await conn.execute(query)).first() is not None
+
+    # ------------------------------------------------------------ users and tokens
+
+    async def count_users(self) -> int:
+        async with self.db.read() as conn:
+            return int((await conn.execute(sa.select(sa.func.count()).select_from(t.users))).scalar_one())
+
+    async def create_user(self, name: str, password_hash: str | None, *, is_admin: bool) -> UserRecord | None:
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(
+                    sa.insert(t.users).values(
+                        name=name, password_hash=password_hash, is_admin=is_admin,
+                        created_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            return None
+        return await self.find_user(name)
+
+    async def set_password(self, name: str, password_hash: str) -> bool:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                sa.update(t.users).where(t.users.c.name == name).values(password_hash=password_hash)
+            )
+            return bool(result.rowcount)
+
+    async def find_user(self, name: str) -> UserRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(t.users).where(t.users.c.name == name))).first()
+        if row is None:
+            return None
+        return UserRecord(row.id, row.name, row.password_hash, bool(row.is_admin))
+
+    async def list_users(self) -> list[UserRecord]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(t.users).order_by(t.users.c.name))
+            return [UserRecord(r.id, r.name, r.password_hash, bool(r.is_admin)) for r in rows]
+
+    async def create_token(
+        self, user_id: int, token_hash: str, prefix: str, description: str | None
+    ) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.insert(t.tokens).values(
+                    user_id=user_id, token_hash=token_hash, prefix=prefix,
+                    description=description, created_at=utcnow(),
+                )
+            )
+
+    async def find_token_user(self, token_hash: str) -> UserRecord | None:
+        query = (
+            sa.select(t.users)
+            .join(t.tokens, t.tokens.c.user_id == t.users.c.id)
+            .where(t.tokens.c.token_hash == token_hash)
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return UserRecord(row.id, row.name, row.password_hash, bool(row.is_admin))
+
+    async def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
+        query = sa.select(
+            t.tokens.c.id, t.tokens.c.user_id, t.users.c.name.label("user_name"),
+            t.tokens.c.prefix, t.tokens.c.description, t.tokens.c.created_at,
+            t.tokens.c.last_used,
+        ).join(t.users, t.users.c.id == t.tokens.c.user_id).order_by(t.tokens.c.id)
+        if user is not None:
+            query = query.where(t.users.c.name == user)
+        async with self.db.read() as conn:
+            return [
+                TokenRecord(r.id, r.user_id, r.user_name, r.prefix, r.description,
+                            _aware(r.created_at) or utcnow(), _aware(r.last_used))
+                for r in await conn.execute(query)
+            ]
+
+    async def delete_token(self, token_id: int) -> bool:
+        async with self.db.write() as conn:
+            result = await conn.execute(sa.delete(t.tokens).where(t.tokens.c.id == token_id))
+            return bool(result.rowcount)
+
+    # ------------------------------------------------------------ maintenance helpers for tests
+
+    async def table_counts(self, names: Iterable[str] = ("files", "projects", "blobs")) -> dict[str, int]:
+        out: dict[str, int] = {}
+        async with self.db.read() as conn:
+            for name in names:
+                table = t.metadata.tables[name]
+                out[name] = int(
+                    (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+                )
+        return out
+
+
+def _file_no_meta(row: sa.Row[Any]) -> FileRecord:
+    return _file(row, with_metadata=False)
+

@@ -1,0 +1,115 @@
+"""The schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create exactly this."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Timestamp = sa.DateTime(timezone=True)
+
+indexes = sa.Table(
+    "indexes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # Kind-specific settings and policy: members, upload_to, upstream, ttl, ...
+    sa.Column("config", sa.JSON, nullable=False, default=dict),
+    # Bumped by every write that changes what the index lists (page caches key on it).
+    sa.Column("generation", sa.BigInteger, nullable=False, default=0),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("index_id", sa.ForeignKey("indexes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("index_id", "name"),
+)
+
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_access", Timestamp, nullable=True),
+)
+
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("index_id", sa.ForeignKey("indexes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project_id", sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("version", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("python_tag", sa.String(64), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("md5", sa.String(32), nullable=True),
+    sa.Column("blake2b_256", sa.String(64), nullable=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("requires_python", sa.String(256), nullable=True),
+    sa.Column("yanked", sa.Boolean, nullable=False, default=False),
+    sa.Column("yanked_reason", sa.Text, nullable=True),
+    sa.Column("upload_time", Timestamp, nullable=False),
+    sa.Column("uploader", sa.String(128), nullable=True),
+    sa.Column("metadata_sha256", sa.String(64), nullable=True),
+    # The core metadata fields (packaging raw names) as JSON, for the JSON API and the UI.
+    sa.Column("core_metadata", sa.JSON, nullable=True),
+    sa.UniqueConstraint("index_id", "filename"),
+)
+sa.Index("ix_files_sha256", files.c.sha256)
+sa.Index("ix_files_project_id", files.c.project_id)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(256), nullable=True),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # sha256 of the secret; the secret itself is never stored.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("description", sa.String(256), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_used", Timestamp, nullable=True),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("index_name", sa.String(64), nullable=True),
+    sa.Column("project", sa.String(200), nullable=True),
+    sa.Column("filename", sa.String(255), nullable=True),
+    sa.Column("address", sa.String(64), nullable=True),
+    sa.Column("detail", sa.JSON, nullable=True),
+)
+sa.Index("ix_audit_log_at", audit_log.c.at)

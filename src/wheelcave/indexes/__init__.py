@@ -1,0 +1,1 @@
+"""Indexes: one read interface, three kinds (hosted, mirror, virtual)."""

@@ -1,0 +1,171 @@
+"""Reading a distribution archive: find its core metadata and check the archive is whole.
+
+Runs on a worker thread (blocking I/O). Every failure is an :class:`ArchiveError` with a
+one-line message: not a zip/tar, truncated, unsafe member paths, missing or oversized
+METADATA/PKG-INFO, or a suspicious compression ratio.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import TypeVar
+
+from wheelcave.core.filenames import DistFilename
+
+__all__ = ["ArchiveError", "read_core_metadata"]
+
+_MAX_MEMBERS = 200_000
+_MAX_RATIO = 50  # uncompressed bytes per archive byte (plus a fixed allowance)
+_RATIO_ALLOWANCE = 256 * 2**20
+
+
+_M = TypeVar("_M")
+
+
+class ArchiveError(ValueError):
+    pass
+
+
+class MetadataTooLarge(ArchiveError):
+    pass
+
+
+def _check_member(name: str, archive: str) -> None:
+    norm = name.replace("\\", "/")
+    parts = PurePosixPath(norm).parts
+    if not norm or norm.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+        msg = f"{archive} has a member with an unsafe path: {name!r}"
+        raise ArchiveError(msg)
+
+
+def _check_link(member: tarfile.TarInfo, archive: str) -> None:
+    base = "" if member.islnk() else posixpath.dirname(member.name)
+    target = posixpath.normpath(posixpath.join(base, member.linkname))
+    if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
+        msg = f"{archive} has a link pointing outside the archive: {member.name!r}"
+        raise ArchiveError(msg)
+
+
+def read_core_metadata(path: Path, dist: DistFilename, max_metadata: int) -> bytes:
+    """Return the METADATA (wheel) or PKG-INFO (sdist) bytes of the archive at ``path``."""
+    try:
+        if dist.kind == "wheel":
+            return _wheel_metadata(path, dist, max_metadata)
+        if dist.extension == ".zip":
+            return _zip_sdist_metadata(path, dist, max_metadata)
+        return _tar_sdist_metadata(path, dist, max_metadata)
+    except ArchiveError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, zlib.error, EOFError,
+            OSError, ValueError, RuntimeError, NotImplementedError) as exc:
+        kind = "zip" if dist.kind == "wheel" or dist.extension == ".zip" else "tar"
+        msg = f"{dist.filename} is not a valid {kind} archive or is truncated ({type(exc).__name__}: {exc})"
+        raise ArchiveError(msg) from None
+
+
+def _read_limited(fh: object, size: int, limit: int, what: str) -> bytes:
+    if size > limit:
+        msg = f"{what} is {size} bytes, larger than the limit of {limit} bytes"
+        raise MetadataTooLarge(msg)
+    data = fh.read(limit + 1)  # type: ignore[attr-defined]
+    if len(data) > limit:
+        msg = f"{what} is larger than the limit of {limit} bytes"
+        raise MetadataTooLarge(msg)
+    return bytes(data)
+
+
+def _zip_members(zf: zipfile.ZipFile, dist: DistFilename, archive_size: int) -> list[zipfile.ZipInfo]:
+    infos = zf.infolist()
+    if len(infos) > _MAX_MEMBERS:
+        msg = f"{dist.filename} has more than {_MAX_MEMBERS} members"
+        raise ArchiveError(msg)
+    total = 0
+    for info in infos:
+        _check_member(info.filename, dist.filename)
+        total += info.file_size
+    if total > archive_size * _MAX_RATIO + _RATIO_ALLOWANCE:
+        msg = f"{dist.filename} has a suspicious compression ratio"
+        raise ArchiveError(msg)
+    return infos
+
+
+def _wheel_metadata(path: Path, dist: DistFilename, limit: int) -> bytes:
+    with zipfile.ZipFile(path) as zf:
+        infos = _zip_members(zf, dist, path.stat().st_size)
+        names = {i.filename: i for i in infos}
+        stem = dist.filename[:-4].split("-")
+        expected = f"{stem[0]}-{stem[1]}.dist-info"
+        if f"{expected}/METADATA" not in names:
+            candidates = sorted(
+                {n.split("/")[0] for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")}
+            )
+            if len(candidates) != 1:
+                msg = f"{dist.filename} has no {expected}/METADATA" if not candidates else (
+                    f"{dist.filename} has several .dist-info folders: {', '.join(candidates)}"
+                )
+                raise ArchiveError(msg)
+            expected = candidates[0]
+        if f"{expected}/WHEEL" not in names:
+            msg = f"{dist.filename} has no {expected}/WHEEL"
+            raise ArchiveError(msg)
+        info = names[f"{expected}/METADATA"]
+        with zf.open(info) as fh:
+            return _read_limited(fh, info.file_size, limit, f"{expected}/METADATA")
+
+
+def _zip_sdist_metadata(path: Path, dist: DistFilename, limit: int) -> bytes:
+    with zipfile.ZipFile(path) as zf:
+        infos = _zip_members(zf, dist, path.stat().st_size)
+        candidates = [i for i in infos if i.filename.count("/") == 1 and i.filename.endswith("/PKG-INFO")]
+        info = _pick_pkg_info(candidates, lambda i: i.filename, dist)
+        with zf.open(info) as fh:
+            return _read_limited(fh, info.file_size, limit, info.filename)
+
+
+def _tar_sdist_metadata(path: Path, dist: DistFilename, limit: int) -> bytes:
+    archive_size = path.stat().st_size
+    with tarfile.open(path, mode="r:*") as tf:
+        members: list[tarfile.TarInfo] = []
+        total = 0
+        # Walk to the end: a truncated archive fails here, not later in a client.
+        for member in tf:
+            _check_member(member.name, dist.filename)
+            if member.islnk() or member.issym():
+                _check_link(member, dist.filename)
+            total += member.size
+            if len(members) >= _MAX_MEMBERS:
+                msg = f"{dist.filename} has more than {_MAX_MEMBERS} members"
+                raise ArchiveError(msg)
+            if total > archive_size * _MAX_RATIO + _RATIO_ALLOWANCE:
+                msg = f"{dist.filename} has a suspicious compression ratio"
+                raise ArchiveError(msg)
+            members.append(member)
+        candidates = [
+            m for m in members
+            if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/PKG-INFO")
+        ]
+        info = _pick_pkg_info(candidates, lambda m: m.name, dist)
+        fh = tf.extractfile(info)
+        if fh is None:
+            msg = f"{dist.filename}: {info.name} is not a regular file"
+            raise ArchiveError(msg)
+        return _read_limited(fh, info.size, limit, info.name)
+
+
+def _pick_pkg_info(candidates: list[_M], name_of: Callable[[_M], str], dist: DistFilename) -> _M:
+    if not candidates:
+        msg = f"{dist.filename} has no <name>-<version>/PKG-INFO"
+        raise ArchiveError(msg)
+    if len(candidates) == 1:
+        return candidates[0]
+    stem = dist.filename[: -len(dist.extension)]
+    for c in candidates:
+        if name_of(c) == f"{stem}/PKG-INFO":
+            return c
+    msg = f"{dist.filename} has several top-level PKG-INFO files"
+    raise ArchiveError(msg)

@@ -1,0 +1,36 @@
+"""The read interface every index kind answers, so the HTTP layer never branches on kind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from packaging.utils import NormalizedName
+
+from wheelcave.core.pages import ProjectPage
+
+__all__ = ["Index", "files_url"]
+
+
+def files_url(sha256: str, filename: str) -> str:
+    """A file's URL relative to the site root: one URL per content, whatever index lists it."""
+    return f"files/sha256/{sha256}/{filename}"
+
+
+class Index(Protocol):
+    name: str
+    kind: str
+    #: Private indexes (hosted) hide later mirror members of a virtual index for their names.
+    private: bool
+
+    def dependencies(self) -> Sequence[int]:
+        """Ids of the stored indexes whose writes change this index's pages (cache keys)."""
+        ...
+
+    async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
+        """The project's page, or None if the index does not know the project."""
+        ...
+
+    async def list_projects(self) -> list[tuple[str, str]]:
+        """(normalized name, display name) of every project."""
+        ...

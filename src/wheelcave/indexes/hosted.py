@@ -1,0 +1,245 @@
+"""Hosted indexes: private packages, uploaded through the legacy upload API.
+
+Upload pipeline (architecture §5): the body has already been streamed into a temporary blob
+with its digests; here the form and the archive are checked, then the blob is committed
+(content-addressed, so an orphan is harmless) and only then one transaction inserts the row.
+Identical bytes under an existing filename answer 200 (a retry); other bytes, 409.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+from packaging.utils import NormalizedName
+from packaging.version import InvalidVersion, Version
+
+from wheelcave.core.errors import CoreError
+from wheelcave.core.filenames import DistFilename, parse_dist_filename
+from wheelcave.core.metadata import CoreMetadata, parse_strict
+from wheelcave.core.names import validate_project_name
+from wheelcave.core.pages import FileEntry, ProjectPage
+from wheelcave.db.repository import FileRecord, IndexRecord, NewFile, Repository
+from wheelcave.errors import BadRequest, Conflict, Gone
+from wheelcave.indexes.archive import ArchiveError, MetadataTooLarge, read_core_metadata
+from wheelcave.indexes.base import files_url
+from wheelcave.storage.base import BlobStore, TempBlob
+
+__all__ = ["HostedIndex", "UploadForm", "UploadResult", "file_entry"]
+
+_FILETYPES = {"wheel": "bdist_wheel", "sdist": "sdist"}
+
+
+@dataclass
+class UploadForm:
+    """A parsed upload request: form fields (repeatable) and the streamed ``content`` part."""
+
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    filename: str | None = None
+    content_type: str | None = None
+    temp: TempBlob | None = None
+
+    def get(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    file: FileRecord
+    created: bool
+    warnings: Sequence[str] = ()
+
+
+def file_entry(r: FileRecord) -> FileEntry:
+    return FileEntry(
+        filename=r.filename,
+        url=files_url(r.sha256, r.filename),
+        sha256=r.sha256,
+        size=r.size,
+        version=r.version,
+        requires_python=r.requires_python,
+        yanked=r.yanked,
+        yanked_reason=r.yanked_reason,
+        upload_time=r.upload_time,
+        metadata_sha256=r.metadata_sha256,
+        extra_digests={k: v for k, v in (("md5", r.md5), ("blake2b_256", r.blake2b_256)) if v},
+        python_tag=r.python_tag,
+        core_metadata=r.core_metadata,
+    )
+
+
+class HostedIndex:
+    kind = "hosted"
+    private = True
+
+    def __init__(
+        self, record: IndexRecord, repo: Repository, blobs: BlobStore, *, max_metadata_size: int
+    ) -> None:
+        self.record = record
+        self.name = record.name
+        self.id = record.id
+        self.repo = repo
+        self.blobs = blobs
+        self.max_metadata_size = max_metadata_size
+
+    def dependencies(self) -> Sequence[int]:
+        return (self.id,)
+
+    async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
+        records = await self.repo.project_files(self.id, name, with_metadata=with_metadata)
+        if not records:
+            return None
+        return ProjectPage(
+            name=name, files=[file_entry(r) for r in records], display_name=records[0].display_name
+        )
+
+    async def list_projects(self) -> list[tuple[str, str]]:
+        return await self.repo.list_projects(self.id)
+
+    # ------------------------------------------------------------ upload
+
+    async def upload(self, form: UploadForm, *, uploader: str, address: str | None) -> UploadResult:
+        """Validate and store one uploaded file; the temp blob is consumed either way."""
+        try:
+            return await self._upload(form, uploader=uploader, address=address)
+        finally:
+            if form.temp is not None:
+                form.temp.discard()  # a no-op once committed (the file was moved)
+
+    async def _upload(self, form: UploadForm, *, uploader: str, address: str | None) -> UploadResult:
+        dist, name = _check_form(form)
+        temp = form.temp
+        assert temp is not None  # _check_form refuses a form without content
+        existing = await self.repo.find_file(self.id, dist.filename)
+        if existing is not None:
+            return _same_or_conflict(existing, temp.digests.sha256)
+        metadata_bytes = await anyio.to_thread.run_sync(self._metadata_bytes, temp, dist)
+        try:
+            meta = parse_strict(metadata_bytes)
+        except CoreError as exc:
+            raise BadRequest(f"{exc}. See the core metadata specification.") from None
+        _check_metadata(meta, dist, name, form)
+        # The blob is committed before its row, so a row never points at missing bytes.
+        sha256 = await anyio.to_thread.run_sync(self.blobs.commit, temp)
+        metadata_sha = None
+        if dist.kind == "wheel":  # PEP 658 metadata for wheels only, as on the public index
+            metadata_sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, metadata_bytes)
+        new = NewFile(
+            index_id=self.id, project=dist.project, display_name=meta.name,
+            filename=dist.filename, version=str(meta.version), kind=dist.kind,
+            python_tag=dist.python_tag, sha256=sha256, md5=temp.digests.md5,
+            blake2b_256=temp.digests.blake2b_256, size=temp.size,
+            requires_python=meta.requires_python, uploader=uploader,
+            metadata_sha256=metadata_sha, core_metadata=dict(meta.fields),
+            metadata_size=len(metadata_bytes),
+        )
+        audit = {
+            "actor": uploader, "action": "file.upload", "index_name": self.name,
+            "project": dist.project, "filename": dist.filename, "address": address,
+            "detail": {"sha256": sha256, "size": temp.size, "version": str(meta.version)},
+        }
+        record = await self.repo.add_file(new, audit)
+        if record is None:  # lost a race for this filename: the unique constraint decided
+            existing = await self.repo.find_file(self.id, dist.filename)
+            if existing is None:  # pragma: no cover - the winner's row was deleted meanwhile
+                raise Conflict(f"File already exists: {dist.filename}")
+            return _same_or_conflict(existing, sha256)
+        return UploadResult(file=record, created=True, warnings=meta.warnings)
+
+    def _metadata_bytes(self, temp: TempBlob, dist: DistFilename) -> bytes:
+        temp.finish()
+        try:
+            return read_core_metadata(temp.path, dist, self.max_metadata_size)
+        except MetadataTooLarge as exc:
+            raise BadRequest(str(exc), code="metadata-too-large") from None
+        except ArchiveError as exc:
+            raise BadRequest(str(exc), code="invalid-archive") from None
+
+
+def _same_or_conflict(existing: FileRecord, sha256: str) -> UploadResult:
+    if hmac.compare_digest(existing.sha256, sha256):
+        return UploadResult(file=existing, created=False)
+    raise Conflict(f"File already exists: {existing.filename}")
+
+
+def _check_form(form: UploadForm) -> tuple[DistFilename, NormalizedName]:
+    action = form.get(":action")
+    if action in {"submit", "doc_upload", "upload_docs"}:
+        raise Gone(f"The {action!r} action is not supported; upload files with 'file_upload'.")
+    if action not in {None, "file_upload"}:
+        raise BadRequest(f"Unknown :action {action!r}.")
+    version = form.get("protocol_version")
+    if version not in {None, "1"}:
+        raise BadRequest("Unknown protocol version.")
+    if form.temp is None or not form.filename:
+        raise BadRequest("Upload payload does not have a file.")
+    if form.content_type and form.content_type.lower().startswith("image/"):
+        raise BadRequest("Invalid distribution file: the content part is typed as an image.")
+    try:
+        dist = parse_dist_filename(form.filename)
+    except CoreError as exc:
+        raise BadRequest(str(exc), code="invalid-filename") from None
+    name_field = form.get("name")
+    if not name_field:
+        raise BadRequest("The 'name' field is required.")
+    try:
+        name = validate_project_name(name_field)
+    except CoreError as exc:
+        raise BadRequest(str(exc), code="invalid-name") from None
+    if not form.get("version"):
+        raise BadRequest("The 'version' field is required.")
+    filetype = form.get("filetype")
+    if filetype is not None and filetype != _FILETYPES[dist.kind]:
+        raise BadRequest(f"filetype {filetype!r} does not match {dist.filename!r}.")
+    _check_digests(form)
+    return dist, name
+
+
+def _check_digests(form: UploadForm) -> None:
+    assert form.temp is not None
+    computed = {
+        "sha256_digest": form.temp.digests.sha256,
+        "blake2_256_digest": form.temp.digests.blake2b_256,
+        "md5_digest": form.temp.digests.md5,
+    }
+    given = {k: (form.get(k) or "").strip().lower() for k in computed}
+    given = {k: v for k, v in given.items() if v}
+    if not given:
+        raise BadRequest("Include at least one message digest (sha256_digest, blake2_256_digest).")
+    for key, value in given.items():
+        if not hmac.compare_digest(value, computed[key]):
+            raise BadRequest(
+                f"The digest supplied does not match a digest calculated from the uploaded file ({key})."
+            )
+
+
+def _check_metadata(meta: CoreMetadata, dist: DistFilename, name: NormalizedName, form: UploadForm) -> None:
+    try:
+        meta_name = validate_project_name(meta.name)
+    except CoreError as exc:
+        raise BadRequest(f"Invalid Name in the file's core metadata: {exc}") from None
+    if meta_name != name:
+        raise BadRequest(
+            f"The name field {form.get('name')!r} does not match the file's metadata Name {meta.name!r}."
+        )
+    if not dist.matches(meta.name, meta.version):
+        raise BadRequest(
+            f"Filename {dist.filename!r} does not match the file's metadata "
+            f"(Name {meta.name!r}, Version {meta.version})."
+        )
+    form_version = form.get("version") or ""
+    if not _same_version(form_version, str(meta.version)):
+        raise BadRequest(
+            f"The version field {form_version!r} does not match the file's metadata Version {meta.version}."
+        )
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return False
+

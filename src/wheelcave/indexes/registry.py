@@ -1,0 +1,134 @@
+"""The registry: index name → :class:`Index`, built from the ``indexes`` table.
+
+The table is re-read at most every ``refresh_interval`` seconds (one small query), which
+gives both the index definitions and their generation counters: a write committed by
+another worker or replica shows in this process's pages within that interval.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import anyio
+
+from wheelcave.db.repository import IndexRecord, Repository
+from wheelcave.errors import BadRequest, NotFound
+from wheelcave.indexes.base import Index
+from wheelcave.indexes.hosted import HostedIndex
+from wheelcave.indexes.virtual import VirtualIndex
+from wheelcave.storage.base import BlobStore
+
+__all__ = ["DEFAULT_INDEXES", "Registry"]
+
+#: What a new data folder gets (the mirror ``pypi`` arrives with mirror indexes).
+DEFAULT_INDEXES: Sequence[tuple[str, str, Mapping[str, object]]] = (
+    ("local", "hosted", {}),
+    ("main", "virtual", {"members": ["local"], "upload_to": "local"}),
+)
+
+
+class Registry:
+    def __init__(
+        self,
+        repo: Repository,
+        blobs: BlobStore,
+        *,
+        max_metadata_size: int,
+        refresh_interval: float = 0.5,
+    ) -> None:
+        self.repo = repo
+        self.blobs = blobs
+        self.max_metadata_size = max_metadata_size
+        self.refresh_interval = refresh_interval
+        self._records: dict[str, IndexRecord] = {}
+        self._by_id: dict[int, IndexRecord] = {}
+        self._built: dict[str, Index] = {}
+        self._loaded_at = -1e9
+        self._lock = anyio.Lock()
+
+    async def ensure_defaults(self) -> None:
+        """Create the default indexes in a data folder that has none."""
+        if await self.repo.list_indexes():
+            return
+        for name, kind, config in DEFAULT_INDEXES:
+            await self.repo.create_index(name, kind, config, exist_ok=True)
+        await self.reload()
+
+    async def reload(self) -> None:
+        records = await self.repo.list_indexes()
+        old = self._records
+        self._records = {r.name: r for r in records}
+        self._by_id = {r.id: r for r in records}
+        if {n: (r.kind, r.config) for n, r in old.items()} != {
+            n: (r.kind, r.config) for n, r in self._records.items()
+        }:
+            self._built = {}
+        self._loaded_at = time.monotonic()
+
+    async def _fresh(self) -> None:
+        if time.monotonic() - self._loaded_at < self.refresh_interval:
+            return
+        async with self._lock:
+            if time.monotonic() - self._loaded_at >= self.refresh_interval:
+                await self.reload()
+
+    async def generations(self, index: Index) -> tuple[int, ...]:
+        """The cache token of an index: the generations of everything its pages depend on."""
+        await self._fresh()
+        return tuple(
+            self._by_id[i].generation if i in self._by_id else -1 for i in index.dependencies()
+        )
+
+    def note_write(self, index_id: int) -> None:
+        """Called after a local write: re-read on the next request instead of waiting."""
+        self._loaded_at = -1e9
+        del index_id
+
+    async def names(self) -> list[IndexRecord]:
+        await self._fresh()
+        return sorted(self._records.values(), key=lambda r: r.name)
+
+    async def get(self, name: str) -> Index:
+        await self._fresh()
+        return self._build(name, ())
+
+    async def upload_target(self, name: str) -> HostedIndex:
+        """The hosted index that receives uploads sent to index ``name``."""
+        await self._fresh()
+        record = self._record(name)
+        if record.kind == "virtual":
+            target = record.config.get("upload_to")
+            if not target:
+                raise BadRequest(f"Index {name!r} is virtual and has no upload target.")
+            record = self._record(str(target))
+        index = self._build(record.name, ())
+        if not isinstance(index, HostedIndex):
+            raise BadRequest(f"Index {record.name!r} is a {record.kind} index; upload to a hosted index.")
+        return index
+
+    def _record(self, name: str) -> IndexRecord:
+        record = self._records.get(name)
+        if record is None:
+            raise NotFound(f"No index named {name!r}.")
+        return record
+
+    def _build(self, name: str, path: tuple[str, ...]) -> Index:
+        built = self._built.get(name)
+        if built is not None:
+            return built
+        if name in path:
+            raise BadRequest(f"Index {name!r} is part of a member cycle: {' -> '.join((*path, name))}.")
+        record = self._record(name)
+        index: Index
+        if record.kind == "hosted":
+            index = HostedIndex(record, self.repo, self.blobs, max_metadata_size=self.max_metadata_size)
+        elif record.kind == "virtual":
+            members = [self._build(str(m), (*path, name)) for m in record.config.get("members", [])]
+            index = VirtualIndex(
+                record.name, record.id, members, [str(x) for x in record.config.get("allow_upstream", [])]
+            )
+        else:
+            raise BadRequest(f"Index {name!r} has an unknown kind {record.kind!r}.")
+        self._built[name] = index
+        return index

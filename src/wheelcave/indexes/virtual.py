@@ -1,0 +1,59 @@
+"""Virtual indexes: an ordered list of members merged per project.
+
+The merge rule (architecture §1, the dependency-confusion guard): walking the members in
+order, once a *private* member has the project, later non-private (mirror) members are not
+consulted for that name unless it is in ``allow_upstream``. For one filename, the first
+member wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from packaging.utils import NormalizedName
+
+from wheelcave.core.pages import ProjectPage, merge_pages
+from wheelcave.indexes.base import Index
+
+__all__ = ["VirtualIndex"]
+
+
+class VirtualIndex:
+    kind = "virtual"
+    private = False
+
+    def __init__(
+        self, name: str, index_id: int, members: Sequence[Index], allow_upstream: Sequence[str] = ()
+    ) -> None:
+        self.name = name
+        self.id = index_id
+        self.members = list(members)
+        self.allow_upstream = frozenset(allow_upstream)
+
+    def dependencies(self) -> Sequence[int]:
+        deps: list[int] = [self.id]
+        for member in self.members:
+            deps.extend(d for d in member.dependencies() if d not in deps)
+        return deps
+
+    async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
+        pages: list[ProjectPage] = []
+        private_hit = False
+        for member in self.members:
+            if private_hit and not member.private and name not in self.allow_upstream:
+                continue
+            page = await member.project(name, with_metadata=with_metadata)
+            if page is None:
+                continue
+            pages.append(page)
+            private_hit = private_hit or member.private
+        if not pages:
+            return None
+        return merge_pages(name, pages)
+
+    async def list_projects(self) -> list[tuple[str, str]]:
+        seen: dict[str, str] = {}
+        for member in self.members:
+            for normalized, display in await member.list_projects():
+                seen.setdefault(normalized, display)
+        return sorted(seen.items())

@@ -1,0 +1,46 @@
+"""Wiring: build every service from :class:`Settings`, for the web app and the CLI alike."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from wheelcave.auth.service import AuthService
+from wheelcave.config import Settings
+from wheelcave.db.engine import Database
+from wheelcave.db.repository import Repository
+from wheelcave.indexes.registry import Registry
+from wheelcave.storage.filesystem import FilesystemBlobStore
+
+__all__ = ["Services", "open_services"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    repo: Repository
+    blobs: FilesystemBlobStore
+    registry: Registry
+    auth: AuthService
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+async def open_services(settings: Settings, *, migrate: bool = True) -> Services:
+    """Connect, migrate the schema and create the default indexes of a new data folder."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o750)
+    db = Database(settings.database_url)
+    if migrate:
+        await db.migrate()
+    repo = Repository(db)
+    blobs = FilesystemBlobStore(settings.blob_dir)
+    registry = Registry(repo, blobs, max_metadata_size=settings.max_metadata_size)
+    await registry.ensure_defaults()
+    await registry.reload()
+    return Services(
+        settings=settings, db=db, repo=repo, blobs=blobs, registry=registry,
+        auth=AuthService(repo),
+    )

@@ -1,0 +1,94 @@
+"""The blob store interface: content-addressed by sha256, written once, never rewritten.
+
+A write goes to a :class:`TempBlob` that hashes while it is fed; ``commit`` makes it visible
+under its sha256 atomically, or discards it when that content is already stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+__all__ = ["BlobStore", "Digests", "TempBlob"]
+
+
+class Digests:
+    """sha256, md5 and blake2b-256 of a stream, computed on the fly."""
+
+    __slots__ = ("_blake2", "_md5", "_sha256", "size")
+
+    def __init__(self) -> None:
+        self._sha256 = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._blake2 = hashlib.blake2b(digest_size=32)
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self._sha256.update(data)
+        self._md5.update(data)
+        self._blake2.update(data)
+        self.size += len(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    @property
+    def md5(self) -> str:
+        return self._md5.hexdigest()
+
+    @property
+    def blake2b_256(self) -> str:
+        return self._blake2.hexdigest()
+
+
+class TempBlob:
+    """A temporary file being written; hashes everything written to it."""
+
+    def __init__(self, path: Path, fh: BinaryIO) -> None:
+        self.path = path
+        self._fh = fh
+        self.digests = Digests()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self._fh.write(data)
+        self.digests.update(data)
+
+    @property
+    def size(self) -> int:
+        return self.digests.size
+
+    def finish(self) -> None:
+        """Flush and fsync; after this the file is complete on disk and can be read."""
+        if not self.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self.closed = True
+
+    def discard(self) -> None:
+        if not self.closed:
+            self._fh.close()
+            self.closed = True
+        self.path.unlink(missing_ok=True)
+
+
+class BlobStore(Protocol):
+    def new_temp(self) -> TempBlob: ...
+
+    def commit(self, temp: TempBlob) -> str:
+        """Make ``temp`` visible under its sha256 (returned); never rewrite an existing blob."""
+        ...
+
+    def put_bytes(self, data: bytes) -> str: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def path(self, sha256: str) -> Path:
+        """Local path of a committed blob (raises FileNotFoundError if absent)."""
+        ...
+
+    def read_bytes(self, sha256: str) -> bytes: ...

@@ -1,0 +1,79 @@
+"""Blob store on the local filesystem: ``<root>/sha256/ab/cd/<hex>``, temp files in ``<root>/tmp``."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+
+from wheelcave.storage.base import TempBlob
+
+__all__ = ["FilesystemBlobStore"]
+
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        (root / "sha256").mkdir(parents=True, exist_ok=True)
+
+    def _final(self, sha256: str) -> Path:
+        if not _HEX.fullmatch(sha256):
+            msg = f"not a sha256 hex digest: {sha256!r}"
+            raise ValueError(msg)
+        return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
+
+    def new_temp(self) -> TempBlob:
+        path = self.tmp / f"{uuid.uuid4().hex}.part"
+        fh = path.open("xb")
+        return TempBlob(path, fh)
+
+    def commit(self, temp: TempBlob) -> str:
+        temp.finish()
+        sha256 = temp.digests.sha256
+        final = self._final(sha256)
+        if final.exists():
+            temp.discard()
+            return sha256
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp.path, final)
+        return sha256
+
+    def put_bytes(self, data: bytes) -> str:
+        temp = self.new_temp()
+        try:
+            temp.write(data)
+            return self.commit(temp)
+        except BaseException:
+            temp.discard()
+            raise
+
+    def exists(self, sha256: str) -> bool:
+        return self._final(sha256).is_file()
+
+    def path(self, sha256: str) -> Path:
+        final = self._final(sha256)
+        if not final.is_file():
+            raise FileNotFoundError(sha256)
+        return final
+
+    def read_bytes(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def remove_stale_temps(self, older_than: float = 0.0) -> int:
+        """Delete leftovers of interrupted writes (called at start-up, before serving)."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for part in self.tmp.glob("*.part"):
+            try:
+                if part.stat().st_mtime <= cutoff:
+                    part.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed

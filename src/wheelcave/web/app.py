@@ -1,0 +1,46 @@
+"""The ASGI application: ``create_app(settings)`` wires routes, error handlers and lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from wheelcave.config import Settings
+from wheelcave.errors import WheelcaveError
+from wheelcave.services import Services, open_services
+from wheelcave.web.errors import handle_error, handle_unexpected
+from wheelcave.web.pagecache import PageCache
+from wheelcave.web.routes import files, health, pypi_json, simple, upload
+
+__all__ = ["SETTINGS_ENV", "create_app", "create_app_from_env"]
+
+SETTINGS_ENV = "WHEELCAVE_SETTINGS_JSON"
+log = logging.getLogger("wheelcave")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        svc = services or await open_services(settings)
+        app.state.services = svc
+        app.state.page_cache = PageCache()
+        try:
+            yield
+        finally:
+            if services is None:
+                await svc.close()
+
+    return Starlette(
+        routes=[*simple.routes, *files.routes, *upload.routes, *pypi_json.routes, *health.routes],
+        exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},
+        lifespan=lifespan,
+    )
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for uvicorn worker processes: settings come from the parent through the env."""
+    return create_app(Settings.from_json(os.environ[SETTINGS_ENV]))

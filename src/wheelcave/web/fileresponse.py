@@ -1,0 +1,101 @@
+"""Serving a stored blob: ETag (its sha256), immutable caching, HEAD, single ranges (206/416).
+
+What pip, uv and poetry need (protocols §6): 200 with exact ``Content-Length`` and
+``Accept-Ranges: bytes``, no ``Content-Encoding``, suffix and open ranges, ``If-Range``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+__all__ = ["BlobResponse"]
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_CHUNK = 256 * 1024
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+    """(start, end inclusive); None to ignore the header; False if unsatisfiable."""
+    match = _RANGE.fullmatch(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None  # malformed or multi-range: serve the whole file (allowed by RFC 9110)
+    first, last = match.group(1), match.group(2)
+    if not first:
+        length = int(last)
+        if length == 0:
+            return False
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        return False
+    return start, end
+
+
+class BlobResponse(Response):
+    def __init__(self, request: Request, path: Path, sha256: str, *, filename: str) -> None:
+        super().__init__(status_code=200, media_type="application/octet-stream")
+        self.path = path
+        self.size = os.stat(path).st_size
+        self.start, self.end = 0, self.size - 1
+        etag = f'"{sha256}"'
+        headers = {
+            "etag": etag,
+            "accept-ranges": "bytes",
+            "cache-control": "public, max-age=365000000, immutable",
+            "content-disposition": f'attachment; filename="{filename}"',
+        }
+        self.send_body = request.method != "HEAD"
+        inm = request.headers.get("if-none-match")
+        if inm and (inm.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in inm.split(",")]):
+            self.status_code = 304
+            self.send_body = False
+            self._set(headers, None)
+            return
+        wanted = request.headers.get("range")
+        if_range = request.headers.get("if-range")
+        if wanted and (if_range is None or if_range.strip() == etag):
+            rng = _parse_range(wanted, self.size)
+            if rng is False:
+                self.status_code = 416
+                self.send_body = False
+                headers["content-range"] = f"bytes */{self.size}"
+                self._set(headers, 0)
+                return
+            if rng is not None:
+                self.start, self.end = rng
+                self.status_code = 206
+                headers["content-range"] = f"bytes {self.start}-{self.end}/{self.size}"
+        self._set(headers, self.end - self.start + 1)
+
+    def _set(self, headers: dict[str, str], length: int | None) -> None:
+        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+        if length is not None:
+            raw.append((b"content-length", str(length).encode()))
+        if self.status_code != 304:
+            raw.append((b"content-type", b"application/octet-stream"))
+        self.raw_headers = raw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if not self.send_body:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        remaining = self.end - self.start + 1
+        async with await anyio.open_file(self.path, "rb") as fh:
+            await fh.seek(self.start)
+            while remaining > 0:
+                chunk = await fh.read(min(_CHUNK, remaining))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+        if remaining > 0:  # the file shrank under us: never pretend the body was complete
+            raise OSError(f"blob {self.path.name} is shorter than its recorded size")

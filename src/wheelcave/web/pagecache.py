@@ -1,0 +1,59 @@
+"""Rendered simple pages in memory, keyed by (index, project, format, URL prefix).
+
+Each entry remembers the generations of the indexes it was rendered from; a write bumps a
+generation, so a stale entry is never served after the registry sees the write. The gzip
+variant is made once per entry, on first demand.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+__all__ = ["CachedPage", "PageCache"]
+
+
+@dataclass
+class CachedPage:
+    token: tuple[int, ...]
+    body: bytes | None  # None: the project does not exist (cached 404)
+    etag: str = ""
+    _gzip: bytes | None = None
+
+    @classmethod
+    def make(cls, token: tuple[int, ...], body: bytes | None, tag: str) -> CachedPage:
+        etag = ""
+        if body is not None:
+            etag = '"' + tag + hashlib.sha256(body).hexdigest()[:40] + '"'
+        return cls(token=token, body=body, etag=etag)
+
+    @property
+    def gzip_etag(self) -> str:
+        return self.etag[:-1] + '-gz"'
+
+    def gzipped(self) -> bytes:
+        if self._gzip is None:
+            assert self.body is not None
+            self._gzip = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzip
+
+
+class PageCache:
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, ...], CachedPage] = OrderedDict()
+
+    def get(self, key: tuple[str, ...], token: tuple[int, ...]) -> CachedPage | None:
+        entry = self._entries.get(key)
+        if entry is None or entry.token != token:
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[str, ...], entry: CachedPage) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)

@@ -1,0 +1,56 @@
+"""Liveness, readiness and the landing page."""
+
+from __future__ import annotations
+
+import html
+
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from wheelcave import __version__
+from wheelcave.web.deps import services
+
+__all__ = ["routes"]
+
+
+async def health(_: Request) -> Response:
+    return PlainTextResponse("ok\n")
+
+
+async def ready(request: Request) -> Response:
+    svc = services(request)
+    checks: dict[str, str] = {}
+    try:
+        async with svc.db.read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        checks["database"] = f"error: {type(exc).__name__}"
+    checks["storage"] = "ok" if svc.blobs.tmp.is_dir() else "error: blob folder missing"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+
+async def home(request: Request) -> Response:
+    svc = services(request)
+    base = str(request.base_url)
+    rows = "".join(
+        f"<tr><td>{html.escape(r.name)}</td><td>{r.kind}</td>"
+        f"<td><code>{html.escape(base)}index/{html.escape(r.name)}/simple/</code></td></tr>"
+        for r in await svc.registry.names()
+    )
+    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>wheelcave</title></head>
+<body><h1>wheelcave {__version__}</h1>
+<p>Install with <code>pip install --index-url {html.escape(base)}simple/ PACKAGE</code>;
+upload with <code>twine upload --repository-url {html.escape(base)}legacy/ dist/*</code>.</p>
+<table><tr><th>index</th><th>kind</th><th>simple URL</th></tr>{rows}</table></body></html>"""
+    return HTMLResponse(page)
+
+
+routes = [
+    Route("/health", health, methods=["GET", "HEAD"]),
+    Route("/ready", ready, methods=["GET", "HEAD"]),
+    Route("/", home, methods=["GET", "HEAD"]),
+]
