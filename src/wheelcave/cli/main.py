@@ -153,6 +153,35 @@ def index_list(data_dir: DataDir = None, config: ConfigFile = None) -> None:
         typer.echo(f"{r.name}\t{r.kind}\t{extra}".rstrip())
 
 
+def _yank(index: str, project: str, version: str, reason: str | None, settings: Settings, *, yanked: bool) -> list[str]:
+    async def go(svc: Services) -> list[str]:
+        target = await svc.registry.upload_target(index)
+        return await target.set_yanked(project, version, yanked=yanked, reason=reason, actor="cli")
+
+    return _run(settings, go)
+
+
+@app.command()
+def yank(
+    index: str,
+    project: str,
+    version: str,
+    reason: Annotated[str | None, typer.Option(help="Why (shown to pip and uv users).")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Yank a release (PEP 592): installers skip it unless it is pinned exactly."""
+    for name in _yank(index, project, version, reason, _settings(data_dir, config), yanked=True):
+        typer.echo(f"yanked {name}")
+
+
+@app.command()
+def unyank(index: str, project: str, version: str, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Undo a yank."""
+    for name in _yank(index, project, version, None, _settings(data_dir, config), yanked=False):
+        typer.echo(f"unyanked {name}")
+
+
 # ---------------------------------------------------------------- users
 
 

@@ -145,7 +145,8 @@ def choose_format(accept: str | None, format_param: str | None = None) -> PageFo
     True
     """
     if format_param is not None:
-        return _FORMAT_PARAM.get(format_param.strip().lower())
+        # An unencoded "+" in a query string arrives as a space.
+        return _FORMAT_PARAM.get(format_param.strip().lower().replace(" ", "+"))
     ranges = _parse_accept(accept or "*/*")
     best: tuple[float, int, int, PageFormat] | None = None
     for offer, fmt in _OFFERS:

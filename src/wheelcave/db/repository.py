@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from packaging.version import InvalidVersion, Version
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +25,13 @@ __all__ = [
     "TokenRecord",
     "UserRecord",
 ]
+
+
+def _same_release(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
 
 
 def utcnow() -> datetime:
@@ -289,25 +299,50 @@ class Repository:
             return None
         return await self.find_file(new.index_id, new.filename)
 
+    def _insert(self, table: sa.Table) -> Any:
+        """INSERT ... ON CONFLICT DO NOTHING, in the dialect's spelling."""
+        if self.db.is_sqlite:
+            return sqlite_insert(table).on_conflict_do_nothing()
+        return pg_insert(table).on_conflict_do_nothing()
+
     async def _ensure_project(self, conn: AsyncConnection, new: NewFile, now: datetime) -> int:
-        where = (t.projects.c.index_id == new.index_id, t.projects.c.name == new.project)
-        row = (await conn.execute(sa.select(t.projects.c.id).where(*where))).first()
-        if row:
-            return int(row.id)
-        result = await conn.execute(
-            sa.insert(t.projects).values(
+        # Concurrent first uploads of one project (uv publishes a wheel and an sdist at
+        # once) must not fail: insert-if-absent, then read whichever row won.
+        await conn.execute(
+            self._insert(t.projects).values(
                 index_id=new.index_id, name=new.project, display_name=new.display_name,
                 created_at=now, updated_at=now,
             )
         )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        where = (t.projects.c.index_id == new.index_id, t.projects.c.name == new.project)
+        return int((await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar_one())
 
     async def _ensure_blob(self, conn: AsyncConnection, sha256: str, size: int, now: datetime) -> None:
-        exists = (
-            await conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == sha256))
-        ).first()
-        if not exists:
-            await conn.execute(sa.insert(t.blobs).values(sha256=sha256, size=size, created_at=now))
+        await conn.execute(self._insert(t.blobs).values(sha256=sha256, size=size, created_at=now))
+
+    async def set_yanked(
+        self, index_id: int, project: str, version: str | None, filename: str | None,
+        *, yanked: bool, reason: str | None, audit: Mapping[str, Any],
+    ) -> list[str]:
+        """Yank or unyank the files of one release (or one file); returns their filenames."""
+        query = (
+            sa.select(t.files.c.id, t.files.c.filename, t.files.c.version)
+            .join(t.projects, t.projects.c.id == t.files.c.project_id)
+            .where(t.projects.c.index_id == index_id, t.projects.c.name == project)
+        )
+        if filename is not None:
+            query = query.where(t.files.c.filename == filename)
+        async with self.db.write() as conn:
+            rows = [r for r in await conn.execute(query) if version is None or _same_release(r.version, version)]
+            if not rows:
+                return []
+            await conn.execute(
+                sa.update(t.files).where(t.files.c.id.in_([r.id for r in rows]))
+                .values(yanked=yanked, yanked_reason=reason if yanked else None)
+            )
+            await self._bump(conn, index_id)
+            await self._audit(conn, utcnow(), {**audit, "detail": {"files": [r.filename for r in rows], "reason": reason}})
+            return [r.filename for r in rows]
 
     async def _bump(self, conn: AsyncConnection, index_id: int) -> None:
         await conn.execute(

@@ -22,7 +22,7 @@ from wheelcave.core.metadata import CoreMetadata, parse_strict
 from wheelcave.core.names import validate_project_name
 from wheelcave.core.pages import FileEntry, ProjectPage
 from wheelcave.db.repository import FileRecord, IndexRecord, NewFile, Repository
-from wheelcave.errors import BadRequest, Conflict, Gone
+from wheelcave.errors import BadRequest, Conflict, Gone, NotFound
 from wheelcave.indexes.archive import ArchiveError, MetadataTooLarge, read_core_metadata
 from wheelcave.indexes.base import files_url
 from wheelcave.storage.base import BlobStore, TempBlob
@@ -98,6 +98,27 @@ class HostedIndex:
 
     async def list_projects(self) -> list[tuple[str, str]]:
         return await self.repo.list_projects(self.id)
+
+    async def set_yanked(
+        self, project: str, version: str | None, *, yanked: bool, reason: str | None = None,
+        filename: str | None = None, actor: str | None = None, address: str | None = None,
+    ) -> list[str]:
+        """PEP 592 yank (or unyank) of a release or one file; NotFound if nothing matches."""
+        try:
+            name = validate_project_name(project)
+        except CoreError as exc:
+            raise BadRequest(str(exc)) from None
+        audit = {
+            "actor": actor, "action": "file.yank" if yanked else "file.unyank",
+            "index_name": self.name, "project": name, "filename": filename, "address": address,
+        }
+        changed = await self.repo.set_yanked(
+            self.id, name, version, filename, yanked=yanked, reason=reason or None, audit=audit
+        )
+        if not changed:
+            what = filename or (f"{name} {version}" if version else name)
+            raise NotFound(f"Nothing to {'yank' if yanked else 'unyank'}: no {what} in index {self.name!r}.")
+        return changed
 
     # ------------------------------------------------------------ upload
 

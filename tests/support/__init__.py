@@ -1,0 +1,1 @@
+"""Test helpers: build distributions on the fly, run servers and clients."""

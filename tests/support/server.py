@@ -1,0 +1,148 @@
+"""A real wheelcave server in a subprocess on 127.0.0.1, on SQLite or on a fresh PostgreSQL
+database, and the environment real clients (pip, uv, twine) run in against it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import make_url
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for clients: no site pip configuration, no inherited PIP_/UV_ settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "TWINE_", "WHEELCAVE_"))}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PIP_NO_INPUT"] = "1"
+    env["UV_NO_CONFIG"] = "1"
+    env["NO_COLOR"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class PostgresDatabase:
+    """A throw-away database on the server named by WHEELCAVE_TEST_POSTGRES_URL."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = make_url(base_url)
+        self.name = f"wheelcave_test_{uuid.uuid4().hex[:12]}"
+        self.url = self.base.set(database=self.name).render_as_string(hide_password=False)
+
+    async def _exec(self, sql: str) -> None:
+        import asyncpg
+
+        dsn = self.base.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def create(self) -> str:
+        asyncio.run(self._exec(f'CREATE DATABASE "{self.name}"'))
+        return self.url
+
+    def drop(self) -> None:
+        asyncio.run(self._exec(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+
+
+class Server:
+    def __init__(self, data_dir: Path, database_url: str | None = None, *, workers: int = 1) -> None:
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        self._log_offset = 0
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = clean_env()
+        if self.database_url:
+            env["WHEELCAVE_DATABASE_URL"] = self.database_url
+        return env
+
+    def start(self) -> Server:
+        self.log = self.log_path.open("ab")
+        cmd = [
+            str(BIN / "wheelcave"), "serve", "--data-dir", str(self.data_dir),
+            "--port", str(self.port), "--access-log", "--workers", str(self.workers),
+        ]
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> Server:
+        self.stop()
+        return self.start()
+
+    @property
+    def admin_password(self) -> str:
+        return (self.data_dir / "initial-admin-password").read_text().strip()
+
+    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "wheelcave"), *args, "--data-dir", str(self.data_dir)],
+            env=self.env, input=input, capture_output=True, text=True, check=check,
+        )
+
+    def create_token(self, user: str = "admin") -> str:
+        return self.cli("token", "create", "--user", user).stdout.strip()
+
+    def mark_log(self) -> None:
+        self._log_offset = self.log_path.stat().st_size
+
+    def requests_since_mark(self) -> list[str]:
+        """Request lines ('GET /path') logged since :meth:`mark_log`."""
+        with self.log_path.open("rb") as fh:
+            fh.seek(self._log_offset)
+            text = fh.read().decode(errors="replace")
+        lines = []
+        for line in text.splitlines():
+            if ' - "' in line and " HTTP/" in line:
+                lines.append(line.split(' - "', 1)[1].split(" HTTP/")[0])
+        return lines
