@@ -55,6 +55,7 @@ def test_other_bytes_same_filename_409_t4_3(server: Server, auth: tuple[str, str
     r = upload(f"{server.url}/legacy/", whl, auth=auth, data=other)
     assert r.status_code == 409
     assert r.text.strip() == f"File already exists: {whl.name}"
+    assert r.reason_phrase == f"File already exists: {whl.name}"  # what twine shows
     assert blob_files(server) == before
 
 

@@ -13,6 +13,7 @@ from wheelcave.config import Settings
 from wheelcave.errors import WheelcaveError
 from wheelcave.services import Services, open_services
 from wheelcave.web.errors import handle_error, handle_unexpected
+from wheelcave.web import reason
 from wheelcave.web.pagecache import PageCache
 from wheelcave.web.routes import files, health, pypi_json, simple, upload
 
@@ -23,6 +24,7 @@ log = logging.getLogger("wheelcave")
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    reason.install()
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         svc = services or await open_services(settings)

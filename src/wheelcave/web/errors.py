@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from wheelcave.errors import WheelcaveError
+from wheelcave.web.reason import StatusWithReason
 
 __all__ = ["error_response", "handle_error", "handle_unexpected"]
 
@@ -28,11 +29,12 @@ def _wants_json(request: Request) -> bool:
 
 def error_response(request: Request, status: int, message: str, code: str) -> Response:
     headers = {"WWW-Authenticate": REALM} if status == 401 else {}
+    with_reason = StatusWithReason(status, message)
     if _wants_json(request):
         title = HTTPStatus(status).phrase
         body = {"message": message, "code": f"{status} {message}", "title": title, "error": code}
-        return JSONResponse(body, status_code=status, headers=headers)
-    return PlainTextResponse(message + "\n", status_code=status, headers=headers)
+        return JSONResponse(body, status_code=with_reason, headers=headers)
+    return PlainTextResponse(message + "\n", status_code=with_reason, headers=headers)
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
