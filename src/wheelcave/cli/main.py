@@ -141,6 +141,26 @@ def version() -> None:
     typer.echo(__version__)
 
 
+@app.command()
+def check(
+    hashes: Annotated[bool, typer.Option("--hashes", help="Also re-hash every blob (reads everything).")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Check that every listed file has its bytes in the blob store; exit 1 on a problem."""
+    from wheelcave.jobs.check import Problem, check_store
+
+    async def go(svc: Services) -> list[Problem]:
+        return [p async for p in check_store(svc.repo, svc.blobs, hashes=hashes)]
+
+    problems = _run(_settings(data_dir, config), go)
+    for p in problems:
+        typer.echo(f"{p.filename}\t{p.sha256}\t{p.message}")
+    if problems:
+        raise _fail(f"{len(problems)} problem(s) found")
+    typer.echo("ok: every file row has its blob", err=True)
+
+
 # ---------------------------------------------------------------- indexes
 
 

@@ -369,6 +369,12 @@ class Repository:
         async with self.db.read() as conn:
             return (await conn.execute(query)).first() is not None
 
+    async def file_blobs(self) -> list[tuple[str, str, int, str | None]]:
+        """(filename, sha256, size, metadata_sha256) of every file row, for integrity checks."""
+        query = sa.select(t.files.c.filename, t.files.c.sha256, t.files.c.size, t.files.c.metadata_sha256)
+        async with self.db.read() as conn:
+            return [(r.filename, r.sha256, r.size, r.metadata_sha256) for r in await conn.execute(query)]
+
     # ------------------------------------------------------------ users and tokens
 
     async def count_users(self) -> int:

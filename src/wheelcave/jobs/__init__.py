@@ -1,0 +1,1 @@
+"""Maintenance jobs: integrity check (and later gc, prefetch)."""

@@ -1,0 +1,107 @@
+"""The ``wheelcave`` command: first start, users, tokens, indexes, check."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from tests.support.dists import make_wheel
+from tests.support.server import BIN, Server, clean_env
+from tests.support.upload import upload
+
+
+def test_first_start_prints_urls_and_password_once(fresh_server: Server) -> None:
+    srv = fresh_server
+    log = srv.log_path.read_text()
+    assert f"index URL for pip and uv: http://127.0.0.1:{srv.port}/simple/" in log
+    assert f"upload URL for twine:     http://127.0.0.1:{srv.port}/legacy/" in log
+    password_file = srv.data_dir / "initial-admin-password"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert f"password {srv.admin_password}" in log
+    srv.restart()
+    assert srv.log_path.read_text().count("first run: user 'admin'") == 1
+
+
+def test_second_serve_on_same_data_dir_refused(fresh_server: Server) -> None:
+    result = subprocess.run(
+        [str(BIN / "wheelcave"), "serve", "--data-dir", str(fresh_server.data_dir), "--port", "1"],
+        env=clean_env(), capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 1
+    assert "another 'wheelcave serve' is running" in result.stderr
+
+
+def test_user_add_and_upload(fresh_server: Server, tmp_path: Path) -> None:
+    srv = fresh_server
+    srv.cli("user", "add", "alice", "--password-stdin", input="correct horse battery\n")
+    assert "alice\tuser" in srv.cli("user", "list").stdout
+    dup = srv.cli("user", "add", "alice", "--password-stdin", input="whatever123\n", check=False)
+    assert dup.returncode == 1 and "exists already" in dup.stderr
+    short = srv.cli("user", "add", "bob", "--password-stdin", input="short\n", check=False)
+    assert short.returncode == 1 and "too short" in short.stderr
+    whl = make_wheel(tmp_path, "cli-upload", "1.0")
+    assert upload(f"{srv.url}/legacy/", whl, auth=("alice", "correct horse battery")).status_code == 200
+    srv.cli("user", "passwd", "alice", "--password-stdin", input="a new password\n")
+    other = make_wheel(tmp_path, "cli-upload", "1.1")
+    # The running server checks the new password (its memo of the old one is per process
+    # and short-lived, so only the new one is tested here).
+    assert upload(f"{srv.url}/legacy/", other, auth=("alice", "a new password")).status_code == 200
+
+
+def test_tokens(fresh_server: Server, tmp_path: Path) -> None:
+    srv = fresh_server
+    srv.cli("user", "add", "ci", "--password-stdin", input="ci-password-1\n")
+    token = srv.cli("token", "create", "--user", "ci", "--description", "CI uploads").stdout.strip()
+    assert token.startswith("wc_") and len(token) > 40
+    listing = srv.cli("token", "list").stdout
+    assert "ci\twc_" in listing and "CI uploads" in listing
+    assert token not in listing  # secrets are never shown again
+    whl = make_wheel(tmp_path, "cli-token", "1.0")
+    assert upload(f"{srv.url}/legacy/", whl, auth=("__token__", token)).status_code == 200
+    token_id = listing.split("\t")[0]
+    srv.cli("token", "revoke", token_id)
+    whl2 = make_wheel(tmp_path, "cli-token", "1.1")
+    assert upload(f"{srv.url}/legacy/", whl2, auth=("__token__", token)).status_code == 401
+    missing = srv.cli("token", "create", "--user", "nobody", check=False)
+    assert missing.returncode == 1 and "no user 'nobody'" in missing.stderr
+
+
+def test_index_list_defaults(fresh_server: Server) -> None:
+    lines = fresh_server.cli("index", "list").stdout.splitlines()
+    assert lines[0].startswith("local\thosted")
+    assert lines[1].startswith("main\tvirtual") and "members=local" in lines[1]
+
+
+def test_check_finds_missing_blob(fresh_server: Server, tmp_path: Path) -> None:
+    srv = fresh_server
+    whl = make_wheel(tmp_path, "cli-check", "1.0")
+    assert upload(f"{srv.url}/legacy/", whl, auth=("admin", srv.admin_password)).status_code == 200
+    assert srv.cli("check").returncode == 0
+    blob = next(p for p in (srv.data_dir / "blobs" / "sha256").rglob("*") if p.is_file() and p.stat().st_size == whl.stat().st_size)
+    blob.write_bytes(b"x" * whl.stat().st_size)
+    result = srv.cli("check", "--hashes", check=False)
+    assert result.returncode == 1
+    assert "does not match its sha256" in result.stdout
+    blob.unlink()
+    result = srv.cli("check", check=False)
+    assert "blob missing" in result.stdout
+    page = httpx.get(f"{srv.url}/simple/cli-check/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+    url = httpx.URL(f"{srv.url}/simple/cli-check/").join(page["files"][0]["url"])
+    assert httpx.get(url).status_code == 404
+
+
+def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "wheelcave.toml").write_text("[server]\nport = 'eighty'\n")
+    result = subprocess.run([str(BIN / "wheelcave"), "index", "list", "--data-dir", str(data)],
+                            env=clean_env(), capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: port must be a whole number, not 'eighty'"
+    (data / "wheelcave.toml").write_text("[server]\nnonsense = 1\n")
+    result = subprocess.run([str(BIN / "wheelcave"), "index", "list", "--data-dir", str(data)],
+                            env=clean_env(), capture_output=True, text=True)
+    assert "unknown setting server.nonsense" in result.stderr

@@ -1,0 +1,56 @@
+"""The filesystem blob store."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from wheelcave.storage.filesystem import FilesystemBlobStore
+
+
+def test_temp_commit_and_digests(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    temp = store.new_temp()
+    temp.write(b"hello ")
+    temp.write(b"world")
+    assert temp.digests.md5 == hashlib.md5(b"hello world").hexdigest()
+    assert temp.digests.blake2b_256 == hashlib.blake2b(b"hello world", digest_size=32).hexdigest()
+    sha = store.commit(temp)
+    assert sha == hashlib.sha256(b"hello world").hexdigest()
+    assert store.path(sha) == tmp_path / "sha256" / sha[:2] / sha[2:4] / sha
+    assert store.read_bytes(sha) == b"hello world"
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_existing_blob_is_never_rewritten(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    sha = store.put_bytes(b"same")
+    before = store.path(sha).stat()
+    assert store.put_bytes(b"same") == sha
+    after = store.path(sha).stat()
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_discard_and_stale_cleanup(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    temp = store.new_temp()
+    temp.write(b"partial")
+    temp.discard()
+    assert not temp.path.exists()
+    left = store.new_temp()
+    left.write(b"abandoned")
+    assert store.remove_stale_temps() == 1
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "A" * 64, "abc", "g" * 64])
+def test_only_hex_keys(tmp_path: Path, bad: str) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    with pytest.raises(ValueError, match="sha256"):
+        store.path(bad)
+    assert not store.exists("0" * 64)
+    with pytest.raises(FileNotFoundError):
+        store.path("0" * 64)
