@@ -64,7 +64,11 @@ class PostgresDatabase:
 
 
 class Server:
-    def __init__(self, data_dir: Path, database_url: str | None = None, *, workers: int = 1) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str | None = None, *, workers: int = 1,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.extra_env = extra_env or {}
         self.data_dir = data_dir
         self.database_url = database_url
         self.workers = workers
@@ -79,6 +83,7 @@ class Server:
         env = clean_env()
         if self.database_url:
             env["WHEELCAVE_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
         return env
 
     def start(self) -> Server:

@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from wheelcave.config import Settings
 from wheelcave.errors import WheelcaveError
@@ -15,6 +16,7 @@ from wheelcave.services import Services, open_services
 from wheelcave.web.errors import handle_error, handle_unexpected
 from wheelcave.web import reason
 from wheelcave.web.pagecache import PageCache
+from wheelcave.web.readauth import ReadAuthMiddleware
 from wheelcave.web.routes import files, health, pypi_json, simple, upload
 
 __all__ = ["SETTINGS_ENV", "create_app", "create_app_from_env"]
@@ -39,6 +41,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     return Starlette(
         routes=[*simple.routes, *files.routes, *upload.routes, *pypi_json.routes, *health.routes],
         exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},
+        middleware=[Middleware(ReadAuthMiddleware)],
         lifespan=lifespan,
     )
 

@@ -39,13 +39,15 @@ def _accepts_gzip(request: Request) -> bool:
 
 
 def _page_response(request: Request, entry: CachedPage, fmt: PageFormat) -> Response:
-    max_age = services(request).settings.page_max_age
+    settings = services(request).settings
+    max_age = settings.page_max_age
+    scope = "public" if settings.anonymous_read else "private"
     use_gzip = _accepts_gzip(request)
     etag = entry.gzip_etag if use_gzip else entry.etag
     headers = {
         "ETag": etag,
         "Vary": _VARY,
-        "Cache-Control": f"max-age={max_age}, public" if max_age else "max-age=0, must-revalidate",
+        "Cache-Control": f"max-age={max_age}, {scope}" if max_age else f"max-age=0, must-revalidate, {scope}",
     }
     inm = request.headers.get("if-none-match")
     if inm:

@@ -1,0 +1,40 @@
+"""With ``anonymous_read = false``, every read needs valid credentials (401 otherwise).
+
+A pure ASGI middleware (contextvars and streaming stay intact). Liveness and readiness stay
+open for load balancers; uploads authenticate in their own route.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from wheelcave.errors import Unauthorized
+from wheelcave.web.errors import error_response
+
+__all__ = ["ReadAuthMiddleware"]
+
+_OPEN = {"/health", "/ready"}
+
+
+class ReadAuthMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "POST" or scope["path"] in _OPEN:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        svc = request.app.state.services
+        if svc.settings.anonymous_read:
+            await self.app(scope, receive, send)
+            return
+        try:
+            user = await svc.auth.authenticate(request.headers.get("authorization"))
+            if user is None:
+                raise Unauthorized("This index needs credentials to read.")
+        except Unauthorized as exc:
+            await error_response(request, exc.status, exc.message, exc.code)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
