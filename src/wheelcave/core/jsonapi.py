@@ -43,7 +43,7 @@ def latest_version(releases: Mapping[str, Sequence[FileEntry]]) -> str:
 
 def _file_doc(f: FileEntry, url_prefix: str) -> dict[str, Any]:
     upload_time = f.upload_time
-    digests = {"sha256": f.sha256, **f.extra_digests}
+    digests = {"sha256": f.sha256, **(f.extra_digests or {})}
     return {
         "comment_text": "",
         "digests": {

@@ -8,13 +8,13 @@ and ``upload-time`` in JSON (PEP 700), and file URLs without query strings.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from html import escape
 
+import orjson
 from packaging.utils import NormalizedName
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "PageFormat",
     "ProjectPage",
     "choose_format",
+    "files_url",
     "format_upload_time",
     "merge_pages",
     "render_project",
@@ -44,9 +45,15 @@ class PageFormat(Enum):
         return self.value if self is PageFormat.JSON else f"{self.value}; charset=utf-8"
 
 
-@dataclass(frozen=True)
+def files_url(sha256: str, filename: str) -> str:
+    """A file's URL relative to the site root: one URL per content, whatever index lists it."""
+    return f"files/sha256/{sha256}/{filename}"
+
+
+@dataclass(slots=True)
 class FileEntry:
-    """One file as listed on a project page."""
+    """One file as listed on a project page (treated as immutable; not frozen only because
+    frozen dataclasses are several times slower to build, and pages build thousands)."""
 
     filename: str
     url: str
@@ -62,7 +69,7 @@ class FileEntry:
     provenance: str | None = None
     #: For the PyPI-style JSON API only (never on simple pages): extra digests (md5,
     #: blake2b_256), the wheel's python tag or "source", and the stored core metadata fields.
-    extra_digests: Mapping[str, str] = field(default_factory=dict)
+    extra_digests: Mapping[str, str] | None = None
     python_tag: str = ""
     core_metadata: Mapping[str, object] | None = None
 
@@ -82,10 +89,14 @@ class ProjectPage:
 
 
 def format_upload_time(when: datetime) -> str:
-    """PEP 700 form: ``yyyy-mm-ddThh:mm:ss.ffffffZ`` in UTC."""
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """PEP 700 form: ``yyyy-mm-ddThh:mm:ss.ffffffZ`` in UTC.
+
+    >>> format_upload_time(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    '2026-01-02T03:04:05.000000Z'
+    """
+    if when.tzinfo is not None and when.utcoffset():
+        when = when.astimezone(UTC)
+    return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 # ---------------------------------------------------------------- negotiation
@@ -175,7 +186,12 @@ _HTML_HEAD = (
 )
 
 
+_HTML_SPECIAL = frozenset("&<>\"'")
+
+
 def _attr(value: str) -> str:
+    if _HTML_SPECIAL.isdisjoint(value):
+        return value
     return escape(value, quote=True)
 
 
@@ -190,7 +206,7 @@ def _html_anchor(f: FileEntry, url_prefix: str) -> str:
         parts.append(f' data-core-metadata="{value}" data-dist-info-metadata="{value}"')
     if f.provenance:
         parts.append(f' data-provenance="{_attr(f.provenance)}"')
-    parts.append(f">{escape(f.filename)}</a><br>\n")
+    parts.append(f">{_attr(f.filename)}</a><br>\n")
     return "".join(parts)
 
 
@@ -220,7 +236,7 @@ def render_project(page: ProjectPage, fmt: PageFormat, url_prefix: str = "") -> 
             "versions": page.versions,
             "files": [_json_file(f, url_prefix) for f in page.files],
         }
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return orjson.dumps(doc)
     title = escape(f"Links for {page.display_name or page.name}")
     out = [_HTML_HEAD.format(v=API_VERSION, title=title), f"<h1>{title}</h1>\n"]
     out.extend(_html_anchor(f, url_prefix) for f in page.files)
@@ -238,7 +254,7 @@ def render_project_list(
             "meta": {"api-version": API_VERSION},
             "projects": [{"name": display} for _, display in items],
         }
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return orjson.dumps(doc)
     out = [_HTML_HEAD.format(v=API_VERSION, title="Simple index")]
     out.extend(
         f'<a href="{_attr(href_prefix + name)}/">{escape(display)}</a><br>\n'

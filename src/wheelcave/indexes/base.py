@@ -7,14 +7,9 @@ from typing import Protocol
 
 from packaging.utils import NormalizedName
 
-from wheelcave.core.pages import ProjectPage
+from wheelcave.core.pages import ProjectPage, files_url
 
 __all__ = ["Index", "files_url"]
-
-
-def files_url(sha256: str, filename: str) -> str:
-    """A file's URL relative to the site root: one URL per content, whatever index lists it."""
-    return f"files/sha256/{sha256}/{filename}"
 
 
 class Index(Protocol):

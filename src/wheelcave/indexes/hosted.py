@@ -89,7 +89,12 @@ class HostedIndex:
         return (self.id,)
 
     async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
-        records = await self.repo.project_files(self.id, name, with_metadata=with_metadata)
+        if not with_metadata:
+            found = await self.repo.page_entries(self.id, name)
+            if found is None:
+                return None
+            return ProjectPage(name=name, files=found[1], display_name=found[0])
+        records = await self.repo.project_files(self.id, name, with_metadata=True)
         if not records:
             return None
         return ProjectPage(

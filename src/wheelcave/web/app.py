@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -32,6 +33,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         svc = services or await open_services(settings)
         app.state.services = svc
         app.state.page_cache = PageCache()
+        # Objects alive after start-up live for the whole process: keep them out of the
+        # collector's full passes, which otherwise stall large page renders.
+        gc.freeze()
         try:
             yield
         finally:

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import json
-
+import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -37,7 +36,7 @@ async def _document(request: Request, index_name: str, root: str) -> Response:
     )
     if doc is None:
         raise NotFound(f"Project {project!r} has no release {version!r}.")
-    body = json.dumps(doc, separators=(",", ":")).encode()
+    body = orjson.dumps(doc)
     return Response(body, media_type="application/json", headers={"Cache-Control": "max-age=60, public"})
 
 

@@ -1,0 +1,1 @@
+"""Runnable performance comparisons (never timing assertions in the test suite)."""
