@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import BIN, PostgresDatabase, Server, clean_env
+from tests.support.upstream import FakeUpstream
 
 PG_URL = os.environ.get("WHEELCAVE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -29,6 +30,15 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("WHEELCAVE_TEST_REQUIRE_POSTGRES") and not PG_URL:
         raise pytest.UsageError("WHEELCAVE_TEST_REQUIRE_POSTGRES is set but WHEELCAVE_TEST_POSTGRES_URL is not")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def empty_upstream() -> Iterator[FakeUpstream]:
+    """Every test server's default ``pypi`` mirror points here: an index with no projects."""
+    upstream = FakeUpstream().start()
+    Server.default_upstream = upstream.url
+    yield upstream
+    upstream.stop()
 
 
 def database_url_for(backend: str, request: pytest.FixtureRequest) -> str | None:

@@ -14,11 +14,14 @@ ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "storage": {"core"},
     "db": {"core"},
-    "indexes": {"core", "db", "storage", "errors"},
+    "upstream": {"core", "errors"},
+    "indexes": {"core", "db", "storage", "errors", "upstream", "metrics"},
     "auth": {"core", "db", "errors"},
     "jobs": {"core", "db", "storage", "indexes", "errors"},
-    "web": {"core", "db", "storage", "indexes", "auth", "errors", "config", "services", "jobs", "__init__"},
-    "cli": {"core", "db", "storage", "indexes", "auth", "errors", "config", "services", "jobs", "web", "__init__"},
+    "web": {"core", "db", "storage", "indexes", "auth", "errors", "config", "services", "jobs", "__init__",
+            "metrics", "upstream"},
+    "cli": {"core", "db", "storage", "indexes", "auth", "errors", "config", "services", "jobs", "web", "__init__",
+            "metrics", "upstream"},
 }
 # The core is pure: no I/O, no frameworks.
 CORE_FORBIDDEN = {"os", "pathlib", "socket", "sqlalchemy", "starlette", "httpx", "anyio", "asyncio", "subprocess", "io"}

@@ -8,7 +8,9 @@ WheelcaveError
  ├── NotFound            no such index, project, version or file (404)
  ├── Conflict            the name is taken by other content (409)
  ├── Gone                an action that no longer exists (410)
- └── PayloadTooLarge     a body or file over its limit (413)
+ ├── PayloadTooLarge     a body or file over its limit (413)
+ ├── UpstreamError       an upstream index failed or sent bad data (502)
+ └── UpstreamTimeout     an upstream index did not answer in time (504)
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "Unauthorized",
+    "UpstreamError",
+    "UpstreamTimeout",
     "WheelcaveError",
 ]
 
@@ -70,3 +74,13 @@ class Gone(WheelcaveError):
 class PayloadTooLarge(WheelcaveError):
     code = "too-large"
     status = 413
+
+
+class UpstreamError(WheelcaveError):
+    code = "upstream-error"
+    status = 502
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "upstream-timeout"
+    status = 504

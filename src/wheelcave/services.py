@@ -25,6 +25,7 @@ class Services:
     auth: AuthService
 
     async def close(self) -> None:
+        await self.registry.close()
         await self.db.dispose()
 
 

@@ -64,6 +64,10 @@ class PostgresDatabase:
 
 
 class Server:
+    #: The upstream of every server's default ``pypi`` mirror (set by conftest: an empty fake
+    #: upstream on 127.0.0.1, so no test reaches the public index by accident).
+    default_upstream: str | None = None
+
     def __init__(
         self, data_dir: Path, database_url: str | None = None, *, workers: int = 1,
         extra_env: dict[str, str] | None = None,
@@ -83,6 +87,8 @@ class Server:
         env = clean_env()
         if self.database_url:
             env["WHEELCAVE_DATABASE_URL"] = self.database_url
+        if self.default_upstream:
+            env["PIP_INDEX_URL"] = self.default_upstream
         env.update(self.extra_env)
         return env
 

@@ -58,7 +58,7 @@ class FileEntry:
     filename: str
     url: str
     sha256: str
-    size: int
+    size: int | None
     version: str
     requires_python: str | None = None
     yanked: bool = False
@@ -66,6 +66,8 @@ class FileEntry:
     upload_time: datetime | None = None
     #: sha256 of the served ``.metadata`` file (PEP 658/714), or None if not offered.
     metadata_sha256: str | None = None
+    #: ``.metadata`` is served though its hash is not known yet (an upstream said "true").
+    metadata_available: bool = False
     provenance: str | None = None
     #: For the PyPI-style JSON API only (never on simple pages): extra digests (md5,
     #: blake2b_256), the wheel's python tag or "source", and the stored core metadata fields.
@@ -201,8 +203,8 @@ def _html_anchor(f: FileEntry, url_prefix: str) -> str:
         parts.append(f' data-requires-python="{_attr(f.requires_python)}"')
     if f.yanked:
         parts.append(f' data-yanked="{_attr(f.yanked_reason or "")}"')
-    if f.metadata_sha256:
-        value = f"sha256={f.metadata_sha256}"
+    if f.metadata_sha256 or f.metadata_available:
+        value = f"sha256={f.metadata_sha256}" if f.metadata_sha256 else "true"
         parts.append(f' data-core-metadata="{value}" data-dist-info-metadata="{value}"')
     if f.provenance:
         parts.append(f' data-provenance="{_attr(f.provenance)}"')
@@ -216,12 +218,16 @@ def _json_file(f: FileEntry, url_prefix: str) -> dict[str, object]:
         "url": url_prefix + f.url,
         "hashes": {"sha256": f.sha256},
         "requires-python": f.requires_python,
-        "size": f.size,
         "yanked": (f.yanked_reason or True) if f.yanked else False,
     }
+    if f.size is not None:
+        entry["size"] = f.size
     if f.upload_time is not None:
         entry["upload-time"] = format_upload_time(f.upload_time)
-    entry["core-metadata"] = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
+    if f.metadata_sha256:
+        entry["core-metadata"] = {"sha256": f.metadata_sha256}
+    else:
+        entry["core-metadata"] = f.metadata_available
     if f.provenance:
         entry["provenance"] = f.provenance
     return entry

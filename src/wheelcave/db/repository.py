@@ -21,6 +21,8 @@ from wheelcave.db.engine import Database
 __all__ = [
     "FileRecord",
     "IndexRecord",
+    "MirrorFile",
+    "MirrorPageState",
     "NewFile",
     "Repository",
     "TokenRecord",
@@ -67,14 +69,16 @@ class FileRecord:
     sha256: str
     md5: str | None
     blake2b_256: str | None
-    size: int
+    size: int | None
     requires_python: str | None
     yanked: bool
     yanked_reason: str | None
-    upload_time: datetime
+    upload_time: datetime | None
     uploader: str | None
     metadata_sha256: str | None
     core_metadata: Mapping[str, Any] | None
+    origin_url: str | None = None
+    upstream_metadata: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,41 @@ class NewFile:
     metadata_sha256: str | None
     core_metadata: Mapping[str, Any] | None
     metadata_size: int = 0
+
+
+@dataclass(frozen=True)
+class MirrorPageState:
+    etag: str | None
+    last_modified: str | None
+    fetched_at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class MirrorFile:
+    """One upstream file as the mirror records it (sha256 known; the rest as the page says)."""
+
+    filename: str
+    version: str
+    kind: str
+    python_tag: str
+    url: str
+    sha256: str
+    size: int | None
+    requires_python: str | None
+    yanked: bool
+    yanked_reason: str | None
+    upload_time: datetime | None
+    metadata_sha256: str | None
+    metadata_available: bool
+
+
+def _differs(old: object, new: object) -> bool:
+    if isinstance(old, datetime) and isinstance(new, datetime):
+        return _aware(old) != _aware(new)
+    if isinstance(old, (bool, int)) and isinstance(new, (bool, int)):
+        return int(old) != int(new)
+    return old != new
 
 
 @dataclass(frozen=True)
@@ -135,6 +174,8 @@ _FILE_COLUMNS = (
     t.files.c.upload_time,
     t.files.c.uploader,
     t.files.c.metadata_sha256,
+    t.files.c.origin_url,
+    t.files.c.upstream_metadata,
     t.files.c.core_metadata,
 )
 
@@ -157,10 +198,12 @@ def _file(row: sa.Row[Any], *, with_metadata: bool = True) -> FileRecord:
         requires_python=m["requires_python"],
         yanked=bool(m["yanked"]),
         yanked_reason=m["yanked_reason"],
-        upload_time=_aware(m["upload_time"]) or utcnow(),
+        upload_time=_aware(m["upload_time"]),
         uploader=m["uploader"],
         metadata_sha256=m["metadata_sha256"],
         core_metadata=m["core_metadata"] if with_metadata else None,
+        origin_url=m["origin_url"],
+        upstream_metadata=bool(m["upstream_metadata"]),
     )
 
 
@@ -232,22 +275,28 @@ class Repository:
                 return [_file(r) for r in rows]
             return [_file_no_meta(r) for r in rows]
 
-    async def page_entries(self, index_id: int, project: str) -> tuple[str, list[FileEntry]] | None:
+    async def page_entries(
+        self, index_id: int, project: str, *, keep_removed: bool = True
+    ) -> tuple[str, list[FileEntry]] | None:
         """(display name, files) of a project page, or None: the hot query behind simple pages.
 
         Rows are read by position into :class:`FileEntry` directly (a 5,000-file project
-        renders its first page in well under 150 ms).
+        renders its first page in well under 150 ms). Files an upstream stopped listing are
+        included only with ``keep_removed`` and only while their bytes are cached.
         """
         query = (
             sa.select(
                 t.projects.c.display_name, t.files.c.filename, t.files.c.sha256, t.files.c.size,
                 t.files.c.version, t.files.c.requires_python, t.files.c.yanked,
                 t.files.c.yanked_reason, t.files.c.upload_time, t.files.c.metadata_sha256,
+                t.files.c.upstream_metadata,
             )
             .join(t.projects, t.projects.c.id == t.files.c.project_id)
             .where(t.projects.c.index_id == index_id, t.projects.c.name == project)
             .order_by(t.files.c.id)
         )
+        cached = sa.exists().where(t.blobs.c.sha256 == t.files.c.sha256)
+        query = query.where(sa.or_(t.files.c.origin_removed == sa.false(), cached if keep_removed else sa.false()))
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
         if not rows:
@@ -257,11 +306,142 @@ class Repository:
                 filename=r[1], url=files_url(r[2], r[1]), sha256=r[2], size=r[3],
                 version=r[4], requires_python=r[5], yanked=bool(r[6]), yanked_reason=r[7],
                 upload_time=r[8] if r[8] is None or r[8].tzinfo else r[8].replace(tzinfo=UTC),
-                metadata_sha256=r[9],
+                metadata_sha256=r[9], metadata_available=bool(r[10]),
             )
             for r in rows
         ]
         return rows[0][0], entries
+
+    # ------------------------------------------------------------ mirror pages
+
+    async def mirror_page_state(self, index_id: int, project: str) -> MirrorPageState | None:
+        query = sa.select(t.mirror_pages).where(
+            t.mirror_pages.c.index_id == index_id, t.mirror_pages.c.project == project
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return MirrorPageState(row.etag, row.last_modified, _aware(row.fetched_at) or utcnow(), row.status)
+
+    async def touch_mirror_page(self, index_id: int, project: str) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.update(t.mirror_pages)
+                .where(t.mirror_pages.c.index_id == index_id, t.mirror_pages.c.project == project)
+                .values(fetched_at=utcnow())
+            )
+
+    async def store_mirror_page(
+        self, index_id: int, project: str, files: Sequence[MirrorFile], *,
+        etag: str | None, last_modified: str | None, status: str,
+    ) -> bool:
+        """Bring the mirror's rows for ``project`` in line with the upstream page, in one
+        transaction; returns whether anything visible changed (the generation is bumped then)."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            state = {"etag": etag, "last_modified": last_modified, "fetched_at": now, "status": status}
+            await conn.execute(self._insert(t.mirror_pages).values(index_id=index_id, project=project, **state))
+            await conn.execute(
+                sa.update(t.mirror_pages)
+                .where(t.mirror_pages.c.index_id == index_id, t.mirror_pages.c.project == project)
+                .values(**state)
+            )
+            changed = await self._sync_mirror_files(conn, index_id, project, files, now)
+            if changed:
+                await self._bump(conn, index_id)
+            return changed
+
+    async def _sync_mirror_files(
+        self, conn: AsyncConnection, index_id: int, project: str, files: Sequence[MirrorFile], now: datetime
+    ) -> bool:
+        existing: dict[str, Any] = {}
+        project_id: int | None = None
+        row = (await conn.execute(sa.select(t.projects.c.id).where(
+            t.projects.c.index_id == index_id, t.projects.c.name == project))).first()
+        if row is not None:
+            project_id = int(row.id)
+            for r in await conn.execute(sa.select(t.files).where(t.files.c.project_id == project_id)):
+                existing[r.filename] = r
+        if project_id is None:
+            if not files:
+                return False
+            await conn.execute(self._insert(t.projects).values(
+                index_id=index_id, name=project, display_name=project, created_at=now, updated_at=now))
+            project_id = int((await conn.execute(sa.select(t.projects.c.id).where(
+                t.projects.c.index_id == index_id, t.projects.c.name == project))).scalar_one())
+        changed = False
+        seen: set[str] = set()
+        for f in files:
+            if f.filename in seen:
+                continue
+            seen.add(f.filename)
+            values = {
+                "origin_url": f.url, "size": f.size, "requires_python": f.requires_python,
+                "yanked": f.yanked, "yanked_reason": f.yanked_reason if f.yanked else None,
+                "upload_time": f.upload_time, "upstream_metadata": f.metadata_available,
+                "origin_removed": False,
+            }
+            old = existing.get(f.filename)
+            if old is None:
+                await conn.execute(sa.insert(t.files).values(
+                    index_id=index_id, project_id=project_id, filename=f.filename, version=f.version,
+                    kind=f.kind, python_tag=f.python_tag, sha256=f.sha256,
+                    metadata_sha256=f.metadata_sha256, **values))
+                changed = True
+                continue
+            if old.sha256 != f.sha256:
+                # Never swap bytes we hold; otherwise follow the upstream.
+                if not (await conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == old.sha256))).first():
+                    values["sha256"] = f.sha256
+                    values["metadata_sha256"] = f.metadata_sha256
+            elif f.metadata_sha256 and not old.metadata_sha256:
+                values["metadata_sha256"] = f.metadata_sha256
+            if old.size is not None and f.size is None:
+                values["size"] = old.size  # learned from a download; an HTML page does not say
+            if old.upload_time is not None and f.upload_time is None:
+                values["upload_time"] = old.upload_time
+            if any(_differs(getattr(old, k), v) for k, v in values.items()):
+                await conn.execute(sa.update(t.files).where(t.files.c.id == old.id).values(**values))
+                changed = True
+        gone = [r.id for name, r in existing.items() if name not in seen and not r.origin_removed]
+        if gone:
+            await conn.execute(sa.update(t.files).where(t.files.c.id.in_(gone)).values(origin_removed=True))
+            changed = True
+        if changed:
+            await conn.execute(sa.update(t.projects).where(t.projects.c.id == project_id).values(updated_at=now))
+        return changed
+
+    async def record_mirror_blob(
+        self, file_id: int, index_id: int, sha256: str, size: int,
+        metadata: tuple[str, int] | None = None,
+    ) -> None:
+        """A mirrored file's bytes are now cached (and maybe its extracted metadata)."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            await self._ensure_blob(conn, sha256, size, now)
+            values: dict[str, Any] = {"size": size}
+            if metadata is not None:
+                await self._ensure_blob(conn, metadata[0], metadata[1], now)
+                values["metadata_sha256"] = metadata[0]
+            await conn.execute(sa.update(t.files).where(t.files.c.id == file_id).values(**values))
+            await self._bump(conn, index_id)
+
+    async def record_metadata_blob(self, file_id: int, index_id: int, sha256: str, size: int) -> None:
+        now = utcnow()
+        async with self.db.write() as conn:
+            await self._ensure_blob(conn, sha256, size, now)
+            result = await conn.execute(
+                sa.update(t.files).where(t.files.c.id == file_id, t.files.c.metadata_sha256.is_(None))
+                .values(metadata_sha256=sha256)
+            )
+            if result.rowcount:
+                await self._bump(conn, index_id)
+
+    async def blob_known(self, sha256: str) -> bool:
+        async with self.db.read() as conn:
+            query = sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == sha256)
+            return (await conn.execute(query)).first() is not None
 
     async def list_projects(self, index_id: int) -> list[tuple[str, str]]:
         query = (
@@ -291,6 +471,7 @@ class Repository:
             sa.select(*_FILE_COLUMNS[:-1])
             .join(t.projects, t.projects.c.id == t.files.c.project_id)
             .where(t.files.c.sha256 == sha256, t.files.c.filename == filename)
+            .order_by(sa.case((t.files.c.origin_url.is_(None), 0), else_=1))
             .limit(1)
         )
         async with self.db.read() as conn:

@@ -62,19 +62,40 @@ files = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("md5", sa.String(32), nullable=True),
     sa.Column("blake2b_256", sa.String(64), nullable=True),
-    sa.Column("size", sa.BigInteger, nullable=False),
+    # Null only for mirrored files whose upstream page does not give a size (HTML pages).
+    sa.Column("size", sa.BigInteger, nullable=True),
     sa.Column("requires_python", sa.String(256), nullable=True),
     sa.Column("yanked", sa.Boolean, nullable=False, default=False),
     sa.Column("yanked_reason", sa.Text, nullable=True),
-    sa.Column("upload_time", Timestamp, nullable=False),
+    # Null for mirrored files whose upstream does not say (PEP 700 upload-time is optional).
+    sa.Column("upload_time", Timestamp, nullable=True),
     sa.Column("uploader", sa.String(128), nullable=True),
     sa.Column("metadata_sha256", sa.String(64), nullable=True),
     # The core metadata fields (packaging raw names) as JSON, for the JSON API and the UI.
     sa.Column("core_metadata", sa.JSON, nullable=True),
+    # Mirror indexes: where the bytes come from, whether the upstream serves PEP 658
+    # metadata for the file, and whether the upstream stopped listing it.
+    sa.Column("origin_url", sa.Text, nullable=True),
+    sa.Column("upstream_metadata", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Column("origin_removed", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.UniqueConstraint("index_id", "filename"),
 )
 sa.Index("ix_files_sha256", files.c.sha256)
 sa.Index("ix_files_project_id", files.c.project_id)
+
+mirror_pages = sa.Table(
+    "mirror_pages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("index_id", sa.ForeignKey("indexes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("etag", sa.String(256), nullable=True),
+    sa.Column("last_modified", sa.String(64), nullable=True),
+    sa.Column("fetched_at", Timestamp, nullable=False),
+    # "ok": the upstream lists the project; "missing": it answered 404/410.
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.UniqueConstraint("index_id", "project"),
+)
 
 users = sa.Table(
     "users",

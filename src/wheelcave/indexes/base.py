@@ -22,6 +22,10 @@ class Index(Protocol):
         """Ids of the stored indexes whose writes change this index's pages (cache keys)."""
         ...
 
+    def cache_ttl(self) -> float | None:
+        """Seconds a rendered page may be reused without asking again (None: until a write)."""
+        ...
+
     async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
         """The project's page, or None if the index does not know the project."""
         ...

@@ -88,6 +88,9 @@ class HostedIndex:
     def dependencies(self) -> Sequence[int]:
         return (self.id,)
 
+    def cache_ttl(self) -> float | None:
+        return None
+
     async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
         if not with_metadata:
             found = await self.repo.page_entries(self.id, name)

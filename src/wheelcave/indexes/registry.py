@@ -7,6 +7,7 @@ another worker or replica shows in this process's pages within that interval.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 
@@ -15,16 +16,22 @@ import anyio
 from wheelcave.db.repository import IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound
 from wheelcave.indexes.base import Index
+from wheelcave.indexes.fetcher import FileFetcher
 from wheelcave.indexes.hosted import HostedIndex
+from wheelcave.indexes.mirror import MirrorConfig, MirrorIndex
 from wheelcave.indexes.virtual import VirtualIndex
-from wheelcave.storage.base import BlobStore
+from wheelcave.metrics import Metrics
+from wheelcave.storage.filesystem import FilesystemBlobStore
+from wheelcave.upstream.client import UpstreamClient
+from wheelcave.upstream.discovery import PIP_DEFAULT, pip_index_url
 
 __all__ = ["DEFAULT_INDEXES", "Registry"]
 
-#: What a new data folder gets (the mirror ``pypi`` arrives with mirror indexes).
+#: What a new data folder gets: ``pypi`` mirrors the index pip on this machine uses.
 DEFAULT_INDEXES: Sequence[tuple[str, str, Mapping[str, object]]] = (
     ("local", "hosted", {}),
-    ("main", "virtual", {"members": ["local"], "upload_to": "local"}),
+    ("pypi", "mirror", {"upstream": PIP_DEFAULT}),
+    ("main", "virtual", {"members": ["local", "pypi"], "upload_to": "local"}),
 )
 
 
@@ -32,11 +39,16 @@ class Registry:
     def __init__(
         self,
         repo: Repository,
-        blobs: BlobStore,
+        blobs: FilesystemBlobStore,
         *,
         max_metadata_size: int,
         refresh_interval: float = 0.5,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
+        self.fetcher = FileFetcher()
+        self._clients: dict[tuple[str, str, float], UpstreamClient] = {}
+        self._pip_index: str | None = None
         self.repo = repo
         self.blobs = blobs
         self.max_metadata_size = max_metadata_size
@@ -64,6 +76,7 @@ class Registry:
             n: (r.kind, r.config) for n, r in self._records.items()
         }:
             self._built = {}
+            await self._close_unused_clients()
         self._loaded_at = time.monotonic()
 
     async def _fresh(self) -> None:
@@ -107,6 +120,41 @@ class Registry:
             raise BadRequest(f"Index {record.name!r} is a {record.kind} index; upload to a hosted index.")
         return index
 
+    def by_id(self, index_id: int) -> Index | None:
+        record = self._by_id.get(index_id)
+        return self._build(record.name, ()) if record else None
+
+    def _mirror(self, record: IndexRecord) -> MirrorIndex:
+        config = MirrorConfig.from_config(record.name, dict(record.config))
+        upstream = self._pip_url() if config.upstream == PIP_DEFAULT else config.upstream
+        key = (record.name, upstream, config.timeout)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = UpstreamClient(upstream, timeout=config.timeout)
+        return MirrorIndex(record, self.repo, self.blobs, client, self.fetcher, self.metrics)
+
+    def _pip_url(self) -> str:
+        if self._pip_index is None:
+            self._pip_index = pip_index_url()
+        return self._pip_index
+
+    async def _close_unused_clients(self) -> None:
+        wanted = set()
+        for record in self._records.values():
+            if record.kind == "mirror":
+                with contextlib.suppress(Exception):
+                    config = MirrorConfig.from_config(record.name, dict(record.config))
+                    upstream = self._pip_url() if config.upstream == PIP_DEFAULT else config.upstream
+                    wanted.add((record.name, upstream, config.timeout))
+        for key in [k for k in self._clients if k not in wanted]:
+            await self._clients.pop(key).aclose()
+
+    async def close(self) -> None:
+        await self.fetcher.close()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
     def _record(self, name: str) -> IndexRecord:
         record = self._records.get(name)
         if record is None:
@@ -123,6 +171,8 @@ class Registry:
         index: Index
         if record.kind == "hosted":
             index = HostedIndex(record, self.repo, self.blobs, max_metadata_size=self.max_metadata_size)
+        elif record.kind == "mirror":
+            index = self._mirror(record)
         elif record.kind == "virtual":
             members = [self._build(str(m), (*path, name)) for m in record.config.get("members", [])]
             index = VirtualIndex(

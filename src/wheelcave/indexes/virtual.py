@@ -36,6 +36,10 @@ class VirtualIndex:
             deps.extend(d for d in member.dependencies() if d not in deps)
         return deps
 
+    def cache_ttl(self) -> float | None:
+        ttls = [t for t in (m.cache_ttl() for m in self.members) if t is not None]
+        return min(ttls) if ttls else None
+
     async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
         pages: list[ProjectPage] = []
         private_hit = False

@@ -54,7 +54,10 @@ class TempBlob:
         self.closed = False
 
     def write(self, data: bytes) -> None:
-        self._fh.write(data)
+        view = memoryview(data)
+        while view:  # an unbuffered file may write less than asked
+            written = self._fh.write(view)
+            view = view[written if written is not None else len(view) :]
         self.digests.update(data)
 
     @property
@@ -77,7 +80,7 @@ class TempBlob:
 
 
 class BlobStore(Protocol):
-    def new_temp(self) -> TempBlob: ...
+    def new_temp(self, *, buffered: bool = True) -> TempBlob: ...
 
     def commit(self, temp: TempBlob) -> str:
         """Make ``temp`` visible under its sha256 (returned); never rewrite an existing blob."""

@@ -28,10 +28,11 @@ class FilesystemBlobStore:
             raise ValueError(msg)
         return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
 
-    def new_temp(self) -> TempBlob:
+    def new_temp(self, *, buffered: bool = True) -> TempBlob:
+        """A new temporary blob; unbuffered when other readers follow it while it grows."""
         path = self.tmp / f"{uuid.uuid4().hex}.part"
-        fh = path.open("xb")
-        return TempBlob(path, fh)
+        fh = path.open("xb", buffering=-1 if buffered else 0)
+        return TempBlob(path, fh)  # type: ignore[arg-type]
 
     def commit(self, temp: TempBlob) -> str:
         temp.finish()

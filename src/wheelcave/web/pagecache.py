@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -20,14 +21,16 @@ class CachedPage:
     token: tuple[int, ...]
     body: bytes | None  # None: the project does not exist (cached 404)
     etag: str = ""
+    expires: float | None = None  # time.monotonic() after which the index must be asked again
     _gzip: bytes | None = None
 
     @classmethod
-    def make(cls, token: tuple[int, ...], body: bytes | None, tag: str) -> CachedPage:
+    def make(cls, token: tuple[int, ...], body: bytes | None, tag: str, ttl: float | None = None) -> CachedPage:
         etag = ""
         if body is not None:
             etag = '"' + tag + hashlib.sha256(body).hexdigest()[:40] + '"'
-        return cls(token=token, body=body, etag=etag)
+        expires = time.monotonic() + ttl if ttl is not None else None
+        return cls(token=token, body=body, etag=etag, expires=expires)
 
     @property
     def gzip_etag(self) -> str:
@@ -48,6 +51,8 @@ class PageCache:
     def get(self, key: tuple[str, ...], token: tuple[int, ...]) -> CachedPage | None:
         entry = self._entries.get(key)
         if entry is None or entry.token != token:
+            return None
+        if entry.expires is not None and time.monotonic() > entry.expires:
             return None
         self._entries.move_to_end(key)
         return entry

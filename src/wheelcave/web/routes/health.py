@@ -49,7 +49,13 @@ upload with <code>twine upload --repository-url {html.escape(base)}legacy/ dist/
     return HTMLResponse(page)
 
 
+async def metrics(request: Request) -> Response:
+    body = services(request).registry.metrics.render()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
 routes = [
+    Route("/metrics", metrics, methods=["GET"]),
     Route("/health", health, methods=["GET", "HEAD"]),
     Route("/ready", ready, methods=["GET", "HEAD"]),
     Route("/", home, methods=["GET", "HEAD"]),

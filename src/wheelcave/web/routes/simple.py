@@ -78,7 +78,7 @@ async def _serve(request: Request, index_name: str, project: str | None, url_pre
         else:
             page = await index.project(normalize(project))
             body = render_project(page, fmt, url_prefix) if page else None
-        entry = CachedPage.make(token, body, _TAGS[fmt])
+        entry = CachedPage.make(token, body, _TAGS[fmt], index.cache_ttl())
         cache.put(key, entry)
     if entry.body is None:
         return PlainTextResponse(

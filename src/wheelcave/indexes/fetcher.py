@@ -1,0 +1,156 @@
+"""One upstream download per file, however many clients ask at once (per process).
+
+The download runs as its own task, writing to an unbuffered temporary blob while hashing.
+Every client that asks meanwhile follows the growing file, so the first bytes reach the first
+client while the rest is still arriving. At the end the sha256 is checked against what the
+upstream's page promised: a match commits the blob; a mismatch or a truncated transfer keeps
+nothing, and every follower's transfer fails (the response is cut short, so the client
+reports an error rather than installing bad bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio.to_thread
+
+from wheelcave.errors import UpstreamError
+from wheelcave.storage.filesystem import FilesystemBlobStore
+from wheelcave.upstream.client import UpstreamClient, mask_url
+
+__all__ = ["Download", "FileFetcher"]
+
+log = logging.getLogger("wheelcave.mirror")
+_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class DownloadSpec:
+    url: str
+    sha256: str
+    filename: str
+    size: int | None
+
+
+class Download:
+    def __init__(self, spec: DownloadSpec, store: FilesystemBlobStore) -> None:
+        self.spec = spec
+        self.store = store
+        self.temp = store.new_temp(buffered=False)
+        self.written = 0
+        self.total: int | None = spec.size
+        self.done = False
+        self.error: Exception | None = None
+        self.started = asyncio.Event()  # headers arrived (or the download failed before)
+        self._progress = asyncio.Event()
+
+    def _pulse(self) -> None:
+        event, self._progress = self._progress, asyncio.Event()
+        event.set()
+
+    async def run(self, client: UpstreamClient, on_commit: Callable[[Download], Awaitable[None]]) -> None:
+        try:
+            async with client.download(self.spec.url) as response:
+                length = response.headers.get("content-length")
+                if length and length.isdigit():
+                    if self.total is not None and int(length) != self.total:
+                        raise UpstreamError(
+                            f"{self.spec.filename}: upstream sends {length} bytes, its page said {self.total}"
+                        )
+                    self.total = int(length)
+                self.started.set()
+                async for chunk in response.aiter_raw(_CHUNK):
+                    self.temp.write(chunk)
+                    self.written += len(chunk)
+                    self._pulse()
+            if self.total is not None and self.written != self.total:
+                raise UpstreamError(f"{self.spec.filename}: upstream sent {self.written} of {self.total} bytes")
+            actual = self.temp.digests.sha256
+            if actual != self.spec.sha256:
+                raise UpstreamError(
+                    f"{self.spec.filename}: sha256 {actual} does not match the upstream's {self.spec.sha256}"
+                )
+            self.total = self.written
+            await anyio.to_thread.run_sync(self.store.commit, self.temp)
+            await on_commit(self)
+            self.done = True
+        except Exception as exc:  # noqa: BLE001 - every failure ends the download the same way
+            self.error = exc if isinstance(exc, UpstreamError) else UpstreamError(
+                f"{self.spec.filename}: download from {mask_url(self.spec.url)} failed: {type(exc).__name__}: {exc}"
+            )
+            log.error("mirror.download_failed file=%s: %s", self.spec.filename, self.error)
+            self.temp.discard()
+        finally:
+            self.started.set()
+            self._pulse()
+
+    def open_follower(self) -> int:
+        """A file descriptor on the growing file; valid even after commit (rename) or discard."""
+        return os.open(self.temp.path, os.O_RDONLY)
+
+    async def follow(self, fd: int) -> AsyncIterator[bytes]:
+        """The file's bytes as they arrive; raises if the download fails."""
+        sent = 0
+        try:
+            while True:
+                progress = self._progress
+                if self.error is not None:
+                    raise self.error
+                if sent < self.written:
+                    chunk = await anyio.to_thread.run_sync(os.pread, fd, min(_CHUNK * 4, self.written - sent), sent)
+                    if not chunk:
+                        raise UpstreamError(f"{self.spec.filename}: cached bytes vanished")
+                    sent += len(chunk)
+                    yield chunk
+                    continue
+                if self.done:
+                    return
+                await progress.wait()
+        finally:
+            os.close(fd)
+
+
+class FileFetcher:
+    """Single-flight downloads, keyed by sha256, for one process."""
+
+    def __init__(self) -> None:
+        self._active: dict[str, Download] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def get(
+        self, spec: DownloadSpec, store: FilesystemBlobStore, client: UpstreamClient,
+        on_commit: Callable[[Download], Awaitable[None]],
+    ) -> tuple[Download, int, bool]:
+        """The download of ``spec`` (started if new), a follower fd on it, and whether it is new."""
+        download = self._active.get(spec.sha256)
+        if download is not None and download.error is None:
+            try:
+                return download, download.open_follower(), False
+            except FileNotFoundError:
+                pass  # finished and committed this instant: start over (the caller re-checks)
+        download = Download(spec, store)
+        fd = download.open_follower()
+        self._active[spec.sha256] = download
+        task = asyncio.create_task(download.run(client, on_commit))
+        self._tasks.add(task)
+
+        def finished(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            if self._active.get(spec.sha256) is download:
+                del self._active[spec.sha256]
+
+        task.add_done_callback(finished)
+        return download, fd, True
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass

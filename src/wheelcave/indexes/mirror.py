@@ -1,0 +1,229 @@
+"""Mirror indexes: an on-demand cache of one upstream simple index.
+
+Pages: the upstream's files are kept as rows (like hosted files, with ``origin_url``), fresh
+for ``ttl`` seconds, then revalidated with a conditional GET (one per project at a time). If
+the upstream fails, times out or answers 5xx, the cached page is served ("stale"); a project
+never seen answers 502/504. A file the upstream stops listing stays listed while its bytes
+are cached (``keep_removed``). ``offline`` never contacts the upstream.
+
+Files: see :mod:`wheelcave.indexes.fetcher`. Metadata (PEP 658): fetched from the upstream on
+demand when it offers it; otherwise extracted from the wheel once the wheel is cached, and
+then advertised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from packaging.utils import NormalizedName
+
+from wheelcave.core.errors import CoreError
+from wheelcave.core.filenames import parse_dist_filename
+from wheelcave.core.pages import ProjectPage
+from wheelcave.core.remote import RemoteFile
+from wheelcave.db.repository import FileRecord, IndexRecord, MirrorFile, Repository
+from wheelcave.errors import BadRequest, NotFound, UpstreamError
+from wheelcave.indexes.archive import ArchiveError, read_core_metadata
+from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
+from wheelcave.metrics import Metrics
+from wheelcave.storage.filesystem import FilesystemBlobStore
+from wheelcave.upstream.client import Fetched, Missing, NotModified, UpstreamClient, mask_url
+from wheelcave.upstream.discovery import PIP_DEFAULT
+
+__all__ = ["MirrorConfig", "MirrorIndex"]
+
+log = logging.getLogger("wheelcave.mirror")
+_MAX_METADATA = 8 * 2**20
+
+
+@dataclass(frozen=True)
+class MirrorConfig:
+    upstream: str
+    ttl: float = 600.0
+    offline: bool = False
+    keep_removed: bool = True
+    timeout: float = 30.0
+
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any]) -> MirrorConfig:
+        upstream = config.get("upstream")
+        if not isinstance(upstream, str) or not (upstream == PIP_DEFAULT or upstream.startswith(("http://", "https://"))):
+            raise BadRequest(f"Mirror index {name!r} needs an http(s) upstream URL.")
+        try:
+            return cls(
+                upstream=upstream,
+                ttl=float(config.get("ttl", 600)),
+                offline=bool(config.get("offline", False)),
+                keep_removed=bool(config.get("keep_removed", True)),
+                timeout=float(config.get("timeout", 30)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"Mirror index {name!r} has a bad setting: {exc}") from None
+
+
+def _mirror_file(f: RemoteFile) -> MirrorFile | None:
+    if f.sha256 is None:
+        return None
+    dist = parse_dist_filename(f.filename)  # checked by the parser already
+    return MirrorFile(
+        filename=f.filename, version=str(dist.version), kind=dist.kind, python_tag=dist.python_tag,
+        url=f.url, sha256=f.sha256, size=f.size, requires_python=f.requires_python,
+        yanked=f.yanked, yanked_reason=f.yanked_reason, upload_time=f.upload_time,
+        metadata_sha256=f.metadata_sha256, metadata_available=f.metadata_available,
+    )
+
+
+class MirrorIndex:
+    kind = "mirror"
+    private = False
+
+    def __init__(
+        self, record: IndexRecord, repo: Repository, blobs: FilesystemBlobStore,
+        client: UpstreamClient, fetcher: FileFetcher, metrics: Metrics,
+    ) -> None:
+        self.record = record
+        self.name = record.name
+        self.id = record.id
+        self.config = MirrorConfig.from_config(record.name, dict(record.config))
+        self.repo = repo
+        self.blobs = blobs
+        self.client = client
+        self.fetcher = fetcher
+        self.metrics = metrics
+        self._flights: dict[str, asyncio.Lock] = {}
+
+    def dependencies(self) -> Sequence[int]:
+        return (self.id,)
+
+    def cache_ttl(self) -> float | None:
+        return None if self.config.offline else self.config.ttl
+
+    async def _page(self, name: NormalizedName) -> ProjectPage | None:
+        found = await self.repo.page_entries(self.id, name, keep_removed=self.config.keep_removed)
+        if found is None:
+            return None
+        return ProjectPage(name=name, files=found[1], display_name=found[0])
+
+    async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
+        state = await self.repo.mirror_page_state(self.id, name)
+        if self.config.offline:
+            return await self._page(name) if state else None
+        if state and time.time() - state.fetched_at.timestamp() < self.config.ttl:
+            self.metrics.page(self.name, "hit")
+            return await self._page(name)
+        if len(self._flights) > 10_000:
+            self._flights = {k: v for k, v in self._flights.items() if v.locked()}
+        lock = self._flights.setdefault(name, asyncio.Lock())
+        async with lock:
+            again = await self.repo.mirror_page_state(self.id, name)
+            if again and again != state and time.time() - again.fetched_at.timestamp() < self.config.ttl:
+                self.metrics.page(self.name, "hit")  # refreshed by the request we waited for
+                return await self._page(name)
+            try:
+                await self._refresh(name, again)
+            except UpstreamError as exc:
+                self.metrics.upstream_error(self.name, "page")
+                if again is None:
+                    raise
+                self.metrics.page(self.name, "stale")
+                log.warning("mirror.stale index=%s project=%s: %s", self.name, name, exc.message)
+        return await self._page(name)
+
+    async def _refresh(self, name: NormalizedName, state: Any) -> None:
+        conditional = state is not None and state.status == "ok"
+        result = await self.client.fetch_project(
+            name, state.etag if conditional else None, state.last_modified if conditional else None
+        )
+        if isinstance(result, NotModified):
+            self.metrics.page(self.name, "revalidated")
+            await self.repo.touch_mirror_page(self.id, name)
+            return
+        if isinstance(result, Missing):
+            self.metrics.page(self.name, "missing")
+            await self.repo.store_mirror_page(self.id, name, [], etag=None, last_modified=None, status="missing")
+            return
+        assert isinstance(result, Fetched)
+        files = []
+        for f in result.page.files:
+            entry = _mirror_file(f)
+            if entry is None:
+                log.warning("mirror.no_sha256 index=%s file=%s: listed without a sha256; skipped", self.name, f.filename)
+                continue
+            files.append(entry)
+        self.metrics.page(self.name, "fetched")
+        await self.repo.store_mirror_page(
+            self.id, name, files, etag=result.etag, last_modified=result.last_modified, status="ok"
+        )
+
+    async def refresh(self, name: NormalizedName) -> None:
+        """Re-fetch a project now, whatever its age (``wheelcave index refresh``)."""
+        if self.config.offline:
+            raise BadRequest(f"Index {self.name!r} is offline.")
+        await self._refresh(name, None)
+
+    async def list_projects(self) -> list[tuple[str, str]]:
+        return await self.repo.list_projects(self.id)
+
+    # ------------------------------------------------------------ files
+
+    def start_download(self, record: FileRecord) -> tuple[Download, int]:
+        """Start (or join) the download of a listed file that is not cached yet."""
+        if self.config.offline or not record.origin_url:
+            raise NotFound(f"{record.filename} is not cached and index {self.name!r} is offline.")
+        spec = DownloadSpec(record.origin_url, record.sha256, record.filename, record.size)
+
+        async def committed(download: Download) -> None:
+            metadata = None
+            if record.kind == "wheel" and not record.metadata_sha256 and not record.upstream_metadata:
+                metadata = await self._extract_metadata(record)
+            await self.repo.record_mirror_blob(record.id, self.id, record.sha256, download.written, metadata)
+            self.metrics.file_bytes(self.name, "upstream", download.written)
+
+        download, fd, new = self.fetcher.get(spec, self.blobs, self.client, committed)
+        self.metrics.file(self.name, "miss" if new else "joined")
+        return download, fd
+
+    async def _extract_metadata(self, record: FileRecord) -> tuple[str, int] | None:
+        try:
+            dist = parse_dist_filename(record.filename)
+            path = self.blobs.path(record.sha256)
+            data = await anyio.to_thread.run_sync(read_core_metadata, path, dist, _MAX_METADATA)
+        except (CoreError, ArchiveError, FileNotFoundError, zipfile.BadZipFile) as exc:
+            log.warning("mirror.metadata_extract_failed file=%s: %s", record.filename, exc)
+            return None
+        sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
+        return sha, len(data)
+
+    async def metadata(self, record: FileRecord) -> str:
+        """Make the ``.metadata`` of a listed wheel available; returns its blob's sha256."""
+        if record.metadata_sha256 and self.blobs.exists(record.metadata_sha256):
+            return record.metadata_sha256
+        if record.upstream_metadata and record.origin_url and not self.config.offline:
+            data = await self.client.fetch_small(record.origin_url + ".metadata", _MAX_METADATA)
+            if data is None:
+                raise NotFound(f"The upstream has no metadata file for {record.filename!r}.")
+            sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
+            if record.metadata_sha256 and sha != record.metadata_sha256:
+                raise UpstreamError(f"{record.filename}.metadata: sha256 does not match the upstream's")
+            await self.repo.record_metadata_blob(record.id, self.id, sha, len(data))
+            return sha
+        if self.blobs.exists(record.sha256) and record.kind == "wheel":
+            extracted = await self._extract_metadata(record)
+            if extracted:
+                await self.repo.record_metadata_blob(record.id, self.id, *extracted)
+                return extracted[0]
+        raise NotFound(f"No metadata file for {record.filename!r}.")
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def describe(config: MirrorConfig) -> str:
+    return f"upstream={mask_url(config.upstream)} ttl={config.ttl:g}" + (" offline" if config.offline else "")

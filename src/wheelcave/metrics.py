@@ -1,0 +1,45 @@
+"""Counters for ``/metrics`` (Prometheus text format), one registry per app.
+
+Per process: with several workers, each answers with its own counts (scrape each, or sum).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._pages = Counter(
+            "wheelcave_mirror_pages", "Mirror project page lookups by result "
+            "(hit, revalidated, fetched, stale, missing).", ["index", "result"], registry=self.registry,
+        )
+        self._errors = Counter(
+            "wheelcave_upstream_errors", "Failed upstream requests.", ["index", "kind"], registry=self.registry,
+        )
+        self._files = Counter(
+            "wheelcave_mirror_files", "Mirror file requests by result (hit, miss, joined).",
+            ["index", "result"], registry=self.registry,
+        )
+        self._bytes = Counter(
+            "wheelcave_mirror_file_bytes", "Mirror file bytes, served from the cache or fetched upstream.",
+            ["index", "source"], registry=self.registry,
+        )
+
+    def page(self, index: str, result: str) -> None:
+        self._pages.labels(index, result).inc()
+
+    def upstream_error(self, index: str, kind: str) -> None:
+        self._errors.labels(index, kind).inc()
+
+    def file(self, index: str, result: str) -> None:
+        self._files.labels(index, result).inc()
+
+    def file_bytes(self, index: str, source: str, count: int) -> None:
+        self._bytes.labels(index, source).inc(count)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

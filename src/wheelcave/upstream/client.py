@@ -1,0 +1,171 @@
+"""The upstream client: one warm httpx connection pool per upstream index.
+
+Project pages are asked for as PEP 691 JSON first (HTML understood), conditionally (ETag,
+Last-Modified), with a size cap; credentials come from the upstream URL's userinfo and are
+sent only to the upstream's own origin; proxies come from the environment (``HTTP(S)_PROXY``,
+``NO_PROXY``), as pip does. Failures raise :class:`UpstreamError` / :class:`UpstreamTimeout`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from wheelcave.core.errors import CoreError
+from wheelcave.core.remote import RemotePage, parse_project_list, parse_project_page
+from wheelcave.errors import UpstreamError, UpstreamTimeout
+
+__all__ = ["Fetched", "Missing", "NotModified", "UpstreamClient", "mask_url"]
+
+log = logging.getLogger("wheelcave.upstream")
+ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+
+
+def mask_url(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class Fetched:
+    page: RemotePage
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class NotModified:
+    pass
+
+
+@dataclass(frozen=True)
+class Missing:
+    status: int
+
+
+class UpstreamClient:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        max_page_size: int = 32 * 2**20,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        parts = urlsplit(url if url.endswith("/") else url + "/")
+        self.auth = (parts.username or "", parts.password or "") if parts.username else None
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        self.base = urlunsplit(parts._replace(netloc=netloc))
+        self.origin = (parts.scheme, netloc)
+        self.max_page_size = max_page_size
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+            follow_redirects=True,
+            trust_env=True,
+            transport=transport,
+            headers={"User-Agent": "wheelcave"},
+        )
+
+    def _auth(self, url: str) -> tuple[str, str] | None:
+        parts = urlsplit(url)
+        netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        return self.auth if (parts.scheme, netloc) == self.origin else None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def project_url(self, project: str) -> str:
+        return f"{self.base}{project}/"
+
+    async def _get_capped(self, url: str, headers: dict[str, str], limit: int | None = None) -> tuple[httpx.Response, bytes]:
+        limit = limit or self.max_page_size
+        try:
+            async with self.client.stream("GET", url, headers=headers, auth=self._auth(url)) as response:
+                if response.status_code != 200:
+                    return response, b""
+                length = response.headers.get("content-length")
+                if length and length.isdigit() and int(length) > limit:
+                    msg = f"upstream answer {mask_url(url)} is {length} bytes, over the {limit}-byte limit"
+                    raise UpstreamError(msg)
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        msg = f"upstream answer {mask_url(url)} is over the {limit}-byte limit"
+                        raise UpstreamError(msg)
+                    chunks.append(chunk)
+                return response, b"".join(chunks)
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(f"upstream {mask_url(url)} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"upstream {mask_url(url)} failed: {type(exc).__name__}: {exc}") from None
+
+    async def fetch_project(self, project: str, etag: str | None = None, last_modified: str | None = None) -> Fetched | NotModified | Missing:
+        url = self.project_url(project)
+        headers = {"Accept": ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        response, body = await self._get_capped(url, headers)
+        if response.status_code == 304:
+            return NotModified()
+        if response.status_code in {404, 410}:
+            return Missing(response.status_code)
+        if response.status_code != 200:
+            raise UpstreamError(f"upstream {mask_url(url)} answered {response.status_code}")
+        try:
+            page = parse_project_page(body, response.headers.get("content-type", ""), str(response.url))
+        except CoreError as exc:
+            raise UpstreamError(f"bad page from {mask_url(url)}: {exc}") from None
+        for problem in page.problems:
+            log.warning("upstream.bad_entry url=%s: %s", mask_url(url), problem)
+        return Fetched(page, response.headers.get("etag"), response.headers.get("last-modified"))
+
+    async def list_projects(self) -> list[str]:
+        response, body = await self._get_capped(self.base, {"Accept": ACCEPT})
+        if response.status_code != 200:
+            raise UpstreamError(f"upstream {mask_url(self.base)} answered {response.status_code}")
+        try:
+            return parse_project_list(body, response.headers.get("content-type", ""))
+        except CoreError as exc:
+            raise UpstreamError(f"bad project list from {mask_url(self.base)}: {exc}") from None
+
+    async def fetch_small(self, url: str, limit: int) -> bytes | None:
+        """A small file (``.metadata``); None on 404."""
+        response, body = await self._get_capped(url, {"Accept-Encoding": "identity"}, limit)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise UpstreamError(f"upstream {mask_url(url)} answered {response.status_code}")
+        return body
+
+    @asynccontextmanager
+    async def download(self, url: str) -> AsyncIterator[httpx.Response]:
+        """Stream a file: the response is open (status 200) inside the block."""
+        try:
+            request = self.client.build_request("GET", url, headers={"Accept-Encoding": "identity"})
+            response = await self.client.send(request, stream=True, auth=self._auth(url))
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(f"upstream {mask_url(url)} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"upstream {mask_url(url)} failed: {type(exc).__name__}: {exc}") from None
+        try:
+            if response.status_code != 200:
+                raise UpstreamError(f"upstream {mask_url(url)} answered {response.status_code}")
+            yield response
+        finally:
+            await response.aclose()
