@@ -65,8 +65,9 @@ class FakeUpstream:
     def add(self, project: str, *files: UpFile) -> None:
         self.projects.setdefault(project, []).extend(files)
 
-    def count(self, prefix: str) -> int:
-        return sum(1 for r in self.requests if r.startswith(prefix))
+    def count(self, request_line: str) -> int:
+        """How many times ``"GET /path"`` was asked."""
+        return sum(1 for r in self.requests if r == request_line)
 
     # ------------------------------------------------------------ app
 

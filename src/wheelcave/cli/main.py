@@ -166,11 +166,94 @@ def check(
 
 @index_app.command("list")
 def index_list(data_dir: DataDir = None, config: ConfigFile = None) -> None:
-    """List the indexes: name, kind and settings."""
+    """List the indexes: name, kind and settings (upstream passwords masked)."""
+    from wheelcave.upstream.client import mask_url
+
     records = _run(_settings(data_dir, config), lambda svc: svc.repo.list_indexes())
     for r in records:
-        extra = " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(r.config.items()))
-        typer.echo(f"{r.name}\t{r.kind}\t{extra}".rstrip())
+        items = []
+        for k, v in sorted(r.config.items()):
+            shown = ",".join(map(str, v)) if isinstance(v, list) else v
+            items.append(f"{k}={mask_url(shown) if k == 'upstream' else shown}")
+        typer.echo(f"{r.name}\t{r.kind}\t{' '.join(items)}".rstrip())
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [p.strip() for p in value.split(",") if p.strip()] if value is not None else None
+
+
+@index_app.command("create")
+def index_create(
+    name: str,
+    kind: Annotated[str, typer.Option("--kind", help="hosted, mirror or virtual.")],
+    upstream: Annotated[str | None, typer.Option(help="Mirror: the upstream simple index URL ('pip' = what pip uses).")] = None,
+    ttl: Annotated[float | None, typer.Option(help="Mirror: seconds a page stays fresh [default: 600].")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Mirror: never contact the upstream.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="Mirror: seconds to wait for the upstream [default: 30].")] = None,
+    members: Annotated[str | None, typer.Option(help="Virtual: member indexes in order, comma-separated.")] = None,
+    upload_to: Annotated[str | None, typer.Option("--upload-to", help="Virtual: the hosted member that takes uploads.")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Create an index."""
+    from wheelcave.indexes.admin import IndexAdmin
+
+    settings: dict[str, Any] = {}
+    if kind == "mirror":
+        settings = {"upstream": upstream, "ttl": ttl, "offline": offline or None, "timeout": timeout}
+    elif kind == "virtual":
+        settings = {"members": _split(members), "upload_to": upload_to}
+    elif upstream or ttl or offline or timeout or members or upload_to:
+        raise _fail(f"options given that a {kind} index does not take")
+    settings = {k: v for k, v in settings.items() if v is not None}
+    _run(_settings(data_dir, config), lambda svc: IndexAdmin(svc.repo).create(name, kind, settings, actor="cli"))
+    typer.echo(f"index {name!r} created", err=True)
+
+
+@index_app.command("update")
+def index_update(
+    name: str,
+    upstream: Annotated[str | None, typer.Option(help="Mirror: the upstream simple index URL.")] = None,
+    ttl: Annotated[float | None, typer.Option(help="Mirror: seconds a page stays fresh.")] = None,
+    offline: Annotated[bool | None, typer.Option("--offline/--online", help="Mirror: stop or resume contacting the upstream.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Mirror: seconds to wait for the upstream.")] = None,
+    members: Annotated[str | None, typer.Option(help="Virtual: member indexes in order, comma-separated.")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Change an index's settings (a running server picks the change up within a second)."""
+    from wheelcave.indexes.admin import IndexAdmin
+
+    changes = {"upstream": upstream, "ttl": ttl, "offline": offline, "timeout": timeout, "members": _split(members)}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise _fail("nothing to change")
+    _run(_settings(data_dir, config), lambda svc: IndexAdmin(svc.repo).update(name, changes, actor="cli"))
+    typer.echo(f"index {name!r} updated", err=True)
+
+
+@index_app.command("refresh")
+def index_refresh(
+    name: str,
+    projects: Annotated[list[str] | None, typer.Argument(help="Projects to re-fetch now (default: every cached one).")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Re-fetch a mirror's project pages from its upstream now."""
+    from wheelcave.core.names import normalize
+    from wheelcave.indexes.mirror import MirrorIndex
+
+    async def go(svc: Services) -> list[str]:
+        index = await svc.registry.get(name)
+        if not isinstance(index, MirrorIndex):
+            raise WheelcaveError(f"index {name!r} is not a mirror")
+        names = [normalize(p) for p in projects] if projects else [n for n, _ in await index.list_projects()]
+        for project in names:
+            await index.refresh(project)
+        return names
+
+    for project in _run(_settings(data_dir, config), go):
+        typer.echo(f"refreshed {project}")
 
 
 def _yank(index: str, project: str, version: str, reason: str | None, settings: Settings, *, yanked: bool) -> list[str]:

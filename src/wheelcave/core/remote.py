@@ -212,11 +212,27 @@ def _parse_html(body: bytes, base: str) -> RemotePage:
     return page
 
 
+_HTML_END = re.compile(rb"</(html|body)\s*>", re.IGNORECASE)
+
+
 def parse_project_page(body: bytes, content_type: str, page_url: str) -> RemotePage:
-    """Parse an upstream project page, JSON or HTML by its Content-Type."""
+    """Parse an upstream project page, JSON or HTML by its Content-Type.
+
+    A page whose every entry was unusable, or an HTML page with no links that also never
+    ends, is refused rather than taken as "this project has no files": a truncated or
+    garbled answer must not empty a cached listing.
+    """
     if _is_json(content_type):
-        return _parse_json(body, page_url)
-    return _parse_html(body, page_url)
+        page = _parse_json(body, page_url)
+    else:
+        page = _parse_html(body, page_url)
+        if not page.files and not page.problems and not _HTML_END.search(body):
+            msg = "upstream HTML page has no links and no end (truncated?)"
+            raise InvalidRemotePage(msg)
+    if not page.files and page.problems:
+        msg = f"upstream page has no usable file entries ({page.problems[0]})"
+        raise InvalidRemotePage(msg)
+    return page
 
 
 def parse_project_list(body: bytes, content_type: str) -> list[str]:

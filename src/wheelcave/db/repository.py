@@ -245,6 +245,16 @@ class Repository:
             raise
         return await self.find_index(name)
 
+    async def update_index_config(self, name: str, config: Mapping[str, Any]) -> IndexRecord:
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.update(t.indexes).where(t.indexes.c.name == name)
+                .values(config=dict(config), generation=t.indexes.c.generation + 1)
+            )
+        record = await self.find_index(name)
+        assert record is not None
+        return record
+
     async def generations(self) -> dict[int, int]:
         async with self.db.read() as conn:
             rows = await conn.execute(sa.select(t.indexes.c.id, t.indexes.c.generation))

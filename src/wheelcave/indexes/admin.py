@@ -1,0 +1,103 @@
+"""Creating and changing index definitions, with every check before anything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from wheelcave.core.errors import CoreError
+from wheelcave.core.names import validate_index_name
+from wheelcave.db.repository import IndexRecord, Repository
+from wheelcave.errors import BadRequest, Conflict, NotFound
+from wheelcave.indexes.mirror import MirrorConfig
+from wheelcave.upstream.client import mask_url
+
+__all__ = ["KINDS", "IndexAdmin"]
+
+KINDS = ("hosted", "mirror", "virtual")
+_MIRROR_KEYS = {"upstream", "ttl", "offline", "keep_removed", "timeout"}
+_VIRTUAL_KEYS = {"members", "upload_to", "allow_upstream"}
+
+
+class IndexAdmin:
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    async def _check(self, name: str, kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        records = {r.name: r for r in await self.repo.list_indexes()}
+        if kind == "hosted":
+            if config:
+                raise BadRequest(f"Unknown settings for a hosted index: {', '.join(sorted(config))}.")
+            return {}
+        if kind == "mirror":
+            unknown = set(config) - _MIRROR_KEYS
+            if unknown:
+                raise BadRequest(f"Unknown settings for a mirror index: {', '.join(sorted(unknown))}.")
+            MirrorConfig.from_config(name, dict(config))
+            if float(config.get("ttl", 600)) < 0 or float(config.get("timeout", 30)) <= 0:
+                raise BadRequest("ttl must be 0 or more and timeout more than 0 seconds.")
+            return dict(config)
+        if kind == "virtual":
+            return self._check_virtual(name, config, records)
+        raise BadRequest(f"Unknown index kind {kind!r}: use one of {', '.join(KINDS)}.")
+
+    def _check_virtual(self, name: str, config: Mapping[str, Any], records: dict[str, IndexRecord]) -> dict[str, Any]:
+        unknown = set(config) - _VIRTUAL_KEYS
+        if unknown:
+            raise BadRequest(f"Unknown settings for a virtual index: {', '.join(sorted(unknown))}.")
+        members = list(config.get("members", []))
+        if not members or not all(isinstance(m, str) for m in members):
+            raise BadRequest("A virtual index needs a list of member indexes.")
+        for member in members:
+            if member not in records and member != name:
+                raise BadRequest(f"Member {member!r} is not an index.")
+        graph = {n: list(r.config.get("members", [])) for n, r in records.items() if r.kind == "virtual"}
+        graph[name] = members
+        _refuse_cycles(name, graph)
+        upload_to = config.get("upload_to")
+        if upload_to is not None:
+            target = records.get(upload_to)
+            if target is None or target.kind != "hosted":
+                raise BadRequest(f"upload_to {upload_to!r} must name a hosted index.")
+        return dict(config)
+
+    async def create(self, name: str, kind: str, config: Mapping[str, Any], *, actor: str | None = None) -> IndexRecord:
+        try:
+            validate_index_name(name)
+        except CoreError as exc:
+            raise BadRequest(str(exc)) from None
+        checked = await self._check(name, kind, config)
+        record = await self.repo.create_index(name, kind, checked, exist_ok=True)
+        if record is None:
+            raise Conflict(f"Index {name!r} exists already.", code="index-exists")
+        await self.repo.audit({"actor": actor, "action": "index.create", "index_name": name,
+                               "detail": {"kind": kind, "config": _masked(checked)}})
+        return record
+
+    async def update(self, name: str, changes: Mapping[str, Any], *, actor: str | None = None) -> IndexRecord:
+        record = await self.repo.find_index(name)
+        if record is None:
+            raise NotFound(f"No index named {name!r}.")
+        config = {**record.config, **{k: v for k, v in changes.items() if v is not None}}
+        checked = await self._check(name, record.kind, config)
+        updated = await self.repo.update_index_config(name, checked)
+        await self.repo.audit({"actor": actor, "action": "index.update", "index_name": name,
+                               "detail": {"changes": _masked(dict(changes))}})
+        return updated
+
+
+def _masked(config: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(config)
+    if isinstance(out.get("upstream"), str):
+        out["upstream"] = mask_url(out["upstream"])
+    return out
+
+
+def _refuse_cycles(start: str, graph: Mapping[str, Sequence[str]]) -> None:
+    def visit(node: str, path: tuple[str, ...]) -> None:
+        if node in path:
+            raise BadRequest(f"Members would form a cycle: {' -> '.join((*path, node))}.")
+        for nxt in graph.get(node, ()):
+            visit(nxt, (*path, node))
+
+    visit(start, ())

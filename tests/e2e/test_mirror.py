@@ -1,0 +1,305 @@
+"""Mirror indexes against real upstreams on 127.0.0.1 (issue #3 acceptance 1-5, 7): a fault-
+injecting fake index, and another wheelcave (a two-level chain)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from tests.conftest import database_url_for, new_venv, run
+from tests.support.dists import build_with_hatchling, make_sdist, wheel_bytes
+from tests.support.server import Server
+from tests.support.upload import upload
+from tests.support.upstream import FakeUpstream, UpFile
+
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+T = TypeVar("T")
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    up = FakeUpstream().start()
+    yield up
+    up.stop()
+
+
+def mirror(server: Server, upstream_url: str, name: str = "up", *extra: str) -> str:
+    server.cli("index", "create", name, "--kind", "mirror", "--upstream", upstream_url, *extra)
+    time.sleep(0.6)  # the running server re-reads index definitions twice a second
+    return f"{server.url}/index/{name}/simple/"
+
+
+def eventually(probe: Callable[[], T], seconds: float = 3.0) -> T:
+    """The probe's first truthy answer within ``seconds`` (its last answer otherwise)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def small_wheel(name: str, version: str, **kw: object) -> UpFile:
+    data = wheel_bytes(name, version, **kw)  # type: ignore[arg-type]
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        meta = zf.read(next(n for n in zf.namelist() if n.endswith("METADATA")))
+    return UpFile(f"{name.replace('-', '_')}-{version}-py3-none-any.whl", data, metadata=meta)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_pages_rewritten_and_files_cached(backend: str, request: pytest.FixtureRequest, tmp_path: Path, upstream: FakeUpstream) -> None:
+    f1, f2 = small_wheel("mir-basic", "1.0"), small_wheel("mir-basic", "2.0")
+    f1.yanked = "bad one"
+    f2.requires_python = ">=3.8"
+    upstream.add("mir-basic", f1, f2)
+    srv = Server(tmp_path / "data", database_url_for(backend, request)).start()
+    try:
+        base = mirror(srv, upstream.url)
+        page = httpx.get(f"{base}mir-basic/", headers=JSON).json()
+        files = {f["filename"]: f for f in page["files"]}
+        assert files[f1.filename]["yanked"] == "bad one"
+        assert files[f2.filename]["requires-python"] == ">=3.8"
+        assert files[f2.filename]["size"] == len(f2.data)
+        assert files[f2.filename]["upload-time"].endswith("Z")
+        assert files[f2.filename]["core-metadata"] == {"sha256": hashlib.sha256(f2.metadata or b"").hexdigest()}
+        assert all(f["url"].startswith("../../../../files/sha256/") for f in page["files"])
+        assert str(upstream.port) not in httpx.get(f"{base}mir-basic/").text  # nothing points upstream
+        url = httpx.URL(f"{base}mir-basic/").join(files[f2.filename]["url"])
+        assert httpx.get(url).content == f2.data
+        assert httpx.get(f"{url}.metadata").content == f2.metadata
+        assert httpx.get(url).content == f2.data  # now from the cache
+        assert upstream.count(f"GET /files/{f2.filename}") == 1
+        metrics = httpx.get(f"{srv.url}/metrics").text
+        assert 'wheelcave_mirror_files_total{index="up",result="hit"} 1.0' in metrics
+        assert 'wheelcave_mirror_pages_total{index="up",result="fetched"} 1.0' in metrics
+        # The page is fresh for the ttl: a second look does not ask the upstream.
+        before = upstream.count("GET /simple/mir-basic/")
+        httpx.get(f"{base}mir-basic/", headers={"Accept": "text/html"})
+        assert upstream.count("GET /simple/mir-basic/") == before
+    finally:
+        srv.stop()
+
+
+def test_metadata_extracted_when_upstream_has_none(fresh_server: Server, upstream: FakeUpstream) -> None:
+    f = small_wheel("mir-nometa", "1.0")
+    meta = f.metadata
+    f.metadata = None  # the upstream advertises and serves no .metadata
+    upstream.add("mir-nometa", f)
+    base = mirror(fresh_server, upstream.url, "up", "--ttl", "0")
+    entry = httpx.get(f"{base}mir-nometa/", headers=JSON).json()["files"][0]
+    assert entry["core-metadata"] is False
+    url = httpx.URL(f"{base}mir-nometa/").join(entry["url"])
+    assert httpx.get(url).content == f.data
+    entry = eventually(lambda: httpx.get(f"{base}mir-nometa/", headers=JSON).json()["files"][0]["core-metadata"] or None)
+    assert entry == {"sha256": hashlib.sha256(meta or b"").hexdigest()}
+    assert httpx.get(f"{url}.metadata").content == meta
+
+
+def test_html_only_upstream(fresh_server: Server, upstream: FakeUpstream, tmp_path: Path, client_env: dict[str, str]) -> None:
+    upstream.html_only = True
+    f = small_wheel("mir-html", "1.0")
+    f.yanked = True
+    g = small_wheel("mir-html", "1.1")
+    upstream.add("mir-html", f, g)
+    base = mirror(fresh_server, upstream.url)
+    page = httpx.get(f"{base}mir-html/", headers=JSON).json()
+    files = {x["filename"]: x for x in page["files"]}
+    assert files[f.filename]["yanked"] is True
+    assert "size" not in files[g.filename]  # an HTML upstream does not say
+    python = new_venv(tmp_path / "venv", client_env)
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--index-url", base, "mir-html"], client_env)
+    # The size is learned once the download is committed (just after the last byte is sent).
+    assert eventually(lambda: {x["filename"]: x for x in httpx.get(f"{base}mir-html/", headers=JSON).json()["files"]}[g.filename].get("size")) == len(g.data)
+
+
+def test_stale_page_when_upstream_fails_and_502_for_unknown(fresh_server: Server, upstream: FakeUpstream, tmp_path: Path, client_env: dict[str, str]) -> None:
+    f = small_wheel("mir-stale", "1.0")
+    upstream.add("mir-stale", f)
+    base = mirror(fresh_server, upstream.url, "up", "--ttl", "0")
+    python = new_venv(tmp_path / "venv", client_env)
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir", "--index-url", base]
+    run([*pip, "mir-stale"], client_env)
+    for fault in ("status", "stop", "delay"):
+        if fault == "status":
+            upstream.status = 500
+        elif fault == "stop":
+            upstream.stop()
+        r = httpx.get(f"{base}mir-stale/", headers=JSON, timeout=60)
+        assert r.status_code == 200, fault
+        assert r.json()["files"][0]["filename"] == f.filename
+        run([*pip, "--force-reinstall", "mir-stale"], client_env)
+    start = time.monotonic()
+    r = httpx.get(f"{base}never-seen/", timeout=60)
+    assert r.status_code in {502, 504}
+    assert "upstream" in r.text and time.monotonic() - start < 40
+    assert "stale" in httpx.get(f"{fresh_server.url}/metrics").text
+
+
+def test_timeout_gives_504_quickly(fresh_server: Server, upstream: FakeUpstream) -> None:
+    fresh_server.cli("index", "create", "slow", "--kind", "mirror", "--upstream", upstream.url, "--timeout", "1")
+    time.sleep(0.6)
+    upstream.delay = 5
+    start = time.monotonic()
+    r = httpx.get(f"{fresh_server.url}/index/slow/simple/anything/", timeout=60)
+    elapsed = time.monotonic() - start
+    assert r.status_code == 504
+    assert r.text.strip() == f"upstream {upstream.url}anything/ did not answer in time"
+    assert elapsed < 3
+
+
+def test_removed_upstream_file_stays_while_cached(fresh_server: Server, upstream: FakeUpstream, tmp_path: Path, client_env: dict[str, str]) -> None:
+    old, new = small_wheel("mir-gone", "1.0"), small_wheel("mir-gone", "2.0")
+    upstream.add("mir-gone", old, new)
+    base = mirror(fresh_server, upstream.url, "up", "--ttl", "0")
+    python = new_venv(tmp_path / "venv", client_env)
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir", "--index-url", base]
+    run([*pip, "mir-gone==1.0"], client_env)
+    upstream.projects["mir-gone"] = [new]  # the upstream drops 1.0
+    names = {f["filename"] for f in httpx.get(f"{base}mir-gone/", headers=JSON).json()["files"]}
+    assert names == {old.filename, new.filename}  # 1.0 is cached: still listed
+    run([*pip, "--force-reinstall", "mir-gone==1.0"], client_env)
+    del upstream.projects["mir-gone"]  # ... and then the whole project
+    names = {f["filename"] for f in httpx.get(f"{base}mir-gone/", headers=JSON).json()["files"]}
+    assert names == {old.filename}  # 2.0 was never cached
+    run([*pip, "--force-reinstall", "mir-gone==1.0"], client_env)
+
+
+def test_concurrent_clients_one_download(fresh_server: Server, upstream: FakeUpstream) -> None:
+    big = UpFile("mir_big-1.0-py3-none-any.whl", wheel_bytes("mir-big", "1.0", extra_files={"mir_big/blob.bin": os.urandom(50 * 2**20)}))
+    upstream.add("mir-big", big)
+    upstream.throttle = 100 * 2**20  # slow enough that all 20 ask while it downloads
+    base = mirror(fresh_server, upstream.url)
+    entry = httpx.get(f"{base}mir-big/", headers=JSON).json()["files"][0]
+    url = str(httpx.URL(f"{base}mir-big/").join(entry["url"]))
+
+    def fetch(_: int) -> str:
+        return hashlib.sha256(httpx.get(url, timeout=120).content).hexdigest()
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        digests = list(pool.map(fetch, range(20)))
+    assert digests == [big.sha256] * 20
+    assert upstream.count(f"GET /files/{big.filename}") == 1
+
+
+@pytest.mark.parametrize("fault", ["wrong_bytes", "drop_files"])
+def test_bad_transfer_keeps_nothing(fresh_server: Server, upstream: FakeUpstream, fault: str) -> None:
+    f = UpFile("mir_bad-1.0-py3-none-any.whl", wheel_bytes("mir-bad", "1.0", extra_files={"mir_bad/x.bin": os.urandom(2 * 2**20)}))
+    upstream.add("mir-bad", f)
+    setattr(upstream, fault, True)
+    base = mirror(fresh_server, upstream.url)
+    entry = httpx.get(f"{base}mir-bad/", headers=JSON).json()["files"][0]
+    url = str(httpx.URL(f"{base}mir-bad/").join(entry["url"]))
+    with pytest.raises(httpx.HTTPError):
+        r = httpx.get(url, timeout=60)
+        r.raise_for_status()
+        assert hashlib.sha256(r.content).hexdigest() == f.sha256  # never reached: the transfer fails
+    sha = f.sha256
+    assert not (fresh_server.data_dir / "blobs" / "sha256" / sha[:2] / sha[2:4] / sha).exists()
+    assert list((fresh_server.data_dir / "blobs" / "tmp").iterdir()) == []
+    setattr(upstream, fault, False)
+    assert hashlib.sha256(httpx.get(url, timeout=60).content).hexdigest() == sha  # a retry works
+
+
+def test_first_byte_streams_before_download_ends(fresh_server: Server, upstream: FakeUpstream) -> None:
+    f = UpFile("mir_stream-1.0-py3-none-any.whl", wheel_bytes("mir-stream", "1.0", extra_files={"mir_stream/x.bin": os.urandom(50 * 2**20)}))
+    upstream.add("mir-stream", f)
+    upstream.throttle = 5 * 2**20  # 5 MB/s: the whole file takes 10 s
+    base = mirror(fresh_server, upstream.url)
+    entry = httpx.get(f"{base}mir-stream/", headers=JSON).json()["files"][0]
+    url = str(httpx.URL(f"{base}mir-stream/").join(entry["url"]))
+    digest = hashlib.sha256()
+    with httpx.stream("GET", url, timeout=60) as r:
+        start = time.monotonic()
+        first = None
+        for chunk in r.iter_raw():
+            if first is None:
+                first = time.monotonic() - start
+            digest.update(chunk)
+        total = time.monotonic() - start
+    assert digest.hexdigest() == f.sha256
+    assert first is not None and first < 1.0, f"first byte after {first:.2f}s"
+    assert total > 5  # it really was streamed from a slow upstream
+
+
+@pytest.mark.parametrize(
+    ("page", "content_type"),
+    [
+        (b"<html><body><a href='", "text/html"),
+        (b'{"files": "not a list"}', "application/vnd.pypi.simple.v1+json"),
+        (b'{"files": [{"filename": 3, "url": null}, {"filename": "../../evil-1.0-py3-none-any.whl", "url": "x", "hashes": {}}]}',
+         "application/vnd.pypi.simple.v1+json"),
+        (b'<a href="file:///etc/passwd#sha256=' + b"0" * 64 + b'">mir_junk-1.0-py3-none-any.whl</a>', "text/html"),
+        (b'<a href="../x/../../mir_junk-1.0.tar.gz/../etc#sha256=' + b"0" * 64 + b'">x</a>', "text/html"),
+        (b"{" + b" " * (10 * 2**20) + b"}", "application/vnd.pypi.simple.v1+json"),
+    ],
+    ids=["malformed-html", "json-wrong-types", "json-bad-entries", "foreign-scheme", "dotdot-url", "10mb-page"],
+)
+def test_bad_upstream_data_never_poisons(fresh_server: Server, upstream: FakeUpstream, page: bytes, content_type: str) -> None:
+    good = small_wheel("mir-junk", "1.0")
+    upstream.add("mir-junk", good)
+    base = mirror(fresh_server, upstream.url, "up", "--ttl", "0")
+    assert httpx.get(f"{base}mir-junk/", headers=JSON).status_code == 200  # a good page is cached
+    upstream.raw_pages["mir-junk"] = (page, content_type)
+    r = httpx.get(f"{base}mir-junk/", headers=JSON, timeout=60)
+    assert r.status_code == 200
+    assert [f["filename"] for f in r.json()["files"]] == [good.filename]  # still the good page
+    # A project seen only with bad data: a clear 502 or an empty page, never a crash.
+    upstream.raw_pages["mir-other"] = (page, content_type)
+    r = httpx.get(f"{base}mir-other/", headers=JSON, timeout=60)
+    assert r.status_code in {200, 404, 502}
+    if r.status_code == 200:
+        assert r.json()["files"] == []
+    assert httpx.get(f"{fresh_server.url}/health").status_code == 200
+
+
+def test_two_level_chain(tmp_path: Path, client_env: dict[str, str]) -> None:
+    """pip installs through B whose upstream is A; A stops; installs keep working, also after
+    B restarts (issue #3 acceptance 2)."""
+    a = Server(tmp_path / "a").start()
+    b: Server | None = None
+    try:
+        auth = ("admin", a.admin_password)
+        dists = [
+            build_with_hatchling(tmp_path, "chain-base", "1.0", requires_python=">=3.8"),
+            make_sdist(tmp_path, "chain-sd", "1.0"),
+            build_with_hatchling(tmp_path, "chain-top", "2.0", dependencies=["chain-base", "chain-sd"]),
+        ]
+        for d in dists:
+            assert upload(f"{a.url}/legacy/", d, auth=auth).status_code == 200
+        a.cli("yank", "local", "chain-base", "1.0", "--reason", "kept for the chain test")
+        b = Server(tmp_path / "b", extra_env={"PIP_INDEX_URL": f"{a.url}/simple/"}).start()
+        b.cli("index", "update", "pypi", "--ttl", "0")  # revalidate on every request
+        time.sleep(0.6)
+
+        def install(venv: str) -> None:
+            python = new_venv(tmp_path / venv, client_env)
+            run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir",
+                 "--index-url", f"{b.url}/simple/", "chain-top", "chain-base==1.0"], client_env)
+            run([str(python), "-c", "import chain_top, chain_base, chain_sd"], client_env)
+
+        install("v1")
+        for project in ("chain-base", "chain-top", "chain-sd"):
+            pa = httpx.get(f"{a.url}/simple/{project}/", headers=JSON).json()
+            pb = httpx.get(f"{b.url}/simple/{project}/", headers=JSON).json()
+            strip = lambda page: [{k: v for k, v in f.items() if k != "url"} for f in page["files"]]  # noqa: E731
+            assert strip(pa) == strip(pb), project
+        a.stop()
+        install("v2")
+        b.restart()
+        install("v3")
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
