@@ -303,3 +303,71 @@ def test_two_level_chain(tmp_path: Path, client_env: dict[str, str]) -> None:
         a.stop()
         if b is not None:
             b.stop()
+
+
+def test_private_upstream_with_credentials(tmp_path: Path, client_env: dict[str, str]) -> None:
+    a = Server(tmp_path / "a", extra_env={"WHEELCAVE_AUTH_ANONYMOUS_READ": "false"}).start()
+    b = Server(tmp_path / "b").start()
+    try:
+        wheel = tmp_path / "priv_up-1.0-py3-none-any.whl"
+        wheel.write_bytes(wheel_bytes("priv-up", "1.0"))
+        assert upload(f"{a.url}/legacy/", wheel, auth=("admin", a.admin_password)).status_code == 200
+        token = a.create_token()
+        base = mirror(b, f"http://__token__:{token}@127.0.0.1:{a.port}/simple/", "team")
+        assert token not in b.cli("index", "list").stdout  # the secret is masked in listings
+        python = new_venv(tmp_path / "venv", client_env)
+        run([sys.executable, "-m", "pip", "--python", str(python), "install", "--index-url", base, "priv-up"], client_env)
+        wrong = mirror(b, f"http://__token__:wrong@127.0.0.1:{a.port}/simple/", "wrong")
+        r = httpx.get(f"{wrong}priv-up/")
+        assert r.status_code == 502 and "401" in r.text
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_revalidation_uses_etags_and_refresh_command(fresh_server: Server, upstream: FakeUpstream) -> None:
+    upstream.add("mir-etag", small_wheel("mir-etag", "1.0"))
+    base = mirror(fresh_server, upstream.url, "up", "--ttl", "0")
+    for _ in range(3):
+        assert httpx.get(f"{base}mir-etag/", headers=JSON).status_code == 200
+    assert 'wheelcave_mirror_pages_total{index="up",result="revalidated"} 2.0' in httpx.get(f"{fresh_server.url}/metrics").text
+    upstream.add("mir-etag", small_wheel("mir-etag", "2.0"))
+    fresh_server.cli("index", "update", "up", "--ttl", "3600")
+    assert fresh_server.cli("index", "refresh", "up", "mir-etag").stdout.strip() == "refreshed mir-etag"
+    time.sleep(0.6)
+    names = {f["filename"] for f in httpx.get(f"{base}mir-etag/", headers=JSON).json()["files"]}
+    assert "mir_etag-2.0-py3-none-any.whl" in names
+
+
+def test_offline_mirror_never_asks(fresh_server: Server, upstream: FakeUpstream) -> None:
+    upstream.add("mir-off", small_wheel("mir-off", "1.0"))
+    base = mirror(fresh_server, upstream.url, "up", "--ttl", "0")
+    entry = httpx.get(f"{base}mir-off/", headers=JSON).json()["files"][0]
+    fresh_server.cli("index", "update", "up", "--offline")
+    time.sleep(0.6)
+    before = len(upstream.requests)
+    assert httpx.get(f"{base}mir-off/", headers=JSON).status_code == 200
+    assert httpx.get(f"{base}unknown-here/").status_code == 404
+    url = httpx.URL(f"{base}mir-off/").join(entry["url"])
+    assert httpx.get(url).status_code == 404  # not cached, and offline
+    assert len(upstream.requests) == before
+
+
+def test_private_names_never_go_upstream(tmp_path: Path, upstream: FakeUpstream, client_env: dict[str, str]) -> None:
+    """The minimal virtual rule: a project in ``local`` is not looked up in ``pypi``."""
+    upstream.add("acme-utils", small_wheel("acme-utils", "99.0"))
+    upstream.add("public-thing", small_wheel("public-thing", "1.0"))
+    srv = Server(tmp_path / "data", extra_env={"PIP_INDEX_URL": upstream.url}).start()
+    try:
+        wheel = tmp_path / "acme_utils-1.0-py3-none-any.whl"
+        wheel.write_bytes(wheel_bytes("acme-utils", "1.0"))
+        assert upload(f"{srv.url}/legacy/", wheel, auth=("admin", srv.admin_password)).status_code == 200
+        python = new_venv(tmp_path / "venv", client_env)
+        run([sys.executable, "-m", "pip", "--python", str(python), "install", "--index-url", f"{srv.url}/simple/",
+             "acme-utils", "public-thing"], client_env)
+        out = run([str(python), "-c", "import acme_utils; print(acme_utils.VERSION)"], client_env).stdout
+        assert out.strip() == "1.0"
+        assert not [r for r in upstream.requests if "acme" in r]
+        assert upstream.count("GET /simple/public-thing/") == 1
+    finally:
+        srv.stop()

@@ -75,6 +75,7 @@ class UpstreamClient:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
             follow_redirects=True,
             trust_env=True,
+            http2=True,  # used where an https upstream offers it (ALPN); plain HTTP/1.1 otherwise
             transport=transport,
             headers={"User-Agent": "wheelcave"},
         )
