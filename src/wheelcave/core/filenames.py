@@ -80,11 +80,16 @@ def check_safe_filename(filename: str) -> str:
     return filename
 
 
-def parse_dist_filename(filename: str) -> DistFilename:
-    """Parse a wheel or sdist filename (lax: legacy sdist spellings are accepted)."""
+def parse_dist_filename(filename: str, *, with_tags: bool = True) -> DistFilename:
+    """Parse a wheel or sdist filename (lax: legacy sdist spellings are accepted).
+
+    ``with_tags=False`` skips building the wheel's tag set (the costly part, which pages of
+    upstreams with tens of thousands of wheels do not need); the name, version and build
+    are checked all the same.
+    """
     check_safe_filename(filename)
     if filename.endswith(".whl"):
-        return _parse_wheel(filename)
+        return _parse_wheel(filename) if with_tags else _parse_wheel_quick(filename)
     lower = filename.lower()
     for ext in SDIST_EXTENSIONS:
         if lower.endswith(ext):
@@ -111,6 +116,35 @@ def _parse_wheel(filename: str) -> DistFilename:
         python_tag=python_tag,
         build=build,
         tags=tags,
+    )
+
+
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?")
+
+
+def _parse_wheel_quick(filename: str) -> DistFilename:
+    parts = filename[:-4].split("-")
+    if len(parts) not in (5, 6) or not all(parts):
+        msg = f"Invalid wheel filename {filename!r}: expected 5 or 6 dash-separated parts"
+        raise InvalidFilename(msg)
+    if not _WHEEL_NAME.fullmatch(parts[0]) or "__" in parts[0]:
+        msg = f"Invalid wheel filename {filename!r}: bad project name {parts[0]!r}"
+        raise InvalidFilename(msg)
+    try:
+        version = Version(parts[1])
+    except InvalidVersion:
+        msg = f"Invalid wheel filename {filename!r}: bad version {parts[1]!r}"
+        raise InvalidFilename(msg) from None
+    build: tuple[()] | tuple[int, str] = ()
+    if len(parts) == 6:
+        match = re.fullmatch(r"(\d+)(.*)", parts[2])
+        if not match:
+            msg = f"Invalid wheel filename {filename!r}: a build tag must start with a digit"
+            raise InvalidFilename(msg)
+        build = (int(match.group(1)), match.group(2))
+    return DistFilename(
+        filename=filename, kind="wheel", project=normalize(parts[0]), version=version,
+        python_tag=parts[-3], build=build,
     )
 
 

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 import orjson
 
 from wheelcave.core.errors import CoreError
-from wheelcave.core.filenames import parse_dist_filename
+from wheelcave.core.filenames import DistFilename, parse_dist_filename
 
 __all__ = ["InvalidRemotePage", "RemoteFile", "RemotePage", "parse_project_list", "parse_project_page"]
 
@@ -35,6 +35,9 @@ class RemoteFile:
     filename: str
     url: str
     sha256: str | None
+    version: str
+    kind: str
+    python_tag: str
     size: int | None = None
     requires_python: str | None = None
     yanked: bool = False
@@ -68,7 +71,11 @@ def _sha(value: object) -> str | None:
 
 def _resolve(page: RemotePage, base: str, href: str) -> tuple[str, str] | None:
     """(absolute URL without fragment, fragment) or None if the URL is unusable."""
-    url, fragment = urldefrag(urljoin(base, href.strip()))
+    href = href.strip()
+    if href.startswith(("https://", "http://")) and "/." not in href:
+        url, _, fragment = href.partition("#")  # absolute already: the common case, made cheap
+        return url, fragment
+    url, fragment = urldefrag(urljoin(base, href))
     scheme = urlsplit(url).scheme.lower()
     if scheme not in {"http", "https"}:
         page.problem(f"dropped a link with scheme {scheme or 'none'!r}: {href[:100]!r}")
@@ -76,13 +83,12 @@ def _resolve(page: RemotePage, base: str, href: str) -> tuple[str, str] | None:
     return url, fragment
 
 
-def _check_filename(page: RemotePage, filename: str) -> bool:
+def _check_filename(page: RemotePage, filename: str) -> DistFilename | None:
     try:
-        parse_dist_filename(filename)
+        return parse_dist_filename(filename, with_tags=False)
     except CoreError as exc:
         page.problem(f"dropped {filename[:100]!r}: {exc}")
-        return False
-    return True
+        return None
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -113,7 +119,8 @@ def _json_file(page: RemotePage, base: str, raw: object) -> RemoteFile | None:
     if not isinstance(filename, str) or not isinstance(url, str):
         page.problem("dropped a file entry without a string filename and url")
         return None
-    if not _check_filename(page, filename):
+    dist = _check_filename(page, filename)
+    if dist is None:
         return None
     resolved = _resolve(page, base, url)
     if resolved is None:
@@ -130,6 +137,9 @@ def _json_file(page: RemotePage, base: str, raw: object) -> RemoteFile | None:
         filename=filename,
         url=resolved[0],
         sha256=sha256,
+        version=str(dist.version),
+        kind=dist.kind,
+        python_tag=dist.python_tag,
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
         requires_python=rp.strip() or None if isinstance(rp, str) else None,
         yanked=bool(yanked) if isinstance(yanked, (bool, str)) else False,
@@ -191,7 +201,8 @@ def _parse_html(body: bytes, base: str) -> RemotePage:
             continue
         url, fragment = resolved
         filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-        if not _check_filename(page, filename):
+        dist = _check_filename(page, filename)
+        if dist is None:
             continue
         algo, _, digest = fragment.partition("=")
         available, meta_sha = _metadata(attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata")))
@@ -202,6 +213,9 @@ def _parse_html(body: bytes, base: str) -> RemotePage:
             filename=filename,
             url=url,
             sha256=_sha(digest) if algo.lower() == "sha256" else None,
+            version=str(dist.version),
+            kind=dist.kind,
+            python_tag=dist.python_tag,
             requires_python=rp.strip() or None if rp else None,
             yanked="data-yanked" in attrs,
             yanked_reason=yanked or None,

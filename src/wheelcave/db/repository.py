@@ -15,13 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wheelcave.core.pages import FileEntry, files_url
+from wheelcave.core.remote import RemoteFile
 from wheelcave.db import tables as t
 from wheelcave.db.engine import Database
 
 __all__ = [
     "FileRecord",
     "IndexRecord",
-    "MirrorFile",
     "MirrorPageState",
     "NewFile",
     "Repository",
@@ -107,25 +107,6 @@ class MirrorPageState:
     last_modified: str | None
     fetched_at: datetime
     status: str
-
-
-@dataclass(frozen=True)
-class MirrorFile:
-    """One upstream file as the mirror records it (sha256 known; the rest as the page says)."""
-
-    filename: str
-    version: str
-    kind: str
-    python_tag: str
-    url: str
-    sha256: str
-    size: int | None
-    requires_python: str | None
-    yanked: bool
-    yanked_reason: str | None
-    upload_time: datetime | None
-    metadata_sha256: str | None
-    metadata_available: bool
 
 
 def _differs(old: object, new: object) -> bool:
@@ -343,7 +324,7 @@ class Repository:
             )
 
     async def store_mirror_page(
-        self, index_id: int, project: str, files: Sequence[MirrorFile], *,
+        self, index_id: int, project: str, files: Sequence[RemoteFile], *,
         etag: str | None, last_modified: str | None, status: str,
     ) -> bool:
         """Bring the mirror's rows for ``project`` in line with the upstream page, in one
@@ -363,25 +344,31 @@ class Repository:
             return changed
 
     async def _sync_mirror_files(
-        self, conn: AsyncConnection, index_id: int, project: str, files: Sequence[MirrorFile], now: datetime
+        self, conn: AsyncConnection, index_id: int, project: str, files: Sequence[RemoteFile], now: datetime
     ) -> bool:
-        existing: dict[str, Any] = {}
-        project_id: int | None = None
-        row = (await conn.execute(sa.select(t.projects.c.id).where(
-            t.projects.c.index_id == index_id, t.projects.c.name == project))).first()
-        if row is not None:
-            project_id = int(row.id)
-            for r in await conn.execute(sa.select(t.files).where(t.files.c.project_id == project_id)):
-                existing[r.filename] = r
+        """Insert new rows, update changed ones, mark vanished ones, in a few bulk statements
+        (a first fetch of a project with thousands of files is one INSERT)."""
+        where = (t.projects.c.index_id == index_id, t.projects.c.name == project)
+        project_id = (await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar()
         if project_id is None:
             if not files:
                 return False
             await conn.execute(self._insert(t.projects).values(
                 index_id=index_id, name=project, display_name=project, created_at=now, updated_at=now))
-            project_id = int((await conn.execute(sa.select(t.projects.c.id).where(
-                t.projects.c.index_id == index_id, t.projects.c.name == project))).scalar_one())
-        changed = False
+            project_id = (await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar_one()
+        c = t.files.c
+        columns = (c.id, c.filename, c.sha256, c.size, c.requires_python, c.yanked, c.yanked_reason,
+                   c.upload_time, c.upstream_metadata, c.origin_removed, c.origin_url, c.metadata_sha256)
+        existing = {r.filename: r for r in await conn.execute(sa.select(*columns).where(c.project_id == project_id))}
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         seen: set[str] = set()
+        files = [f for f in files if f.sha256]  # a mirror lists only files whose sha256 it knows
+        swapped = [f.sha256 for f in files if f.filename in existing and existing[f.filename].sha256 != f.sha256]
+        cached = set()
+        if swapped:
+            olds = [existing[f.filename].sha256 for f in files if f.filename in existing and f.sha256 in swapped]
+            cached = set((await conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256.in_(olds)))).scalars())
         for f in files:
             if f.filename in seen:
                 continue
@@ -394,17 +381,15 @@ class Repository:
             }
             old = existing.get(f.filename)
             if old is None:
-                await conn.execute(sa.insert(t.files).values(
-                    index_id=index_id, project_id=project_id, filename=f.filename, version=f.version,
-                    kind=f.kind, python_tag=f.python_tag, sha256=f.sha256,
-                    metadata_sha256=f.metadata_sha256, **values))
-                changed = True
+                inserts.append({
+                    "index_id": index_id, "project_id": project_id, "filename": f.filename,
+                    "version": f.version, "kind": f.kind, "python_tag": f.python_tag, "sha256": f.sha256,
+                    "metadata_sha256": f.metadata_sha256, **values,
+                })
                 continue
-            if old.sha256 != f.sha256:
-                # Never swap bytes we hold; otherwise follow the upstream.
-                if not (await conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == old.sha256))).first():
-                    values["sha256"] = f.sha256
-                    values["metadata_sha256"] = f.metadata_sha256
+            values["sha256"], values["metadata_sha256"] = old.sha256, old.metadata_sha256
+            if old.sha256 != f.sha256 and old.sha256 not in cached:
+                values["sha256"], values["metadata_sha256"] = f.sha256, f.metadata_sha256  # follow the upstream
             elif f.metadata_sha256 and not old.metadata_sha256:
                 values["metadata_sha256"] = f.metadata_sha256
             if old.size is not None and f.size is None:
@@ -412,12 +397,18 @@ class Repository:
             if old.upload_time is not None and f.upload_time is None:
                 values["upload_time"] = old.upload_time
             if any(_differs(getattr(old, k), v) for k, v in values.items()):
-                await conn.execute(sa.update(t.files).where(t.files.c.id == old.id).values(**values))
-                changed = True
+                updates.append({"_id": old.id, **values})
+        if inserts:
+            await conn.execute(sa.insert(t.files), inserts)
+        if updates:
+            keys = [k for k in updates[0] if k != "_id"]
+            statement = sa.update(t.files).where(c.id == sa.bindparam("_id")).values(
+                {k: sa.bindparam(k) for k in keys})
+            await conn.execute(statement, updates)
         gone = [r.id for name, r in existing.items() if name not in seen and not r.origin_removed]
         if gone:
-            await conn.execute(sa.update(t.files).where(t.files.c.id.in_(gone)).values(origin_removed=True))
-            changed = True
+            await conn.execute(sa.update(t.files).where(c.id.in_(gone)).values(origin_removed=True))
+        changed = bool(inserts or updates or gone)
         if changed:
             await conn.execute(sa.update(t.projects).where(t.projects.c.id == project_id).values(updated_at=now))
         return changed

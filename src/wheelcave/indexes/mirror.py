@@ -27,8 +27,7 @@ from packaging.utils import NormalizedName
 from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import parse_dist_filename
 from wheelcave.core.pages import ProjectPage
-from wheelcave.core.remote import RemoteFile
-from wheelcave.db.repository import FileRecord, IndexRecord, MirrorFile, Repository
+from wheelcave.db.repository import FileRecord, IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
 from wheelcave.indexes.archive import ArchiveError, read_core_metadata
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
@@ -66,18 +65,6 @@ class MirrorConfig:
             )
         except (TypeError, ValueError) as exc:
             raise BadRequest(f"Mirror index {name!r} has a bad setting: {exc}") from None
-
-
-def _mirror_file(f: RemoteFile) -> MirrorFile | None:
-    if f.sha256 is None:
-        return None
-    dist = parse_dist_filename(f.filename)  # checked by the parser already
-    return MirrorFile(
-        filename=f.filename, version=str(dist.version), kind=dist.kind, python_tag=dist.python_tag,
-        url=f.url, sha256=f.sha256, size=f.size, requires_python=f.requires_python,
-        yanked=f.yanked, yanked_reason=f.yanked_reason, upload_time=f.upload_time,
-        metadata_sha256=f.metadata_sha256, metadata_available=f.metadata_available,
-    )
 
 
 class MirrorIndex:
@@ -150,16 +137,13 @@ class MirrorIndex:
             await self.repo.store_mirror_page(self.id, name, [], etag=None, last_modified=None, status="missing")
             return
         assert isinstance(result, Fetched)
-        files = []
-        for f in result.page.files:
-            entry = _mirror_file(f)
-            if entry is None:
-                log.warning("mirror.no_sha256 index=%s file=%s: listed without a sha256; skipped", self.name, f.filename)
-                continue
-            files.append(entry)
+        hashless = [f.filename for f in result.page.files if not f.sha256]
+        if hashless:
+            log.warning("mirror.no_sha256 index=%s project=%s: %d files listed without a sha256 are "
+                        "skipped, e.g. %s", self.name, name, len(hashless), hashless[0])
         self.metrics.page(self.name, "fetched")
         await self.repo.store_mirror_page(
-            self.id, name, files, etag=result.etag, last_modified=result.last_modified, status="ok"
+            self.id, name, result.page.files, etag=result.etag, last_modified=result.last_modified, status="ok"
         )
 
     async def refresh(self, name: NormalizedName) -> None:
