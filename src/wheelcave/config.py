@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "Settings", "load_settings", "parse_size"]
+__all__ = ["ConfigError", "Settings", "load_settings", "parse_duration", "parse_size"]
 
 _SIZE = re.compile(r"(?i)\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?\s*")
 _UNITS = {
@@ -70,6 +70,21 @@ def parse_size(value: object) -> int:
         raise ConfigError(msg)
     unit = match.group(2).lower() if match.group(2) else None
     return int(match.group(1)) * _UNITS[unit]
+
+
+_DURATION = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> float:
+    """``"7d"`` → 604800.0; plain numbers are seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.fullmatch(str(value))
+    if not match:
+        msg = f"not a duration: {value!r} (use e.g. 7d, 12h, 30m or seconds)"
+        raise ConfigError(msg)
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
 
 
 def _bool(value: object) -> bool:

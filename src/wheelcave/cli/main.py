@@ -35,10 +35,10 @@ app.add_typer(token_app, name="token")
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", envvar="WHEELCAVE_DATA_DIR", help="Data folder [default: ./wheelcave-data]."),
+    typer.Option("--data-dir", envvar="WHEELCAVE_DATA_DIR", help="Data folder (default ./wheelcave-data)."),
 ]
 ConfigFile = Annotated[
-    Path | None, typer.Option("--config", help="TOML settings file [default: <data>/wheelcave.toml]."),
+    Path | None, typer.Option("--config", help="TOML settings file (default <data>/wheelcave.toml)."),
 ]
 PASSWORD_FILE = "initial-admin-password"
 
@@ -182,6 +182,43 @@ def _split(value: str | None) -> list[str] | None:
     return [p.strip() for p in value.split(",") if p.strip()] if value is not None else None
 
 
+def _policy_options(
+    immutable: bool | None, allow_delete: bool | None, max_file_size: str | None, prerelease_keep: int | None,
+) -> dict[str, Any]:
+    from wheelcave.config import parse_size
+
+    out: dict[str, Any] = {}
+    if immutable is not None:
+        out["immutable"], out["allow_overwrite"] = (True, False) if immutable else (False, True)
+    if allow_delete is not None:
+        out["allow_delete"] = allow_delete
+    if max_file_size is not None:
+        out["max_file_size"] = parse_size(max_file_size)
+    if prerelease_keep is not None:
+        out["prerelease_keep"] = prerelease_keep
+    return out
+
+
+def _cooldown_options(cooldown: str | None, exempt: str | None) -> dict[str, Any]:
+    from wheelcave.config import parse_duration
+
+    out: dict[str, Any] = {}
+    if cooldown is not None:
+        out["cooldown"] = parse_duration(cooldown)
+    if exempt is not None:
+        out["cooldown_exempt"] = _split(exempt)
+    return out
+
+
+Immutable = Annotated[bool | None, typer.Option("--immutable/--allow-overwrite", help="Hosted: never take a filename twice (default), or replace files on re-upload.")]
+AllowDelete = Annotated[bool | None, typer.Option("--allow-delete/--no-delete", help="Hosted: whether files may be deleted.")]
+MaxFileSize = Annotated[str | None, typer.Option(help="Hosted: largest upload, e.g. 500MiB.")]
+PrereleaseKeep = Annotated[int | None, typer.Option(help="Hosted: gc keeps the newest N pre-releases per project.")]
+Cooldown = Annotated[str | None, typer.Option(help="Mirror/virtual: hide upstream files younger than this, e.g. 7d.")]
+CooldownExempt = Annotated[str | None, typer.Option(help="Mirror/virtual: projects exempt from the cooldown.")]
+AllowUpstream = Annotated[str | None, typer.Option(help="Virtual: private names also taken from mirror members.")]
+
+
 @index_app.command("create")
 def index_create(
     name: str,
@@ -192,6 +229,13 @@ def index_create(
     timeout: Annotated[float | None, typer.Option(help="Mirror: seconds to wait for the upstream [default: 30].")] = None,
     members: Annotated[str | None, typer.Option(help="Virtual: member indexes in order, comma-separated.")] = None,
     upload_to: Annotated[str | None, typer.Option("--upload-to", help="Virtual: the hosted member that takes uploads.")] = None,
+    allow_upstream: AllowUpstream = None,
+    immutable: Immutable = None,
+    allow_delete: AllowDelete = None,
+    max_file_size: MaxFileSize = None,
+    prerelease_keep: PrereleaseKeep = None,
+    cooldown: Cooldown = None,
+    cooldown_exempt: CooldownExempt = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
@@ -200,11 +244,28 @@ def index_create(
 
     settings: dict[str, Any] = {}
     if kind == "mirror":
-        settings = {"upstream": upstream, "ttl": ttl, "offline": offline or None, "timeout": timeout}
+        settings = {"upstream": upstream, "ttl": ttl, "offline": offline or None, "timeout": timeout,
+                    **_cooldown_options(cooldown, cooldown_exempt)}
     elif kind == "virtual":
-        settings = {"members": _split(members), "upload_to": upload_to}
-    elif upstream or ttl or offline or timeout or members or upload_to:
-        raise _fail(f"options given that a {kind} index does not take")
+        settings = {"members": _split(members), "upload_to": upload_to, "allow_upstream": _split(allow_upstream),
+                    **_cooldown_options(cooldown, cooldown_exempt)}
+    elif kind == "hosted":
+        settings = _policy_options(immutable, allow_delete, max_file_size, prerelease_keep)
+    given = {
+        "--upstream": upstream, "--ttl": ttl, "--offline": offline or None, "--timeout": timeout,
+        "--members": members, "--upload-to": upload_to, "--allow-upstream": allow_upstream,
+        "--immutable/--allow-overwrite": immutable, "--allow-delete/--no-delete": allow_delete,
+        "--max-file-size": max_file_size, "--prerelease-keep": prerelease_keep,
+        "--cooldown": cooldown, "--cooldown-exempt": cooldown_exempt,
+    }
+    takes = {
+        "mirror": {"--upstream", "--ttl", "--offline", "--timeout", "--cooldown", "--cooldown-exempt"},
+        "virtual": {"--members", "--upload-to", "--allow-upstream", "--cooldown", "--cooldown-exempt"},
+        "hosted": {"--immutable/--allow-overwrite", "--allow-delete/--no-delete", "--max-file-size", "--prerelease-keep"},
+    }
+    extra = sorted(k for k, v in given.items() if v is not None and k not in takes.get(kind, set(given)))
+    if extra:
+        raise _fail(f"a {kind} index does not take {', '.join(extra)}")
     settings = {k: v for k, v in settings.items() if v is not None}
     _run(_settings(data_dir, config), lambda svc: IndexAdmin(svc.repo).create(name, kind, settings, actor="cli"))
     typer.echo(f"index {name!r} created", err=True)
@@ -218,18 +279,54 @@ def index_update(
     offline: Annotated[bool | None, typer.Option("--offline/--online", help="Mirror: stop or resume contacting the upstream.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Mirror: seconds to wait for the upstream.")] = None,
     members: Annotated[str | None, typer.Option(help="Virtual: member indexes in order, comma-separated.")] = None,
+    upload_to: Annotated[str | None, typer.Option("--upload-to", help="Virtual: the hosted member that takes uploads.")] = None,
+    allow_upstream: AllowUpstream = None,
+    immutable: Immutable = None,
+    allow_delete: AllowDelete = None,
+    max_file_size: MaxFileSize = None,
+    prerelease_keep: PrereleaseKeep = None,
+    cooldown: Cooldown = None,
+    cooldown_exempt: CooldownExempt = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
     """Change an index's settings (a running server picks the change up within a second)."""
     from wheelcave.indexes.admin import IndexAdmin
 
-    changes = {"upstream": upstream, "ttl": ttl, "offline": offline, "timeout": timeout, "members": _split(members)}
+    changes = {"upstream": upstream, "ttl": ttl, "offline": offline, "timeout": timeout, "members": _split(members),
+               "upload_to": upload_to, "allow_upstream": _split(allow_upstream),
+               **_policy_options(immutable, allow_delete, max_file_size, prerelease_keep),
+               **_cooldown_options(cooldown, cooldown_exempt)}
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         raise _fail("nothing to change")
     _run(_settings(data_dir, config), lambda svc: IndexAdmin(svc.repo).update(name, changes, actor="cli"))
     typer.echo(f"index {name!r} updated", err=True)
+
+
+@index_app.command("show")
+def index_show(name: str, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Show one index's kind and settings as JSON."""
+    import json
+
+    from wheelcave.upstream.client import mask_url
+
+    record = _run(_settings(data_dir, config), lambda svc: svc.repo.find_index(name))
+    if record is None:
+        raise _fail(f"no index named {name!r}")
+    shown = dict(record.config)
+    if isinstance(shown.get("upstream"), str):
+        shown["upstream"] = mask_url(shown["upstream"])
+    typer.echo(json.dumps({"name": record.name, "kind": record.kind, "config": shown}, indent=2))
+
+
+@index_app.command("delete")
+def index_delete(name: str, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Delete an index and its listings (the bytes stay until gc)."""
+    from wheelcave.indexes.admin import IndexAdmin
+
+    _run(_settings(data_dir, config), lambda svc: IndexAdmin(svc.repo).delete(name, actor="cli"))
+    typer.echo(f"index {name!r} deleted", err=True)
 
 
 @index_app.command("refresh")
@@ -283,6 +380,81 @@ def unyank(index: str, project: str, version: str, data_dir: DataDir = None, con
     """Undo a yank."""
     for name in _yank(index, project, version, None, _settings(data_dir, config), yanked=False):
         typer.echo(f"unyanked {name}")
+
+
+@app.command()
+def delete(
+    index: str,
+    project: str,
+    version: Annotated[str | None, typer.Argument(help="Only this release.")] = None,
+    file: Annotated[str | None, typer.Option("--file", help="Only this file.")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Delete a project, a release or a file from a hosted index."""
+    async def go(svc: Services) -> list[str]:
+        target = await svc.registry.upload_target(index)
+        return await target.delete(project, version, file, actor="cli")
+
+    for name in _run(_settings(data_dir, config), go):
+        typer.echo(f"deleted {name}")
+
+
+@app.command()
+def promote(
+    project: str,
+    version: str,
+    source: Annotated[str, typer.Option("--from", help="The hosted index the release is in.")],
+    target: Annotated[str, typer.Option("--to", help="The hosted index to list it in.")],
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Promote a release: list its files in another hosted index (no bytes are copied)."""
+    names = _run(_settings(data_dir, config),
+                 lambda svc: svc.registry.promote(project, version, source, target, actor="cli"))
+    for name in names:
+        typer.echo(f"promoted {name}")
+    if not names:
+        typer.echo(f"{project} {version} is in {target!r} already", err=True)
+
+
+@app.command()
+def audit(
+    index: Annotated[str | None, typer.Option(help="Only this index.")] = None,
+    actor: Annotated[str | None, typer.Option(help="Only this user.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. file.upload.")] = None,
+    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 50,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Show the audit log: who changed what, when, from where."""
+    entries = _run(_settings(data_dir, config),
+                   lambda svc: svc.repo.audit_entries(limit, index=index, actor=actor, action=action))
+    for e in entries:
+        where = "/".join(x for x in (e["index_name"], e["project"], e["filename"]) if x)
+        typer.echo(f"{e['at']:%Y-%m-%d %H:%M:%S}\t{e['actor'] or '-'}\t{e['action']}\t{where or '-'}\t{e['address'] or '-'}")
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
+    grace: Annotated[float, typer.Option(help="Spare blobs younger than this many seconds.")] = 3600,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Apply pre-release retention and remove bytes no index lists any more."""
+    from wheelcave.indexes.hosted import HostedIndex
+    from wheelcave.jobs.gc import GcReport, collect_garbage
+
+    async def go(svc: Services) -> GcReport:
+        hosted = [i for r in await svc.registry.names() if isinstance(i := await svc.registry.get(r.name), HostedIndex)]
+        return await collect_garbage(hosted, svc.repo, svc.blobs, grace=grace, dry_run=dry_run)
+
+    report = _run(_settings(data_dir, config), go)
+    for name in report.deleted_files:
+        typer.echo(f"deleted {name}")
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(f"{verb} {report.removed_blobs} blobs ({report.freed_bytes} bytes)", err=True)
 
 
 # ---------------------------------------------------------------- users

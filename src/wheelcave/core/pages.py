@@ -19,6 +19,7 @@ from packaging.utils import NormalizedName
 
 __all__ = [
     "API_VERSION",
+    "apply_cooldown",
     "FileEntry",
     "PageFormat",
     "ProjectPage",
@@ -268,6 +269,15 @@ def render_project_list(
     )
     out.append("</body>\n</html>\n")
     return "".join(out).encode()
+
+
+def apply_cooldown(page: ProjectPage, cutoff: datetime) -> ProjectPage:
+    """Hide files uploaded after ``cutoff`` (supply-chain cooldown). Files whose upload time
+    is unknown stay: their age cannot be judged."""
+    kept = [f for f in page.files if f.upload_time is None or f.upload_time <= cutoff]
+    if len(kept) == len(page.files):
+        return page
+    return ProjectPage(name=page.name, files=kept, display_name=page.display_name)
 
 
 def merge_pages(name: NormalizedName, pages: Sequence[ProjectPage]) -> ProjectPage:

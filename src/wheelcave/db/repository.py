@@ -236,6 +236,42 @@ class Repository:
         assert record is not None
         return record
 
+    async def delete_index(self, name: str, audit: Mapping[str, Any]) -> bool:
+        async with self.db.write() as conn:
+            index_id = (await conn.execute(sa.select(t.indexes.c.id).where(t.indexes.c.name == name))).scalar()
+            if index_id is None:
+                return False
+            for table in (t.files, t.mirror_pages, t.file_tombstones, t.projects):
+                await conn.execute(sa.delete(table).where(table.c.index_id == index_id))
+            await conn.execute(sa.delete(t.indexes).where(t.indexes.c.id == index_id))
+            await self._audit(conn, utcnow(), audit)
+            return True
+
+    async def unreferenced_blobs(self) -> list[str]:
+        """Blob rows that no file row lists (as bytes or as metadata)."""
+        referenced = sa.union(
+            sa.select(t.files.c.sha256.label("sha")),
+            sa.select(t.files.c.metadata_sha256.label("sha")).where(t.files.c.metadata_sha256.is_not(None)),
+        ).subquery()
+        query = sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256.not_in(sa.select(referenced.c.sha)))
+        async with self.db.read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def referenced_hashes(self) -> set[str]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(t.files.c.sha256, t.files.c.metadata_sha256))
+            out: set[str] = set()
+            for r in rows:
+                out.add(r.sha256)
+                if r.metadata_sha256:
+                    out.add(r.metadata_sha256)
+            return out
+
+    async def forget_blobs(self, hashes: Sequence[str]) -> None:
+        if hashes:
+            async with self.db.write() as conn:
+                await conn.execute(sa.delete(t.blobs).where(t.blobs.c.sha256.in_(list(hashes))))
+
     async def generations(self) -> dict[int, int]:
         async with self.db.read() as conn:
             rows = await conn.execute(sa.select(t.indexes.c.id, t.indexes.c.generation))
@@ -534,6 +570,80 @@ class Repository:
     async def _ensure_blob(self, conn: AsyncConnection, sha256: str, size: int, now: datetime) -> None:
         await conn.execute(self._insert(t.blobs).values(sha256=sha256, size=size, created_at=now))
 
+    async def find_tombstone(self, index_id: int, filename: str) -> str | None:
+        query = sa.select(t.file_tombstones.c.sha256).where(
+            t.file_tombstones.c.index_id == index_id, t.file_tombstones.c.filename == filename
+        )
+        async with self.db.read() as conn:
+            return (await conn.execute(query)).scalar()
+
+    async def replace_file(self, file_id: int, new: NewFile, audit: Mapping[str, Any]) -> FileRecord | None:
+        """Overwrite a file row in place (``allow_overwrite`` indexes)."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            await self._ensure_blob(conn, new.sha256, new.size, now)
+            if new.metadata_sha256:
+                await self._ensure_blob(conn, new.metadata_sha256, new.metadata_size, now)
+            await conn.execute(sa.update(t.files).where(t.files.c.id == file_id).values(
+                sha256=new.sha256, md5=new.md5, blake2b_256=new.blake2b_256, size=new.size,
+                requires_python=new.requires_python, upload_time=now, uploader=new.uploader,
+                metadata_sha256=new.metadata_sha256,
+                core_metadata=dict(new.core_metadata) if new.core_metadata else None,
+                yanked=False, yanked_reason=None,
+            ))
+            await self._bump(conn, new.index_id)
+            await self._audit(conn, now, audit)
+        return await self.find_file(new.index_id, new.filename)
+
+    async def delete_files(
+        self, index_id: int, project: str, version: str | None, filename: str | None, audit: Mapping[str, Any]
+    ) -> list[str]:
+        """Delete a project, a release or one file; tombstones remember the filenames."""
+        query = (
+            sa.select(t.files.c.id, t.files.c.filename, t.files.c.version, t.files.c.sha256)
+            .join(t.projects, t.projects.c.id == t.files.c.project_id)
+            .where(t.projects.c.index_id == index_id, t.projects.c.name == project)
+        )
+        if filename is not None:
+            query = query.where(t.files.c.filename == filename)
+        now = utcnow()
+        async with self.db.write() as conn:
+            rows = [r for r in await conn.execute(query) if version is None or _same_release(r.version, version)]
+            if not rows:
+                return []
+            await conn.execute(self._insert(t.file_tombstones), [
+                {"index_id": index_id, "filename": r.filename, "sha256": r.sha256, "deleted_at": now,
+                 "deleted_by": audit.get("actor")} for r in rows
+            ])
+            await conn.execute(sa.delete(t.files).where(t.files.c.id.in_([r.id for r in rows])))
+            await self._bump(conn, index_id)
+            await self._audit(conn, now, {**audit, "detail": {"files": [r.filename for r in rows]}})
+            return [r.filename for r in rows]
+
+    async def copy_files(self, records: Sequence[FileRecord], dst_index_id: int, audit: Mapping[str, Any]) -> None:
+        """Promotion: the same bytes listed in another index (no blob is copied)."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            for r in records:
+                new = NewFile(
+                    index_id=dst_index_id, project=r.project, display_name=r.display_name,
+                    filename=r.filename, version=r.version, kind=r.kind, python_tag=r.python_tag,
+                    sha256=r.sha256, md5=r.md5 or "", blake2b_256=r.blake2b_256 or "", size=r.size or 0,
+                    requires_python=r.requires_python, uploader=r.uploader,
+                    metadata_sha256=r.metadata_sha256, core_metadata=r.core_metadata,
+                )
+                project_id = await self._ensure_project(conn, new, now)
+                await conn.execute(sa.insert(t.files).values(
+                    index_id=dst_index_id, project_id=project_id, filename=r.filename, version=r.version,
+                    kind=r.kind, python_tag=r.python_tag, sha256=r.sha256, md5=r.md5,
+                    blake2b_256=r.blake2b_256, size=r.size, requires_python=r.requires_python,
+                    yanked=r.yanked, yanked_reason=r.yanked_reason, upload_time=r.upload_time or now,
+                    uploader=r.uploader, metadata_sha256=r.metadata_sha256,
+                    core_metadata=dict(r.core_metadata) if r.core_metadata else None,
+                ))
+            await self._bump(conn, dst_index_id)
+            await self._audit(conn, now, audit)
+
     async def set_yanked(
         self, index_id: int, project: str, version: str | None, filename: str | None,
         *, yanked: bool, reason: str | None, audit: Mapping[str, Any],
@@ -571,8 +681,17 @@ class Repository:
         async with self.db.write() as conn:
             await self._audit(conn, utcnow(), entry)
 
-    async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
+    async def audit_entries(
+        self, limit: int = 100, *, index: str | None = None, actor: str | None = None,
+        action: str | None = None, project: str | None = None, before_id: int | None = None,
+    ) -> list[dict[str, Any]]:
         query = sa.select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
+        for column, value in ((t.audit_log.c.index_name, index), (t.audit_log.c.actor, actor),
+                              (t.audit_log.c.action, action), (t.audit_log.c.project, project)):
+            if value is not None:
+                query = query.where(column == value)
+        if before_id is not None:
+            query = query.where(t.audit_log.c.id < before_id)
         async with self.db.read() as conn:
             return [dict(r._mapping) for r in await conn.execute(query)]  # noqa: SLF001
 

@@ -83,6 +83,19 @@ files = sa.Table(
 sa.Index("ix_files_sha256", files.c.sha256)
 sa.Index("ix_files_project_id", files.c.project_id)
 
+# A filename deleted from a hosted index: an immutable index never takes it again.
+file_tombstones = sa.Table(
+    "file_tombstones",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("index_id", sa.ForeignKey("indexes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("deleted_at", Timestamp, nullable=False),
+    sa.Column("deleted_by", sa.String(64), nullable=True),
+    sa.UniqueConstraint("index_id", "filename"),
+)
+
 mirror_pages = sa.Table(
     "mirror_pages",
     metadata,
@@ -118,6 +131,10 @@ tokens = sa.Table(
     sa.Column("description", sa.String(256), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("last_used", Timestamp, nullable=True),
+    # Scope: null = everything the user may do; else one index and a comma-separated subset of
+    # "upload,yank,delete,manage".
+    sa.Column("index_name", sa.String(64), nullable=True),
+    sa.Column("permissions", sa.String(128), nullable=True),
 )
 
 audit_log = sa.Table(

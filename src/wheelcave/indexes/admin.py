@@ -9,14 +9,15 @@ from wheelcave.core.errors import CoreError
 from wheelcave.core.names import validate_index_name
 from wheelcave.db.repository import IndexRecord, Repository
 from wheelcave.errors import BadRequest, Conflict, NotFound
+from wheelcave.indexes.hosted import HostedPolicy
 from wheelcave.indexes.mirror import MirrorConfig
 from wheelcave.upstream.client import mask_url
 
 __all__ = ["KINDS", "IndexAdmin"]
 
 KINDS = ("hosted", "mirror", "virtual")
-_MIRROR_KEYS = {"upstream", "ttl", "offline", "keep_removed", "timeout"}
-_VIRTUAL_KEYS = {"members", "upload_to", "allow_upstream"}
+_MIRROR_KEYS = {"upstream", "ttl", "offline", "keep_removed", "timeout", "cooldown", "cooldown_exempt"}
+_VIRTUAL_KEYS = {"members", "upload_to", "allow_upstream", "cooldown", "cooldown_exempt"}
 
 
 class IndexAdmin:
@@ -26,9 +27,8 @@ class IndexAdmin:
     async def _check(self, name: str, kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
         records = {r.name: r for r in await self.repo.list_indexes()}
         if kind == "hosted":
-            if config:
-                raise BadRequest(f"Unknown settings for a hosted index: {', '.join(sorted(config))}.")
-            return {}
+            HostedPolicy.from_config(name, config)
+            return dict(config)
         if kind == "mirror":
             unknown = set(config) - _MIRROR_KEYS
             if unknown:
@@ -54,6 +54,13 @@ class IndexAdmin:
         graph = {n: list(r.config.get("members", [])) for n, r in records.items() if r.kind == "virtual"}
         graph[name] = members
         _refuse_cycles(name, graph)
+        for key in ("allow_upstream", "cooldown_exempt"):
+            value = config.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                raise BadRequest(f"{key} must be a list of project names.")
+        cooldown = config.get("cooldown", 0)
+        if not isinstance(cooldown, (int, float)) or isinstance(cooldown, bool) or cooldown < 0:
+            raise BadRequest("cooldown must be a number of seconds, 0 or more.")
         upload_to = config.get("upload_to")
         if upload_to is not None:
             target = records.get(upload_to)
@@ -73,6 +80,16 @@ class IndexAdmin:
         await self.repo.audit({"actor": actor, "action": "index.create", "index_name": name,
                                "detail": {"kind": kind, "config": _masked(checked)}})
         return record
+
+    async def delete(self, name: str, *, actor: str | None = None) -> None:
+        records = await self.repo.list_indexes()
+        if not any(r.name == name for r in records):
+            raise NotFound(f"No index named {name!r}.")
+        users = [r.name for r in records if r.kind == "virtual" and
+                 (name in r.config.get("members", []) or r.config.get("upload_to") == name)]
+        if users:
+            raise Conflict(f"Index {name!r} is used by {', '.join(users)}; change those first.", code="index-in-use")
+        await self.repo.delete_index(name, {"actor": actor, "action": "index.delete", "index_name": name})
 
     async def update(self, name: str, changes: Mapping[str, Any], *, actor: str | None = None) -> IndexRecord:
         record = await self.repo.find_index(name)

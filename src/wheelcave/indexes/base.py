@@ -26,8 +26,13 @@ class Index(Protocol):
         """Seconds a rendered page may be reused without asking again (None: until a write)."""
         ...
 
-    async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
-        """The project's page, or None if the index does not know the project."""
+    async def project(
+        self, name: NormalizedName, *, with_metadata: bool = False, cooldown: bool = True
+    ) -> ProjectPage | None:
+        """The project's page, or None if the index does not know the project.
+
+        ``cooldown=False`` is the per-request override that shows files still in cooldown.
+        """
         ...
 
     async def list_projects(self) -> list[tuple[str, str]]:

@@ -9,8 +9,9 @@ Identical bytes under an existing filename answer 200 (a retry); other bytes, 40
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio.to_thread
 from packaging.utils import NormalizedName
@@ -22,7 +23,7 @@ from wheelcave.core.metadata import CoreMetadata, parse_strict
 from wheelcave.core.names import validate_project_name
 from wheelcave.core.pages import FileEntry, ProjectPage
 from wheelcave.db.repository import FileRecord, IndexRecord, NewFile, Repository
-from wheelcave.errors import BadRequest, Conflict, Gone, NotFound
+from wheelcave.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
 from wheelcave.indexes.archive import ArchiveError, MetadataTooLarge, read_core_metadata
 from wheelcave.indexes.base import files_url
 from wheelcave.storage.base import BlobStore, TempBlob
@@ -30,6 +31,41 @@ from wheelcave.storage.base import BlobStore, TempBlob
 __all__ = ["HostedIndex", "UploadForm", "UploadResult", "file_entry"]
 
 _FILETYPES = {"wheel": "bdist_wheel", "sdist": "sdist"}
+
+
+@dataclass(frozen=True)
+class HostedPolicy:
+    """What a hosted index allows. ``immutable`` (the default, as on the public index): a
+    filename, once used, never takes other bytes, even after a delete. ``allow_overwrite``
+    (scratch indexes) replaces a file on re-upload; it needs ``immutable = false``."""
+
+    immutable: bool = True
+    allow_overwrite: bool = False
+    allow_delete: bool = True
+    max_file_size: int | None = None
+    #: Retention for ``wheelcave gc``: keep the newest N pre-releases per project.
+    prerelease_keep: int | None = None
+
+    KEYS = ("immutable", "allow_overwrite", "allow_delete", "max_file_size", "prerelease_keep")
+
+    @classmethod
+    def from_config(cls, name: str, config: Mapping[str, Any]) -> HostedPolicy:
+        unknown = set(config) - set(cls.KEYS)
+        if unknown:
+            raise BadRequest(f"Unknown settings for hosted index {name!r}: {', '.join(sorted(unknown))}.")
+        for key in ("immutable", "allow_overwrite", "allow_delete"):
+            if key in config and not isinstance(config[key], bool):
+                raise BadRequest(f"{key} must be true or false.")
+        for key in ("max_file_size", "prerelease_keep"):
+            value = config.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "max_file_size" else 0)):
+                raise BadRequest(f"{key} must be a whole number{' of bytes' if key == 'max_file_size' else ''}.")
+        policy = cls(**{k: config[k] for k in cls.KEYS if k in config})
+        if policy.immutable and policy.allow_overwrite:
+            raise BadRequest(
+                f"Index {name!r} cannot be immutable and allow overwrites: set immutable = false first."
+            )
+        return policy
 
 
 @dataclass
@@ -84,6 +120,7 @@ class HostedIndex:
         self.repo = repo
         self.blobs = blobs
         self.max_metadata_size = max_metadata_size
+        self.policy = HostedPolicy.from_config(record.name, record.config)
 
     def dependencies(self) -> Sequence[int]:
         return (self.id,)
@@ -91,7 +128,10 @@ class HostedIndex:
     def cache_ttl(self) -> float | None:
         return None
 
-    async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
+    async def project(
+        self, name: NormalizedName, *, with_metadata: bool = False, cooldown: bool = True
+    ) -> ProjectPage | None:
+        del cooldown  # a hosted index's own files are never held back
         if not with_metadata:
             found = await self.repo.page_entries(self.id, name)
             if found is None:
@@ -128,6 +168,47 @@ class HostedIndex:
             raise NotFound(f"Nothing to {'yank' if yanked else 'unyank'}: no {what} in index {self.name!r}.")
         return changed
 
+    async def delete(
+        self, project: str, version: str | None = None, filename: str | None = None, *,
+        actor: str | None = None, address: str | None = None,
+    ) -> list[str]:
+        if not self.policy.allow_delete:
+            raise Forbidden(f"Index {self.name!r} does not allow deletes (allow_delete = false).")
+        try:
+            name = validate_project_name(project)
+        except CoreError as exc:
+            raise BadRequest(str(exc)) from None
+        audit = {"actor": actor, "action": "file.delete", "index_name": self.name, "project": name,
+                 "filename": filename, "address": address}
+        deleted = await self.repo.delete_files(self.id, name, version, filename, audit)
+        if not deleted:
+            what = filename or (f"{name} {version}" if version else name)
+            raise NotFound(f"Nothing to delete: no {what} in index {self.name!r}.")
+        return deleted
+
+    async def receive(
+        self, records: Sequence[FileRecord], *, source: str, actor: str | None, address: str | None = None
+    ) -> list[str]:
+        """Promotion into this index: list the same bytes here, refusing what the policy forbids."""
+        todo = []
+        for r in records:
+            existing = await self.repo.find_file(self.id, r.filename)
+            if existing is not None:
+                if existing.sha256 == r.sha256:
+                    continue  # promoted before: nothing to do
+                if not self.policy.allow_overwrite:
+                    raise Conflict(f"File already exists: {r.filename} in index {self.name!r} has other bytes")
+                raise Conflict(f"{r.filename} exists in {self.name!r}; promotion never overwrites")
+            if self.policy.immutable and await self.repo.find_tombstone(self.id, r.filename):
+                raise Conflict(f"File already exists: {r.filename} was deleted from {self.name!r}, which never takes a filename twice")
+            todo.append(r)
+        if todo:
+            audit = {"actor": actor, "action": "release.promote", "index_name": self.name,
+                     "project": records[0].project, "address": address,
+                     "detail": {"from": source, "files": [r.filename for r in todo]}}
+            await self.repo.copy_files(todo, self.id, audit)
+        return [r.filename for r in todo]
+
     # ------------------------------------------------------------ upload
 
     async def upload(self, form: UploadForm, *, uploader: str, address: str | None) -> UploadResult:
@@ -143,8 +224,13 @@ class HostedIndex:
         temp = form.temp
         assert temp is not None  # _check_form refuses a form without content
         existing = await self.repo.find_file(self.id, dist.filename)
-        if existing is not None:
+        if existing is not None and (existing.sha256 == temp.digests.sha256 or not self.policy.allow_overwrite):
             return _same_or_conflict(existing, temp.digests.sha256)
+        if existing is None and self.policy.immutable and await self.repo.find_tombstone(self.id, dist.filename):
+            raise Conflict(
+                f"File already exists: {dist.filename} was used by a file that has since been deleted, "
+                "and this index never takes a filename twice"
+            )
         metadata_bytes = await anyio.to_thread.run_sync(self._metadata_bytes, temp, dist)
         try:
             meta = parse_strict(metadata_bytes)
@@ -170,6 +256,11 @@ class HostedIndex:
             "project": dist.project, "filename": dist.filename, "address": address,
             "detail": {"sha256": sha256, "size": temp.size, "version": str(meta.version)},
         }
+        if existing is not None:  # allow_overwrite: replace in place
+            audit["action"] = "file.overwrite"
+            replaced = await self.repo.replace_file(existing.id, new, audit)
+            assert replaced is not None
+            return UploadResult(file=replaced, created=True, warnings=meta.warnings)
         record = await self.repo.add_file(new, audit)
         if record is None:  # lost a race for this filename: the unique constraint decided
             existing = await self.repo.find_file(self.id, dist.filename)

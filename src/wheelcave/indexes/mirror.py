@@ -19,6 +19,7 @@ import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -26,7 +27,7 @@ from packaging.utils import NormalizedName
 
 from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import parse_dist_filename
-from wheelcave.core.pages import ProjectPage
+from wheelcave.core.pages import ProjectPage, apply_cooldown
 from wheelcave.db.repository import FileRecord, IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
 from wheelcave.indexes.archive import ArchiveError, read_core_metadata
@@ -49,6 +50,9 @@ class MirrorConfig:
     offline: bool = False
     keep_removed: bool = True
     timeout: float = 30.0
+    #: Seconds during which newly uploaded upstream files stay hidden (0: off).
+    cooldown: float = 0.0
+    cooldown_exempt: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, name: str, config: dict[str, Any]) -> MirrorConfig:
@@ -62,6 +66,8 @@ class MirrorConfig:
                 offline=bool(config.get("offline", False)),
                 keep_removed=bool(config.get("keep_removed", True)),
                 timeout=float(config.get("timeout", 30)),
+                cooldown=float(config.get("cooldown", 0)),
+                cooldown_exempt=tuple(str(x) for x in config.get("cooldown_exempt", [])),
             )
         except (TypeError, ValueError) as exc:
             raise BadRequest(f"Mirror index {name!r} has a bad setting: {exc}") from None
@@ -98,7 +104,15 @@ class MirrorIndex:
             return None
         return ProjectPage(name=name, files=found[1], display_name=found[0])
 
-    async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
+    async def project(
+        self, name: NormalizedName, *, with_metadata: bool = False, cooldown: bool = True
+    ) -> ProjectPage | None:
+        page = await self._project(name)
+        if page is not None and cooldown and self.config.cooldown and name not in self.config.cooldown_exempt:
+            page = apply_cooldown(page, datetime.now(UTC) - timedelta(seconds=self.config.cooldown))
+        return page
+
+    async def _project(self, name: NormalizedName) -> ProjectPage | None:
         state = await self.repo.mirror_page_state(self.id, name)
         if self.config.offline:
             return await self._page(name) if state else None

@@ -12,6 +12,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 import anyio
+from packaging.version import InvalidVersion, Version
+
+from wheelcave.core.names import normalize
 
 from wheelcave.db.repository import IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound
@@ -26,6 +29,13 @@ from wheelcave.upstream.client import UpstreamClient
 from wheelcave.upstream.discovery import PIP_DEFAULT, pip_index_url
 
 __all__ = ["DEFAULT_INDEXES", "Registry"]
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
 
 #: What a new data folder gets: ``pypi`` mirrors the index pip on this machine uses.
 DEFAULT_INDEXES: Sequence[tuple[str, str, Mapping[str, object]]] = (
@@ -149,6 +159,21 @@ class Registry:
         for key in [k for k in self._clients if k not in wanted]:
             await self._clients.pop(key).aclose()
 
+    async def promote(
+        self, project: str, version: str, source: str, target: str, *, actor: str | None, address: str | None = None
+    ) -> list[str]:
+        """Copy a release's files from one hosted index to another (blobs are shared)."""
+        src, dst = await self.get(source), await self.get(target)
+        if not isinstance(src, HostedIndex) or not isinstance(dst, HostedIndex):
+            raise BadRequest("Promotion goes from one hosted index to another.")
+        if src is dst:
+            raise BadRequest("Promotion needs two different indexes.")
+        name = normalize(project)
+        records = [r for r in await self.repo.project_files(src.id, name, with_metadata=True) if _same(r.version, version)]
+        if not records:
+            raise NotFound(f"No release {project} {version} in index {source!r}.")
+        return await dst.receive(records, source=source, actor=actor, address=address)
+
     async def close(self) -> None:
         await self.fetcher.close()
         for client in self._clients.values():
@@ -175,8 +200,11 @@ class Registry:
             index = self._mirror(record)
         elif record.kind == "virtual":
             members = [self._build(str(m), (*path, name)) for m in record.config.get("members", [])]
+            config = record.config
             index = VirtualIndex(
-                record.name, record.id, members, [str(x) for x in record.config.get("allow_upstream", [])]
+                record.name, record.id, members, [str(x) for x in config.get("allow_upstream", [])],
+                cooldown=float(config.get("cooldown", 0)),
+                cooldown_exempt=[str(x) for x in config.get("cooldown_exempt", [])],
             )
         else:
             raise BadRequest(f"Index {name!r} has an unknown kind {record.kind!r}.")

@@ -9,10 +9,11 @@ member wins.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from packaging.utils import NormalizedName
 
-from wheelcave.core.pages import ProjectPage, merge_pages
+from wheelcave.core.pages import ProjectPage, apply_cooldown, merge_pages
 from wheelcave.indexes.base import Index
 
 __all__ = ["VirtualIndex"]
@@ -23,12 +24,15 @@ class VirtualIndex:
     private = False
 
     def __init__(
-        self, name: str, index_id: int, members: Sequence[Index], allow_upstream: Sequence[str] = ()
+        self, name: str, index_id: int, members: Sequence[Index], allow_upstream: Sequence[str] = (),
+        *, cooldown: float = 0, cooldown_exempt: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.id = index_id
         self.members = list(members)
         self.allow_upstream = frozenset(allow_upstream)
+        self.cooldown = cooldown
+        self.cooldown_exempt = frozenset(cooldown_exempt)
 
     def dependencies(self) -> Sequence[int]:
         deps: list[int] = [self.id]
@@ -40,15 +44,22 @@ class VirtualIndex:
         ttls = [t for t in (m.cache_ttl() for m in self.members) if t is not None]
         return min(ttls) if ttls else None
 
-    async def project(self, name: NormalizedName, *, with_metadata: bool = False) -> ProjectPage | None:
+    async def project(
+        self, name: NormalizedName, *, with_metadata: bool = False, cooldown: bool = True
+    ) -> ProjectPage | None:
         pages: list[ProjectPage] = []
         private_hit = False
+        cutoff = None
+        if cooldown and self.cooldown and name not in self.cooldown_exempt:
+            cutoff = datetime.now(UTC) - timedelta(seconds=self.cooldown)
         for member in self.members:
             if private_hit and not member.private and name not in self.allow_upstream:
                 continue
-            page = await member.project(name, with_metadata=with_metadata)
+            page = await member.project(name, with_metadata=with_metadata, cooldown=cooldown)
             if page is None:
                 continue
+            if cutoff is not None and not member.private:
+                page = apply_cooldown(page, cutoff)
             pages.append(page)
             private_hit = private_hit or member.private
         if not pages:

@@ -40,6 +40,8 @@ class FilesystemBlobStore:
         final = self._final(sha256)
         if final.exists():
             temp.discard()
+            # Freshly wanted again: gc spares young blobs, so a row about to point here is safe.
+            os.utime(final)
             return sha256
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temp.path, final)

@@ -62,21 +62,23 @@ def _page_response(request: Request, entry: CachedPage, fmt: PageFormat) -> Resp
     return Response(body, headers=headers, media_type=fmt.content_type)
 
 
-async def _serve(request: Request, index_name: str, project: str | None, url_prefix: str) -> Response:
+async def _serve(
+    request: Request, index_name: str, project: str | None, url_prefix: str, *, cooldown: bool = True
+) -> Response:
     fmt = choose_format(request.headers.get("accept"), request.query_params.get("format"))
     if fmt is None:
         return _not_acceptable()
     svc = services(request)
     index = await svc.registry.get(index_name)
     token = await svc.registry.generations(index)
-    key = (index_name, project or "", fmt.name, url_prefix)
+    key = (index_name, project or "", fmt.name, url_prefix, "" if cooldown else "no-cooldown")
     cache = page_cache(request)
     entry = cache.get(key, token)
     if entry is None:
         if project is None:
             body: bytes | None = render_project_list(await index.list_projects(), fmt)
         else:
-            page = await index.project(normalize(project))
+            page = await index.project(normalize(project), cooldown=cooldown)
             body = render_project(page, fmt, url_prefix) if page else None
         entry = CachedPage.make(token, body, _TAGS[fmt], index.cache_ttl())
         cache.put(key, entry)
@@ -111,6 +113,17 @@ async def index_project(request: Request) -> Response:
     return await _serve(request, index, project, "../../../../")
 
 
+async def nocooldown_list(request: Request) -> Response:
+    return await _serve(request, request.path_params["index"], None, "", cooldown=False)
+
+
+async def nocooldown_project(request: Request) -> Response:
+    index, project = request.path_params["index"], request.path_params["project"]
+    if normalize(project) != project:
+        return _redirect(request, f"/index/{index}/no-cooldown/simple/{normalize(project)}/")
+    return await _serve(request, index, project, "../../../../../", cooldown=False)
+
+
 def _slash(request: Request) -> Response:
     return _redirect(request, request.url.path + "/")
 
@@ -128,4 +141,8 @@ routes = [
     Route("/index/{index}/simple", add_slash, methods=["GET", "HEAD"]),
     Route("/index/{index}/simple/{project}/", index_project, methods=["GET", "HEAD"]),
     Route("/index/{index}/simple/{project}", add_slash, methods=["GET", "HEAD"]),
+    # The per-request cooldown override: the same pages with files in cooldown shown.
+    Route("/index/{index}/no-cooldown/simple/", nocooldown_list, methods=["GET", "HEAD"]),
+    Route("/index/{index}/no-cooldown/simple/{project}/", nocooldown_project, methods=["GET", "HEAD"]),
+    Route("/index/{index}/no-cooldown/simple/{project}", add_slash, methods=["GET", "HEAD"]),
 ]
