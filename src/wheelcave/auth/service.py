@@ -14,6 +14,7 @@ import hashlib
 import re
 import secrets
 import time
+from dataclasses import dataclass
 
 import anyio.to_thread
 from argon2 import PasswordHasher
@@ -22,7 +23,36 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from wheelcave.db.repository import Repository, UserRecord
 from wheelcave.errors import BadRequest, Conflict, NotFound, Unauthorized
 
-__all__ = ["TOKEN_USER", "AuthService", "validate_user_name"]
+__all__ = ["PERMISSIONS", "TOKEN_USER", "AuthService", "Principal", "validate_user_name"]
+
+#: What a scoped token may be granted, on one index.
+PERMISSIONS = ("upload", "yank", "delete", "manage")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a user, limited to one index and some permissions by a scoped token.
+
+    Administrators may do everything; other users may upload to any hosted index; yank,
+    delete and managing indexes need an administrator or a token scoped to that index.
+    """
+
+    user: UserRecord
+    index: str | None = None
+    permissions: frozenset[str] = frozenset(PERMISSIONS)
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.is_admin and self.index is None
+
+    def can(self, action: str, index: str | None) -> bool:
+        if self.index is not None:
+            return index == self.index and action in self.permissions
+        return self.user.is_admin or action == "upload"
 
 TOKEN_USER = "__token__"
 _TOKEN_PREFIX = "wc_"
@@ -50,7 +80,7 @@ class AuthService:
 
     # ------------------------------------------------------------ checking
 
-    async def authenticate(self, authorization: str | None) -> UserRecord | None:
+    async def authenticate(self, authorization: str | None) -> Principal | None:
         """The user behind an ``Authorization`` header; None without one.
 
         Raises :class:`Unauthorized` for a malformed header or wrong credentials.
@@ -69,17 +99,20 @@ class AuthService:
             raise Unauthorized(_BAD_CREDENTIALS)
         return await self.check(user, password)
 
-    async def check(self, user: str, password: str) -> UserRecord:
+    async def check(self, user: str, password: str) -> Principal:
         if user == TOKEN_USER:
             found = await self.repo.find_token_user(_sha256(password))
             if found is None:
                 raise Unauthorized(_BAD_CREDENTIALS + ": unknown API token")
-            return found
+            record, index, permissions = found
+            if index is None:
+                return Principal(record)
+            return Principal(record, index, frozenset((permissions or "").split(",")) & frozenset(PERMISSIONS))
         key = _sha256(f"{user}\0{password}")
         memo = self._memo.get(key)
         now = time.monotonic()
         if memo and memo[0] > now:
-            return memo[1]
+            return Principal(memo[1])
         record = await self.repo.find_user(user)
         if record is None or not record.password_hash:
             # Spend the same time as a real check, so user names cannot be probed by timing.
@@ -90,7 +123,7 @@ class AuthService:
         if len(self._memo) > 10_000:
             self._memo.clear()
         self._memo[key] = (now + _MEMO_SECONDS, record)
-        return record
+        return Principal(record)
 
     def _verify(self, hashed: str, password: str) -> bool:
         try:
@@ -106,7 +139,9 @@ class AuthService:
             raise BadRequest(msg)
         return await anyio.to_thread.run_sync(self.hasher.hash, password)
 
-    async def add_user(self, name: str, password: str | None, *, is_admin: bool = False) -> UserRecord:
+    async def add_user(
+        self, name: str, password: str | None, *, is_admin: bool = False, actor: str | None = None
+    ) -> UserRecord:
         validate_user_name(name)
         if name == TOKEN_USER:
             msg = f"{TOKEN_USER!r} is reserved for API tokens"
@@ -116,7 +151,7 @@ class AuthService:
         if record is None:
             msg = f"user {name!r} exists already"
             raise Conflict(msg, code="user-exists")
-        await self.repo.audit({"actor": None, "action": "user.create", "detail": {"user": name}})
+        await self.repo.audit({"actor": actor, "action": "user.create", "detail": {"user": name, "admin": is_admin}})
         return record
 
     async def set_password(self, name: str, password: str) -> None:
@@ -126,18 +161,32 @@ class AuthService:
             raise NotFound(msg)
         self._memo.clear()
 
-    async def create_token(self, user: str, description: str | None = None) -> str:
-        """Create an API token for ``user``; the secret is returned once and stored hashed."""
+    async def create_token(
+        self, user: str, description: str | None = None, *, index: str | None = None,
+        permissions: list[str] | None = None, actor: str | None = None, address: str | None = None,
+    ) -> tuple[int, str]:
+        """Create an API token for ``user``, optionally scoped to one index and some of
+        :data:`PERMISSIONS`; returns its id and the secret (shown once, stored hashed)."""
         record = await self.repo.find_user(user)
         if record is None:
             msg = f"no user {user!r}"
             raise NotFound(msg)
+        if permissions is not None and index is None:
+            raise BadRequest("permissions need an index to apply to")
+        perms = None
+        if index is not None:
+            wanted = permissions or ["upload"]
+            bad = [p for p in wanted if p not in PERMISSIONS]
+            if bad:
+                raise BadRequest(f"unknown permission {bad[0]!r}: use {', '.join(PERMISSIONS)}")
+            perms = ",".join(sorted(set(wanted)))
         secret = _TOKEN_PREFIX + secrets.token_urlsafe(32)
-        await self.repo.create_token(record.id, _sha256(secret), secret[:10], description)
-        await self.repo.audit(
-            {"actor": user, "action": "token.create", "detail": {"prefix": secret[:10]}}
-        )
-        return secret
+        token_id = await self.repo.create_token(record.id, _sha256(secret), secret[:10], description, index, perms)
+        await self.repo.audit({
+            "actor": actor or user, "action": "token.create", "index_name": index, "address": address,
+            "detail": {"prefix": secret[:10], "user": user, "permissions": perms},
+        })
+        return token_id, secret
 
     async def ensure_initial_admin(self) -> str | None:
         """With no users yet, create ``admin`` with a random password and return it."""

@@ -123,6 +123,7 @@ def serve(
         path = _write_initial_password(settings.data_dir, password)
         typer.echo(f"  first run: user 'admin', password {password} (also in {path})", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream request is noise
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "access_log": settings.access_log,
         "log_level": "info", "server_header": False, "timeout_graceful_shutdown": 10,
@@ -511,11 +512,14 @@ def user_list(data_dir: DataDir = None, config: ConfigFile = None) -> None:
 def token_create(
     user: Annotated[str, typer.Option("--user", help="The user the token acts as.")],
     description: Annotated[str | None, typer.Option(help="What the token is for.")] = None,
+    index: Annotated[str | None, typer.Option(help="Scope the token to this index.")] = None,
+    permissions: Annotated[str | None, typer.Option(help="With --index: upload,yank,delete,manage (default upload).")] = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
     """Create an API token (printed once; use it as the password of user __token__)."""
-    secret = _run(_settings(data_dir, config), lambda svc: svc.auth.create_token(user, description))
+    _, secret = _run(_settings(data_dir, config), lambda svc: svc.auth.create_token(
+        user, description, index=index, permissions=_split(permissions), actor="cli"))
     typer.echo(secret)
     typer.echo("hint: use it with HTTP Basic as user '__token__'; it is not shown again", err=True)
 
@@ -528,7 +532,8 @@ def token_list(
 ) -> None:
     """List tokens (id, user, prefix, created, description); secrets are never shown."""
     for t in _run(_settings(data_dir, config), lambda svc: svc.repo.list_tokens(user)):
-        typer.echo(f"{t.id}\t{t.user_name}\t{t.prefix}…\t{t.created_at:%Y-%m-%d %H:%M}\t{t.description or ''}")
+        scope = f"{t.index_name}:{t.permissions}" if t.index_name else "all"
+        typer.echo(f"{t.id}\t{t.user_name}\t{t.prefix}…\t{t.created_at:%Y-%m-%d %H:%M}\t{scope}\t{t.description or ''}")
 
 
 @token_app.command("revoke")

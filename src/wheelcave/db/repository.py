@@ -30,6 +30,11 @@ __all__ = [
 ]
 
 
+def _summary(meta: Mapping[str, Any] | None) -> str | None:
+    value = (meta or {}).get("summary")
+    return value[:512] if isinstance(value, str) else None
+
+
 def _same_release(a: str, b: str) -> bool:
     try:
         return Version(a) == Version(b)
@@ -134,6 +139,8 @@ class TokenRecord:
     description: str | None
     created_at: datetime
     last_used: datetime | None
+    index_name: str | None = None
+    permissions: str | None = None
 
 
 _FILE_COLUMNS = (
@@ -537,6 +544,7 @@ class Repository:
                         upload_time=now, uploader=new.uploader,
                         metadata_sha256=new.metadata_sha256,
                         core_metadata=dict(new.core_metadata) if new.core_metadata else None,
+                        summary=_summary(new.core_metadata),
                     )
                 )
                 await conn.execute(
@@ -570,6 +578,24 @@ class Repository:
     async def _ensure_blob(self, conn: AsyncConnection, sha256: str, size: int, now: datetime) -> None:
         await conn.execute(self._insert(t.blobs).values(sha256=sha256, size=size, created_at=now))
 
+    async def search(self, index_ids: Sequence[int], text: str, limit: int = 50) -> list[tuple[int, str, str, str, str | None]]:
+        """(index id, project, display name, version, summary) of files whose project name or
+        summary contains ``text`` (case-insensitive), one row per file; the caller groups."""
+        needle = text.lower()
+        query = (
+            sa.select(t.files.c.index_id, t.projects.c.name, t.projects.c.display_name, t.files.c.version,
+                      t.files.c.summary)
+            .join(t.projects, t.projects.c.id == t.files.c.project_id)
+            .where(
+                t.files.c.index_id.in_(list(index_ids)),
+                sa.or_(sa.func.lower(t.projects.c.name).contains(needle, autoescape=True),
+                       sa.func.lower(t.files.c.summary).contains(needle, autoescape=True)),
+            )
+            .limit(limit * 50)
+        )
+        async with self.db.read() as conn:
+            return [tuple(r) for r in await conn.execute(query)]  # type: ignore[misc]
+
     async def find_tombstone(self, index_id: int, filename: str) -> str | None:
         query = sa.select(t.file_tombstones.c.sha256).where(
             t.file_tombstones.c.index_id == index_id, t.file_tombstones.c.filename == filename
@@ -589,7 +615,7 @@ class Repository:
                 requires_python=new.requires_python, upload_time=now, uploader=new.uploader,
                 metadata_sha256=new.metadata_sha256,
                 core_metadata=dict(new.core_metadata) if new.core_metadata else None,
-                yanked=False, yanked_reason=None,
+                summary=_summary(new.core_metadata), yanked=False, yanked_reason=None,
             ))
             await self._bump(conn, new.index_id)
             await self._audit(conn, now, audit)
@@ -640,6 +666,7 @@ class Repository:
                     yanked=r.yanked, yanked_reason=r.yanked_reason, upload_time=r.upload_time or now,
                     uploader=r.uploader, metadata_sha256=r.metadata_sha256,
                     core_metadata=dict(r.core_metadata) if r.core_metadata else None,
+                    summary=_summary(r.core_metadata),
                 ))
             await self._bump(conn, dst_index_id)
             await self._audit(conn, now, audit)
@@ -693,7 +720,10 @@ class Repository:
         if before_id is not None:
             query = query.where(t.audit_log.c.id < before_id)
         async with self.db.read() as conn:
-            return [dict(r._mapping) for r in await conn.execute(query)]  # noqa: SLF001
+            rows = [dict(r._mapping) for r in await conn.execute(query)]  # noqa: SLF001
+        for row in rows:
+            row["at"] = _aware(row["at"])
+        return rows
 
     async def blob_referenced(self, sha256: str) -> bool:
         query = sa.select(t.files.c.id).where(
@@ -747,19 +777,23 @@ class Repository:
             return [UserRecord(r.id, r.name, r.password_hash, bool(r.is_admin)) for r in rows]
 
     async def create_token(
-        self, user_id: int, token_hash: str, prefix: str, description: str | None
-    ) -> None:
+        self, user_id: int, token_hash: str, prefix: str, description: str | None,
+        index_name: str | None = None, permissions: str | None = None,
+    ) -> int:
         async with self.db.write() as conn:
-            await conn.execute(
+            result = await conn.execute(
                 sa.insert(t.tokens).values(
                     user_id=user_id, token_hash=token_hash, prefix=prefix,
-                    description=description, created_at=utcnow(),
+                    description=description, created_at=utcnow(), index_name=index_name,
+                    permissions=permissions,
                 )
             )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    async def find_token_user(self, token_hash: str) -> UserRecord | None:
+    async def find_token_user(self, token_hash: str) -> tuple[UserRecord, str | None, str | None] | None:
+        """The token's user and scope (index name, permissions), or None."""
         query = (
-            sa.select(t.users)
+            sa.select(t.users, t.tokens.c.index_name, t.tokens.c.permissions)
             .join(t.tokens, t.tokens.c.user_id == t.users.c.id)
             .where(t.tokens.c.token_hash == token_hash)
         )
@@ -767,20 +801,20 @@ class Repository:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        return UserRecord(row.id, row.name, row.password_hash, bool(row.is_admin))
+        return UserRecord(row.id, row.name, row.password_hash, bool(row.is_admin)), row.index_name, row.permissions
 
     async def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
         query = sa.select(
             t.tokens.c.id, t.tokens.c.user_id, t.users.c.name.label("user_name"),
             t.tokens.c.prefix, t.tokens.c.description, t.tokens.c.created_at,
-            t.tokens.c.last_used,
+            t.tokens.c.last_used, t.tokens.c.index_name, t.tokens.c.permissions,
         ).join(t.users, t.users.c.id == t.tokens.c.user_id).order_by(t.tokens.c.id)
         if user is not None:
             query = query.where(t.users.c.name == user)
         async with self.db.read() as conn:
             return [
                 TokenRecord(r.id, r.user_id, r.user_name, r.prefix, r.description,
-                            _aware(r.created_at) or utcnow(), _aware(r.last_used))
+                            _aware(r.created_at) or utcnow(), _aware(r.last_used), r.index_name, r.permissions)
                 for r in await conn.execute(query)
             ]
 

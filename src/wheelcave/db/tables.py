@@ -73,6 +73,7 @@ files = sa.Table(
     sa.Column("metadata_sha256", sa.String(64), nullable=True),
     # The core metadata fields (packaging raw names) as JSON, for the JSON API and the UI.
     sa.Column("core_metadata", sa.JSON, nullable=True),
+    sa.Column("summary", sa.String(512), nullable=True),
     # Mirror indexes: where the bytes come from, whether the upstream serves PEP 658
     # metadata for the file, and whether the upstream stopped listing it.
     sa.Column("origin_url", sa.Text, nullable=True),

@@ -24,14 +24,17 @@ from typing import Any
 
 import anyio.to_thread
 from packaging.utils import NormalizedName
+from packaging.version import InvalidVersion, Version
 
 from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import parse_dist_filename
+from wheelcave.core.jsonapi import latest_version, versions_of
 from wheelcave.core.pages import ProjectPage, apply_cooldown
 from wheelcave.db.repository import FileRecord, IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
 from wheelcave.indexes.archive import ArchiveError, read_core_metadata
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
+from wheelcave.indexes.hosted import file_entry
 from wheelcave.metrics import Metrics
 from wheelcave.storage.filesystem import FilesystemBlobStore
 from wheelcave.upstream.client import Fetched, Missing, NotModified, UpstreamClient, mask_url
@@ -219,8 +222,33 @@ class MirrorIndex:
                 return extracted[0]
         raise NotFound(f"No metadata file for {record.filename!r}.")
 
+    async def fetch_release(self, name: NormalizedName, version: str | None) -> list[str]:
+        """Pull a release (default: the newest) into the cache now; returns its filenames."""
+        await self.refresh(name)
+        records = await self.repo.project_files(self.id, name)
+        if not records:
+            raise NotFound(f"The upstream of {self.name!r} has no project {name!r}.")
+        if version is None:
+            version = latest_version(versions_of(ProjectPage(name=name, files=[file_entry(r) for r in records])))
+        chosen = [r for r in records if _same_version(r.version, version)]
+        if not chosen:
+            raise NotFound(f"The upstream of {self.name!r} has no release {name} {version}.")
+        for record in chosen:
+            if not self.blobs.exists(record.sha256):
+                download, fd = self.start_download(record)
+                async for _ in download.follow(fd):
+                    pass  # wait for the whole file (verified and committed)
+        return [r.filename for r in chosen]
+
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
 
 
 def describe(config: MirrorConfig) -> str:

@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import Mount
 
 from wheelcave.config import Settings
 from wheelcave.errors import WheelcaveError
 from wheelcave.services import Services, open_services
 from wheelcave.web.errors import handle_error, handle_unexpected
 from wheelcave.web import reason
+from wheelcave.web.api.app import create_api
 from wheelcave.web.pagecache import PageCache
 from wheelcave.web.readauth import ReadAuthMiddleware
 from wheelcave.web.routes import files, health, pypi_json, simple, upload
@@ -28,10 +30,12 @@ log = logging.getLogger("wheelcave")
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     reason.install()
+    holder: dict[str, Services] = {}
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         svc = services or await open_services(settings)
-        app.state.services = svc
+        app.state.services = holder["services"] = svc
         app.state.page_cache = PageCache()
         # Objects alive after start-up live for the whole process: keep them out of the
         # collector's full passes, which otherwise stall large page renders.
@@ -43,7 +47,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
                 await svc.close()
 
     return Starlette(
-        routes=[*simple.routes, *files.routes, *upload.routes, *pypi_json.routes, *health.routes],
+        routes=[
+            *simple.routes, *files.routes, *upload.routes, *pypi_json.routes, *health.routes,
+            Mount("/api/v1", app=create_api(lambda: holder["services"])),
+        ],
         exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},
         middleware=[Middleware(ReadAuthMiddleware)],
         lifespan=lifespan,

@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from wheelcave.errors import Unauthorized, WheelcaveError
+from wheelcave.errors import Forbidden, Unauthorized, WheelcaveError
 from wheelcave.web.deps import client_address, services
 from wheelcave.web.multipart import read_upload_form
 
@@ -42,7 +42,10 @@ async def _upload(request: Request, index_name: str) -> Response:
         user = await svc.auth.authenticate(request.headers.get("authorization"))
         if user is None:
             raise Unauthorized("Upload needs credentials: a user name and password, or __token__ and an API token.")
-        form = await read_upload_form(request, svc.blobs, svc.settings.max_file_size)
+        if not user.can("upload", target.name):
+            raise Forbidden(f"The user {user.name!r} isn't allowed to upload to index {target.name!r}.")
+        limit = min(svc.settings.max_file_size, target.policy.max_file_size or svc.settings.max_file_size)
+        form = await read_upload_form(request, svc.blobs, limit)
     except WheelcaveError:
         await _drain(request)
         raise

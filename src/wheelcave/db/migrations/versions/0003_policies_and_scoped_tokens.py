@@ -28,6 +28,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_file_tombstones')),
     sa.UniqueConstraint('index_id', 'filename', name=op.f('uq_file_tombstones_index_id_filename'))
     )
+    with op.batch_alter_table('files', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('summary', sa.String(length=512), nullable=True))
     with op.batch_alter_table('tokens', schema=None) as batch_op:
         batch_op.add_column(sa.Column('index_name', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('permissions', sa.String(length=128), nullable=True))
@@ -39,4 +41,6 @@ def downgrade() -> None:
         batch_op.drop_column('permissions')
         batch_op.drop_column('index_name')
 
+    with op.batch_alter_table('files', schema=None) as batch_op:
+        batch_op.drop_column('summary')
     op.drop_table('file_tombstones')
