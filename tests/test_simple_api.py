@@ -255,3 +255,10 @@ def test_unyank(server: Server, project: dict[str, Path], tmp_path: Path) -> Non
     assert "data-yanked" not in httpx.get(f"{server.url}/simple/api-unyank/").text
     bad = server.cli("yank", "local", "api-unyank", "7.0", check=False)
     assert bad.returncode == 1 and "error: Nothing to yank" in bad.stderr
+
+
+def test_garbage_paths_are_client_errors(server: Server) -> None:
+    for path in ("/simple/%ED%A0%80/", "/simple/a%00b/", "/files/sha256/" + "0" * 64 + "/x%ED%A0%80.whl",
+                 "/pypi/%C3%87Y%0E/json", "/api/v1/indexes/main/projects/%ED%A0%80"):
+        r = httpx.get(f"{server.url}{path}")
+        assert 400 <= r.status_code < 500, (path, r.status_code)

@@ -14,7 +14,7 @@ from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
 from wheelcave.core.errors import InvalidIndexName, InvalidProjectName
 
-__all__ = ["NormalizedName", "normalize", "validate_index_name", "validate_project_name"]
+__all__ = ["NormalizedName", "is_valid_project_name", "normalize", "validate_index_name", "validate_project_name"]
 
 _INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _MAX_PROJECT_NAME = 200
@@ -38,6 +38,19 @@ def validate_project_name(name: str) -> NormalizedName:
             "and contain only ASCII numerals, letters, '.', '_' and '-'"
         )
         raise InvalidProjectName(msg) from None
+
+
+def is_valid_project_name(name: str) -> bool:
+    """True for a valid distribution name (any spelling); never raises.
+
+    >>> is_valid_project_name("Foo_Bar"), is_valid_project_name("\u00c7Y\x00")
+    (True, False)
+    """
+    try:
+        validate_project_name(name)
+    except InvalidProjectName:
+        return False
+    return True
 
 
 def validate_index_name(name: str) -> str:

@@ -20,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import DistFilename, parse_dist_filename
 from wheelcave.core.metadata import CoreMetadata, parse_strict
-from wheelcave.core.names import validate_project_name
+from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import FileEntry, ProjectPage
 from wheelcave.db.repository import FileRecord, IndexRecord, NewFile, Repository
 from wheelcave.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
@@ -132,6 +132,8 @@ class HostedIndex:
         self, name: NormalizedName, *, with_metadata: bool = False, cooldown: bool = True
     ) -> ProjectPage | None:
         del cooldown  # a hosted index's own files are never held back
+        if not is_valid_project_name(name):
+            return None
         if not with_metadata:
             found = await self.repo.page_entries(self.id, name)
             if found is None:

@@ -29,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import parse_dist_filename
 from wheelcave.core.jsonapi import latest_version, versions_of
+from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import ProjectPage, apply_cooldown
 from wheelcave.db.repository import FileRecord, IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
@@ -116,6 +117,8 @@ class MirrorIndex:
         return page
 
     async def _project(self, name: NormalizedName) -> ProjectPage | None:
+        if not is_valid_project_name(name):
+            return None  # never ask an upstream about a name that cannot exist
         state = await self.repo.mirror_page_state(self.id, name)
         if self.config.offline:
             return await self._page(name) if state else None
@@ -224,6 +227,7 @@ class MirrorIndex:
 
     async def fetch_release(self, name: NormalizedName, version: str | None) -> list[str]:
         """Pull a release (default: the newest) into the cache now; returns its filenames."""
+        name = validate_project_name(name)
         await self.refresh(name)
         records = await self.repo.project_files(self.id, name)
         if not records:

@@ -111,7 +111,7 @@ class UpstreamClient:
                 return response, b"".join(chunks)
         except httpx.TimeoutException:
             raise UpstreamTimeout(f"upstream {mask_url(url)} did not answer in time") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise UpstreamError(f"upstream {mask_url(url)} failed: {type(exc).__name__}: {exc}") from None
 
     async def fetch_project(self, project: str, etag: str | None = None, last_modified: str | None = None) -> Fetched | NotModified | Missing:
@@ -162,7 +162,7 @@ class UpstreamClient:
             response = await self.client.send(request, stream=True, auth=self._auth(url))
         except httpx.TimeoutException:
             raise UpstreamTimeout(f"upstream {mask_url(url)} did not answer in time") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise UpstreamError(f"upstream {mask_url(url)} failed: {type(exc).__name__}: {exc}") from None
         try:
             if response.status_code != 200:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from packaging.version import InvalidVersion, Version
 
 from wheelcave import __version__
@@ -71,6 +72,11 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
     @api.exception_handler(WheelcaveError)
     async def _wheelcave_error(_: Request, exc: WheelcaveError) -> JSONResponse:
         return _error(exc.status, exc.code, exc.message)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {400: "invalid-input", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+        return _error(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
 
     @api.exception_handler(CoreError)
     async def _core_error(_: Request, exc: CoreError) -> JSONResponse:
@@ -288,7 +294,7 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         actor: Annotated[str | None, Query(max_length=64)] = None,
         action: Annotated[str | None, Query(max_length=32)] = None,
         project: Annotated[str | None, Query(max_length=200)] = None,
-        before: Annotated[int | None, Query(ge=0, le=2**62, description="Entries older than this id.")] = None,
+        before: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="Entries older than this id.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[m.AuditEntry]:
         if not who.is_admin:
@@ -344,7 +350,7 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         return m.TokenCreated(**_token_out(created).model_dump(), token=secret)
 
     @api.delete("/tokens/{token_id}", status_code=204, responses=ERRORS, tags=["users"])
-    async def delete_token(token_id: Annotated[int, Path(ge=0, le=2**62)], request: Request, who: SignedIn) -> Response:
+    async def delete_token(token_id: Annotated[int, Path(ge=0, le=2**31 - 1)], request: Request, who: SignedIn) -> Response:
         svc = get_services()
         token = next((t for t in await svc.repo.list_tokens() if t.id == token_id), None)
         if token is None or (token.user_name != who.name and not who.is_admin):
