@@ -7,7 +7,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-SCENARIOS = ("foundation", "mirror")
+SCENARIOS = ("foundation", "indexes", "mirror")
 
 
 def main() -> None:
@@ -26,6 +26,10 @@ def main() -> None:
             from benchmarks.foundation import main as foundation
 
             text = foundation(args.seconds)
+        elif name == "indexes":
+            from benchmarks.indexes import main as indexes
+
+            text = indexes(args.seconds)
         elif name == "mirror":
             from benchmarks.mirror import main as mirror
 

@@ -105,3 +105,45 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     result = subprocess.run([str(BIN / "wheelcave"), "index", "list", "--data-dir", str(data)],
                             env=clean_env(), capture_output=True, text=True)
     assert "unknown setting server.nonsense" in result.stderr
+
+
+def test_indexes_declared_in_the_config_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wheelcave.toml").write_text(
+        '[indexes.dev]\nkind = "hosted"\nimmutable = false\nallow_overwrite = true\n'
+        '[indexes.team]\nkind = "virtual"\nmembers = ["dev", "local"]\ncooldown = "2d"\n'
+    )
+    srv = Server(data).start()
+    try:
+        lines = srv.cli("index", "list").stdout
+        assert "dev\thosted\tallow_overwrite=True immutable=False" in lines
+        assert "team\tvirtual\tcooldown=172800.0 members=dev,local" in lines
+        # A run-time change lasts until the next start; then the file wins again.
+        srv.cli("index", "update", "dev", "--immutable")
+        assert "dev\thosted\tallow_overwrite=False immutable=True" in srv.cli("index", "list").stdout
+        srv.restart()
+        assert "dev\thosted\tallow_overwrite=True immutable=False" in srv.cli("index", "list").stdout
+        assert "config file: updated dev" in srv.log_path.read_text()
+    finally:
+        srv.stop()
+
+
+def test_gc_retention_and_orphans(fresh_server: Server, tmp_path: Path) -> None:
+    srv = fresh_server
+    srv.cli("index", "create", "nightly", "--kind", "hosted", "--prerelease-keep", "2")
+    import time as _time
+
+    _time.sleep(0.6)
+    auth = ("admin", srv.admin_password)
+    for version in ("1.0", "1.1a1", "1.1a2", "1.1b1", "1.1rc1"):
+        assert upload(f"{srv.url}/index/nightly/", make_wheel(tmp_path, "gc-pkg", version), auth=auth).status_code == 200
+    dry = srv.cli("gc", "--dry-run", "--grace", "0")
+    assert "would remove 0 blobs" in dry.stderr
+    result = srv.cli("gc", "--grace", "0")
+    assert sorted(result.stdout.split()) == sorted(
+        ["deleted", "gc_pkg-1.1a1-py3-none-any.whl", "deleted", "gc_pkg-1.1a2-py3-none-any.whl"])
+    assert "removed 4 blobs" in result.stderr  # two wheels and their two metadata files
+    versions = httpx.get(f"{srv.url}/index/nightly/simple/gc-pkg/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()["versions"]
+    assert sorted(versions) == ["1.0", "1.1b1", "1.1rc1"]
+    assert srv.cli("check", "--hashes").returncode == 0

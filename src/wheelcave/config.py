@@ -19,6 +19,13 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     page_max_age = 600       # Cache-Control max-age of simple pages, seconds
     [auth]
     anonymous_read = true
+    [indexes.dev]              # indexes declared here are created or updated to match at start
+    kind = "hosted"
+    immutable = false
+    allow_overwrite = true
+    [indexes.team]
+    kind = "virtual"
+    members = ["dev", "main"]
 """
 
 from __future__ import annotations
@@ -110,8 +117,10 @@ class Settings:
     blob_dir: Path = Path()
     max_file_size: int = 2 * 2**30
     max_metadata_size: int = 4 * 2**20
-    page_max_age: int = 600
+    page_max_age: int = 0
     anonymous_read: bool = True
+    #: ``[indexes.<name>]`` tables of the file: kind and settings, applied at start-up.
+    declared_indexes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -120,6 +129,7 @@ class Settings:
     @classmethod
     def from_json(cls, text: str) -> Settings:
         data = json.loads(text)
+        data.setdefault("declared_indexes", {})
         data["data_dir"] = Path(data["data_dir"])
         data["blob_dir"] = Path(data["blob_dir"])
         return cls(**data)
@@ -161,6 +171,7 @@ def load_settings(
             raise ConfigError(msg) from None
         for section, table in doc.items():
             if section == "indexes":
+                values["declared_indexes"] = _declared_indexes(path, table)
                 continue
             if not isinstance(table, dict):
                 msg = f"{path}: [{section}] must be a table"
@@ -193,3 +204,22 @@ def load_settings(
 
 
 _FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host"}
+
+
+def _declared_indexes(path: Path, table: object) -> dict[str, dict[str, Any]]:
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        msg = f"{path}: [indexes] holds one table per index: [indexes.NAME] with kind = ..."
+        raise ConfigError(msg)
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in table.items():
+        if spec.get("kind") not in {"hosted", "mirror", "virtual"}:
+            msg = f"{path}: [indexes.{name}] needs kind = \"hosted\", \"mirror\" or \"virtual\""
+            raise ConfigError(msg)
+        settings = {k: v for k, v in spec.items() if k != "kind"}
+        for key in ("cooldown",):
+            if key in settings:
+                settings[key] = parse_duration(settings[key])
+        if "max_file_size" in settings:
+            settings["max_file_size"] = parse_size(settings["max_file_size"])
+        out[str(name)] = {"kind": spec["kind"], "config": settings}
+    return out

@@ -111,7 +111,11 @@ def serve(
     lock_fd = _lock_data_dir(settings.data_dir)
 
     async def bootstrap(svc: Services) -> str | None:
+        from wheelcave.indexes.admin import IndexAdmin
+
         svc.blobs.remove_stale_temps()
+        for line in await IndexAdmin(svc.repo).apply_declared(settings.declared_indexes):
+            typer.echo(f"  config file: {line}", err=True)
         return await svc.auth.ensure_initial_admin()
 
     password = _run(settings, bootstrap)

@@ -81,6 +81,27 @@ class IndexAdmin:
                                "detail": {"kind": kind, "config": _masked(checked)}})
         return record
 
+    async def apply_declared(self, declared: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Create or update the indexes a config file declares (the file wins at start-up;
+        indexes made at run time and not declared are left alone). Virtual indexes last, so
+        their members exist."""
+        done = []
+        order = sorted(declared.items(), key=lambda item: item[1]["kind"] == "virtual")
+        for name, spec in order:
+            kind, config = spec["kind"], dict(spec.get("config", {}))
+            record = await self.repo.find_index(name)
+            if record is None:
+                await self.create(name, kind, config, actor="config")
+                done.append(f"created {name}")
+            elif record.kind != kind:
+                raise BadRequest(f"Index {name!r} is {record.kind} here but {kind} in the config file.")
+            elif dict(record.config) != await self._check(name, kind, config):
+                await self.repo.update_index_config(name, await self._check(name, kind, config))
+                await self.repo.audit({"actor": "config", "action": "index.update", "index_name": name,
+                                       "detail": {"config": _masked(config)}})
+                done.append(f"updated {name}")
+        return done
+
     async def delete(self, name: str, *, actor: str | None = None) -> None:
         records = await self.repo.list_indexes()
         if not any(r.name == name for r in records):
