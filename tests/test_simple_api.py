@@ -262,3 +262,24 @@ def test_garbage_paths_are_client_errors(server: Server) -> None:
                  "/pypi/%C3%87Y%0E/json", "/api/v1/indexes/main/projects/%ED%A0%80"):
         r = httpx.get(f"{server.url}{path}")
         assert 400 <= r.status_code < 500, (path, r.status_code)
+
+
+@pytest.mark.parametrize("accept", [JSON, "text/html"])
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_fast_path_answers_like_the_route(server: Server, project: dict[str, Path], accept: str, encoding: str) -> None:
+    """A cached page is answered before routing; it must be the route's answer to the byte."""
+    headers = {"Accept": accept, "Accept-Encoding": encoding}
+    url = f"{server.url}/simple/api-demo/"
+    httpx.get(url, headers=headers)  # fill the cache
+    with httpx.Client() as client:
+        fast = client.send(client.build_request("GET", url, headers=headers), stream=True)
+        slow = client.send(client.build_request("GET", url + "?via=route", headers=headers), stream=True)
+        fast_body, slow_body = fast.read(), slow.read()
+    drop = {"date"}
+    assert {k: v for k, v in fast.headers.items() if k not in drop} == {k: v for k, v in slow.headers.items() if k not in drop}
+    assert fast_body == slow_body
+    for r in (fast, slow):
+        etag = r.headers["etag"]
+        assert httpx.get(r.url, headers={**headers, "If-None-Match": etag}).status_code == 304
+    head = httpx.head(url, headers=headers)
+    assert head.status_code == 200 and head.headers["content-length"] == fast.headers["content-length"]

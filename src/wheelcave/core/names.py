@@ -43,7 +43,7 @@ def validate_project_name(name: str) -> NormalizedName:
 def is_valid_project_name(name: str) -> bool:
     """True for a valid distribution name (any spelling); never raises.
 
-    >>> is_valid_project_name("Foo_Bar"), is_valid_project_name("\u00c7Y\x00")
+    >>> is_valid_project_name("Foo_Bar"), is_valid_project_name("Foo Bar!")
     (True, False)
     """
     try:

@@ -9,6 +9,7 @@ and ``upload-time`` in JSON (PEP 700), and file URLs without query strings.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -147,6 +148,7 @@ def _match(media: str, offer: str) -> int:
     return -1
 
 
+@functools.lru_cache(maxsize=512)
 def choose_format(accept: str | None, format_param: str | None = None) -> PageFormat | None:
     """Pick the representation; None means 406 Not Acceptable.
 

@@ -18,6 +18,7 @@ from wheelcave.services import Services, open_services
 from wheelcave.web.errors import handle_error, handle_unexpected
 from wheelcave.web import reason
 from wheelcave.web.api.app import create_api
+from wheelcave.web.fastpath import FastPages
 from wheelcave.web.pagecache import PageCache
 from wheelcave.web.readauth import PathGuardMiddleware, ReadAuthMiddleware
 from wheelcave.web.routes import files, health, pypi_json, simple, upload
@@ -52,7 +53,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Mount("/api/v1", app=create_api(lambda: holder["services"])),
         ],
         exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},
-        middleware=[Middleware(PathGuardMiddleware), Middleware(ReadAuthMiddleware)],
+        middleware=[Middleware(FastPages), Middleware(PathGuardMiddleware), Middleware(ReadAuthMiddleware)],
         lifespan=lifespan,
     )
 

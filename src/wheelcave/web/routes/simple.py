@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from wheelcave.config import Settings
 from wheelcave.core.names import normalize
 from wheelcave.core.pages import PageFormat, choose_format, render_project, render_project_list
 from wheelcave.web.deps import page_cache, services
@@ -30,36 +31,50 @@ def _not_acceptable() -> Response:
     return PlainTextResponse(body, status_code=406, headers={"Vary": _VARY})
 
 
-def _accepts_gzip(request: Request) -> bool:
-    for item in request.headers.get("accept-encoding", "").split(","):
+def _accepts_gzip(accept_encoding: str) -> bool:
+    for item in accept_encoding.split(","):
         coding, _, params = item.partition(";")
         if coding.strip().lower() == "gzip":
             return params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
     return False
 
 
-def _page_response(request: Request, entry: CachedPage, fmt: PageFormat) -> Response:
-    settings = services(request).settings
+def page_answer(
+    entry: CachedPage, fmt: PageFormat, settings: Settings, *, accept_encoding: str, if_none_match: str | None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, raw headers and body for a cached page: the one place that shapes them."""
     max_age = settings.page_max_age
     scope = "public" if settings.anonymous_read else "private"
-    use_gzip = _accepts_gzip(request)
+    use_gzip = _accepts_gzip(accept_encoding)
     etag = entry.gzip_etag if use_gzip else entry.etag
-    headers = {
-        "ETag": etag,
-        "Vary": _VARY,
-        "Cache-Control": f"max-age={max_age}, {scope}" if max_age else f"max-age=0, must-revalidate, {scope}",
-    }
-    inm = request.headers.get("if-none-match")
-    if inm:
-        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+    cache_control = f"max-age={max_age}, {scope}" if max_age else f"max-age=0, must-revalidate, {scope}"
+    headers = [(b"etag", etag.encode()), (b"vary", b"Accept, Accept-Encoding"), (b"cache-control", cache_control.encode())]
+    if if_none_match:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
         if "*" in tags or entry.etag in tags or entry.gzip_etag in tags:
-            return Response(status_code=304, headers=headers)
+            return 304, headers, b""
     assert entry.body is not None
     body = entry.body
     if use_gzip:
         body = entry.gzipped()
-        headers["Content-Encoding"] = "gzip"
-    return Response(body, headers=headers, media_type=fmt.content_type)
+        headers.append((b"content-encoding", b"gzip"))
+    headers.append((b"content-type", fmt.content_type.encode()))
+    headers.append((b"content-length", str(len(body)).encode()))
+    return 200, headers, body
+
+
+def _page_response(request: Request, entry: CachedPage, fmt: PageFormat) -> Response:
+    status, headers, body = page_answer(
+        entry, fmt, services(request).settings, accept_encoding=request.headers.get("accept-encoding", ""),
+        if_none_match=request.headers.get("if-none-match"),
+    )
+    response = Response(body if request.method != "HEAD" else b"", status_code=status)
+    response.raw_headers = headers
+    return response
+
+
+def cache_key(index_name: str, project: str | None, fmt: PageFormat, url_prefix: str, cooldown: bool) -> tuple[str, ...]:
+    return (index_name, project or "", fmt.name, url_prefix, "" if cooldown else "no-cooldown")
 
 
 async def _serve(
@@ -71,7 +86,7 @@ async def _serve(
     svc = services(request)
     index = await svc.registry.get(index_name)
     token = await svc.registry.generations(index)
-    key = (index_name, project or "", fmt.name, url_prefix, "" if cooldown else "no-cooldown")
+    key = cache_key(index_name, project, fmt, url_prefix, cooldown)
     cache = page_cache(request)
     entry = cache.get(key, token)
     if entry is None:
