@@ -1,5 +1,10 @@
-"""``python -m benchmarks run [scenario ...] [--seconds N]``: run scenarios, print Markdown,
-and keep a copy in ``benchmarks/out/``."""
+"""``python -m benchmarks run [scenario ...]``: run scenarios, print Markdown, keep a copy in
+``benchmarks/out/``.
+
+With no scenario: every peer scenario (hot, warm, cold, scale, upload) for every server, and the
+table is also written to ``benchmarks/RESULTS.md``. ``foundation``, ``indexes`` and ``mirror``
+measure wheelcave alone against a reference in the same run.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,28 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-SCENARIOS = ("foundation", "indexes", "mirror")
+PEER_SCENARIOS = ("hot", "warm", "cold", "scale", "upload")
+OWN_SCENARIOS = ("foundation", "indexes", "mirror")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run scenarios")
-    run.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
+    run.add_argument("scenarios", nargs="*", help=f"any of {', '.join(PEER_SCENARIOS + OWN_SCENARIOS)} (default: the peer scenarios)")
     run.add_argument("--seconds", type=int, default=10, help="duration of each load (default 10)")
-    run.add_argument("--runs", type=int, default=3, help="repetitions of each install (default 3)")
-    run.add_argument("--no-network", action="store_true", help="skip what needs the live public index")
+    run.add_argument("--runs", type=int, default=3, help="repetitions of each measurement (default 3)")
+    run.add_argument("--no-network", action="store_true", help="mirror scenario: skip what needs the live public index")
     args = parser.parse_args()
+    unknown = [s for s in args.scenarios if s not in PEER_SCENARIOS + OWN_SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario {unknown[0]!r}: use {', '.join(PEER_SCENARIOS + OWN_SCENARIOS)}")
     out_dir = Path(__file__).parent / "out"
     out_dir.mkdir(exist_ok=True)
-    for name in args.scenarios or SCENARIOS:
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    own = [s for s in args.scenarios if s in OWN_SCENARIOS]
+    peers = [s for s in args.scenarios if s in PEER_SCENARIOS] or ([] if own else list(PEER_SCENARIOS))
+    for name in own:
         if name == "foundation":
             from benchmarks.foundation import main as foundation
 
@@ -30,14 +42,20 @@ def main() -> None:
             from benchmarks.indexes import main as indexes
 
             text = indexes(args.seconds)
-        elif name == "mirror":
+        else:
             from benchmarks.mirror import main as mirror
 
             text = mirror(args.seconds, network=not args.no_network, runs=args.runs)
-        else:
-            parser.error(f"unknown scenario {name!r}: use {', '.join(SCENARIOS)}")
         print(text)
-        (out_dir / f"{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}.md").write_text(text)
+        (out_dir / f"{name}-{stamp}.md").write_text(text)
+    if peers:
+        from benchmarks.compare import main as compare
+
+        text = compare(peers, runs=args.runs, seconds=args.seconds)
+        print(text)
+        (out_dir / f"peers-{stamp}.md").write_text(text)
+        if peers == list(PEER_SCENARIOS):
+            (Path(__file__).parent / "RESULTS.md").write_text(text)
 
 
 if __name__ == "__main__":

@@ -45,14 +45,19 @@ def _upstream_url() -> str:
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def _install(tool: str, index: str, tmp: Path) -> tuple[float, int]:
+def _install(tool: str, index: str, tmp: Path, *, find_links: bool = False) -> tuple[float, int]:
+    """Install REQUIREMENTS into a fresh venv with a fresh client cache; (seconds, dists installed).
+
+    With ``find_links``, ``index`` is a local folder URL used with ``--no-index --find-links``.
+    """
     venv = tmp / "venv"
     env = _client_env(tmp)
     subprocess.run([str(BIN / "uv"), "venv", "-q", "--python", sys.executable, str(venv)], env=env, check=True)
+    source = ["--no-index", "--find-links", index] if find_links else ["--index-url", index]
     if tool == "uv":
-        cmd = [str(BIN / "uv"), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "--index-url", index]
+        cmd = [str(BIN / "uv"), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *source]
     else:
-        cmd = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q", "--index-url", index]
+        cmd = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q", *source]
     start = time.perf_counter()
     subprocess.run([*cmd, *REQUIREMENTS], env=env, check=True, capture_output=True, timeout=900)
     elapsed = time.perf_counter() - start

@@ -1,0 +1,335 @@
+"""Peers side by side (issue #5): wheelcave, nginx + dumb-pypi, pypiserver, devpi, proxpi on the
+same machine, files and clients, in one run. See benchmarks/README.md.
+
+Scenarios: ``hot`` (a 50-file project page under load), ``warm`` (installing ~40 distributions a
+server holds), ``cold`` (the same through each caching server with an empty cache, and directly),
+``scale`` (100,000 files in 10,000 projects), ``upload`` (200 small files, then one 500 MB file).
+Every figure is the median of ``runs`` repetitions with its spread (half the range); ratios are
+peer / wheelcave. A scenario a peer cannot do says so in its cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from benchmarks._harness import BIN, PeakRss, rss_kib, wrk
+from benchmarks.mirror import REQUIREMENTS, _install, _upstream_url
+from benchmarks.peers import CACHE, PEERS, Peer, Running, _clean_env, upload_all
+
+PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+Cell = list[float] | str  # measurements, or why there are none
+
+
+def _wheel(name: str, version: str) -> bytes:
+    pkg = name.replace("-", "_")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{pkg}/__init__.py", "")
+        zf.writestr(f"{pkg}-{version}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        zf.writestr(f"{pkg}-{version}.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{pkg}-{version}.dist-info/RECORD", "")
+    return buf.getvalue()
+
+
+def _files(folder: Path, project: str, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(count):
+        path = folder / f"{project.replace('-', '_')}-1.{i}-py3-none-any.whl"
+        path.write_bytes(_wheel(project, f"1.{i}"))
+        out.append(path)
+    return out
+
+
+def _page(server: Running, project: str) -> str:
+    return f"{server.simple}{project}/"
+
+
+def _start_with(peer: Peer, work: Path, files: Path, *, nginx_for_proxy: Running | None = None) -> Running:
+    """A server holding ``files``: given as its folder, uploaded, or (proxpi) proxied from nginx."""
+    if peer.name == "proxpi":
+        assert nginx_for_proxy is not None
+        return peer.start(work, upstream=nginx_for_proxy.simple)
+    server = peer.start(work, files=files if peer.name in {"pypiserver", "nginx"} else None)
+    if peer.name in {"wheelcave", "devpi"}:
+        upload_all(server, sorted(files.iterdir()))
+    return server
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def hot(work: Path, runs: int, seconds: int) -> dict[str, dict[str, Cell]]:
+    files = work / "hot-files"
+    _files(files, "bench-hot", 50)
+    rows: dict[str, dict[str, Cell]] = {}
+    nginx = next(p for p in PEERS if p.name == "nginx").start(work / "hot-nginx-upstream", files=files)
+    try:
+        for peer in PEERS:
+            server = _start_with(peer, work / f"hot-{peer.name}", files, nginx_for_proxy=nginx)
+            try:
+                url = _page(server, "bench-hot")
+                assert httpx.get(url, headers={"Accept": PIP_ACCEPT}, timeout=30).status_code == 200, url
+                for conns in (1, 32, 50):
+                    results = [wrk(url, connections=conns, seconds=seconds, headers={"Accept": PIP_ACCEPT}) for _ in range(runs)]
+                    rows.setdefault(f"hot page, {conns} conn, req/s", {})[peer.name] = [r.rps for r in results]
+                    rows.setdefault(f"hot page, {conns} conn, p99 ms", {})[peer.name] = [r.p99_ms for r in results]
+            finally:
+                server.stop()
+    finally:
+        nginx.stop()
+    return rows
+
+
+def _warm_set() -> Path:
+    """The pinned set, downloaded once for this Python and platform."""
+    folder = CACHE / f"warm-set-py{sys.version_info.major}{sys.version_info.minor}"
+    if not (folder / ".complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(folder),
+                        "--index-url", _upstream_url(), *REQUIREMENTS], check=True, env=_clean_env())
+        (folder / ".complete").touch()
+    return folder
+
+
+def warm(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
+    files = _warm_set()
+    clean = work / "warm-files"
+    clean.mkdir()
+    for f in files.iterdir():
+        if not f.name.startswith("."):
+            os.link(f, clean / f.name)
+    rows: dict[str, dict[str, Cell]] = {}
+    for tool in ("uv", "pip"):
+        floor = []
+        for i in range(runs):
+            floor.append(_install(tool, f"file://{clean}", work / f"warm-floor-{tool}-{i}", find_links=True)[0])
+        rows.setdefault(f"warm install ({tool}), s", {})["find-links floor"] = floor
+    nginx = next(p for p in PEERS if p.name == "nginx").start(work / "warm-nginx-upstream", files=clean)
+    try:
+        for peer in PEERS:
+            server = _start_with(peer, work / f"warm-{peer.name}", clean, nginx_for_proxy=nginx)
+            try:
+                if peer.name == "proxpi":  # fill its cache first: "a server that already holds them"
+                    _install("uv", server.simple, work / "warm-proxpi-fill")
+                for tool in ("uv", "pip"):
+                    times = [_install(tool, server.simple, work / f"warm-{peer.name}-{tool}-{i}")[0] for i in range(runs)]
+                    rows[f"warm install ({tool}), s"][peer.name] = times
+            finally:
+                server.stop()
+    finally:
+        nginx.stop()
+    return rows
+
+
+def cold(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
+    upstream = _upstream_url()
+    rows: dict[str, dict[str, Cell]] = {}
+    for tool in ("uv", "pip"):
+        key = f"cold install via proxy ({tool}), s"
+        rows[key] = {"direct from upstream": [_install(tool, upstream, work / f"cold-direct-{tool}-{i}")[0] for i in range(runs)]}
+        for peer in PEERS:
+            if not peer.proxy:
+                rows[key][peer.name] = "cannot: no proxy/cache of an upstream"
+                continue
+            times = []
+            for i in range(runs):
+                server = peer.start(work / f"cold-{peer.name}-{tool}-{i}", upstream=upstream)
+                try:
+                    index = str(server.extra.get("proxy_simple", server.simple))
+                    times.append(_install(tool, index, work / f"cold-{peer.name}-{tool}-{i}-client")[0])
+                finally:
+                    server.stop()
+            rows[key][peer.name] = times
+    return rows
+
+
+async def _insert(database: Path, projects: int, per_project: int) -> None:
+    import sqlalchemy as sa
+
+    from wheelcave.db import tables as t
+    from wheelcave.db.engine import Database
+
+    db = Database(f"sqlite:///{database}")
+    now = datetime.now(UTC)
+    async with db.write() as conn:
+        index_id = (await conn.execute(sa.select(t.indexes.c.id).where(t.indexes.c.name == "local"))).scalar_one()
+        for p in range(projects):
+            name = f"scale-{p:05d}"
+            project_id = (await conn.execute(sa.insert(t.projects).values(
+                index_id=index_id, name=name, display_name=name, created_at=now, updated_at=now))).inserted_primary_key[0]
+            rows = []
+            for v in range(per_project):
+                filename = f"scale_{p:05d}-1.{v}-py3-none-any.whl"
+                data = _wheel(name, f"1.{v}")
+                rows.append({"index_id": index_id, "project_id": project_id, "filename": filename, "version": f"1.{v}",
+                             "kind": "wheel", "python_tag": "py3", "sha256": hashlib.sha256(data).hexdigest(),
+                             "size": len(data), "yanked": False, "upload_time": now})
+            await conn.execute(sa.insert(t.files), rows)
+    await db.dispose()
+
+
+def scale(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
+    """100,000 files in 10,000 projects: start-up, idle RSS, root listing and a project page."""
+    projects, per_project = 10_000, 10
+    folder = CACHE / "scale-set"
+    if not (folder / ".complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        for p in range(projects):
+            name = f"scale-{p:05d}"
+            for v in range(per_project):
+                (folder / f"scale_{p:05d}-1.{v}-py3-none-any.whl").write_bytes(_wheel(name, f"1.{v}"))
+        (folder / ".complete").touch()
+    files = work / "scale-files"
+    files.mkdir()
+    for f in folder.iterdir():
+        if not f.name.startswith("."):
+            os.link(f, files / f.name)
+    rows: dict[str, dict[str, Cell]] = {}
+    for peer in PEERS:
+        if peer.name in {"devpi", "proxpi"}:
+            why = "not measured: 100,000 uploads take hours" if peer.name == "devpi" else "cannot: proxy only"
+            for key in ("scale: start-up, s", "scale: idle RSS, MiB", "scale: /simple/ root, ms", "scale: project page, ms"):
+                rows.setdefault(key, {})[peer.name] = why
+            continue
+        startups, rsss, roots, pages = [], [], [], []
+        for i in range(runs):
+            run_dir = work / f"scale-{peer.name}-{i}"
+            if peer.name == "wheelcave":
+                first = peer.start(run_dir)  # create the data folder, then fill its database
+                first.stop()
+                asyncio.run(_insert(run_dir / "wheelcave-data" / "wheelcave.db", projects, per_project))
+                # rows only: the blobs are not needed to list pages (this server has no import command yet)
+            start = time.perf_counter()
+            server = peer.start(run_dir if peer.name != "wheelcave" else run_dir, files=files)
+            try:
+                if peer.name != "nginx":
+                    startups.append(time.perf_counter() - start)
+                time.sleep(2)
+                rsss.append(rss_kib(server.pid) / 1024)
+                with httpx.Client(timeout=120) as client:
+                    t0 = time.perf_counter()
+                    client.get(server.simple, headers={"Accept": PIP_ACCEPT}).raise_for_status()
+                    roots.append((time.perf_counter() - t0) * 1000)
+                    page = _page(server, "scale-04321")
+                    client.get(page, headers={"Accept": PIP_ACCEPT}).raise_for_status()
+                    lat = []
+                    for _ in range(20):
+                        t0 = time.perf_counter()
+                        client.get(page, headers={"Accept": PIP_ACCEPT})
+                        lat.append((time.perf_counter() - t0) * 1000)
+                    pages.append(statistics.median(lat))
+            finally:
+                server.stop()
+        rows.setdefault("scale: start-up, s", {})[peer.name] = startups or "static files: no start-up work"
+        rows.setdefault("scale: idle RSS, MiB", {})[peer.name] = rsss
+        rows.setdefault("scale: /simple/ root, ms", {})[peer.name] = roots
+        rows.setdefault("scale: project page, ms", {})[peer.name] = pages
+    return rows
+
+
+def upload(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
+    small = _files(work / "upload-small", "bench-up", 200)
+    big = work / "bench_big-1.0-py3-none-any.whl"
+    chunk = os.urandom(1 << 20)
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        zf.writestr("bench_big-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: bench-big\nVersion: 1.0\n")
+        zf.writestr("bench_big-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        with zf.open("bench_big/data.bin", "w", force_zip64=True) as fh:
+            for _ in range(500):
+                fh.write(chunk)
+    rows: dict[str, dict[str, Cell]] = {}
+    for peer in PEERS:
+        if not peer.upload:
+            for key in ("upload 200 small files (twine), s", "upload 500 MB, s", "upload 500 MB, server RSS growth MiB"):
+                rows.setdefault(key, {})[peer.name] = "cannot: takes no uploads"
+            continue
+        smalls, bigs, growth = [], [], []
+        for i in range(runs):
+            server = peer.start(work / f"upload-{peer.name}-{i}")
+            try:
+                smalls.append(upload_all(server, small))
+                baseline = rss_kib(server.pid)
+                with PeakRss(server.pid) as peak:
+                    bigs.append(upload_all(server, [big]))
+                growth.append((peak.peak - baseline) / 1024)
+            finally:
+                server.stop()
+        rows.setdefault("upload 200 small files (twine), s", {})[peer.name] = smalls
+        rows.setdefault("upload 500 MB, s", {})[peer.name] = bigs
+        rows.setdefault("upload 500 MB, server RSS growth MiB", {})[peer.name] = growth
+    return rows
+
+
+SCENARIOS: dict[str, Callable[..., dict[str, dict[str, Cell]]]] = {
+    "hot": hot, "warm": warm, "cold": cold, "scale": scale, "upload": upload,
+}
+
+
+# ---------------------------------------------------------------- report
+
+
+def _cell(values: Cell, reference: Cell | None) -> str:
+    if isinstance(values, str):
+        return values
+    if not values:
+        return "n/a"
+    median = statistics.median(values)
+    spread = (max(values) - min(values)) / 2
+    text = f"{median:,.1f} ±{spread:,.1f}" if median < 100 else f"{median:,.0f} ±{spread:,.0f}"
+    if isinstance(reference, list) and reference and statistics.median(reference):
+        text += f" ({median / statistics.median(reference):.2f}x)"
+    return text
+
+
+def report(rows: dict[str, dict[str, Cell]], runs: int, seconds: int, elapsed: float) -> str:
+    servers: list[str] = []
+    for cells in rows.values():
+        for name in cells:
+            if name not in servers:
+                servers.append(name)
+    servers.sort(key=lambda n: (n != "wheelcave", n))
+    lines = [
+        f"# wheelcave and its peers, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+        f"Python {sys.version.split()[0]}; loads by wrk on the same machine ({seconds} s each); "
+        f"every figure the median of {runs} runs ± half their range; (Nx) = that server / wheelcave. "
+        f"The whole run took {elapsed / 60:.1f} min.",
+        "",
+        "| scenario | " + " | ".join(servers) + " |",
+        "|---|" + "---|" * len(servers),
+    ]
+    for scenario, cells in rows.items():
+        reference = cells.get("wheelcave")
+        lines.append(f"| {scenario} | " + " | ".join(
+            _cell(cells.get(s, "n/a"), reference if s != "wheelcave" else None) for s in servers) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(names: list[str], runs: int = 3, seconds: int = 10) -> str:
+    for peer in PEERS:
+        peer.install()
+    started = time.perf_counter()
+    rows: dict[str, dict[str, Cell]] = {}
+    with tempfile.TemporaryDirectory(prefix="wheelcave-peers-") as tmp:
+        for name in names or list(SCENARIOS):
+            work = Path(tmp) / name
+            work.mkdir()
+            func = SCENARIOS[name]
+            rows.update(func(work, runs, seconds) if name == "hot" else func(work, runs))
+    return report(rows, runs, seconds, time.perf_counter() - started)

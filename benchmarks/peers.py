@@ -1,0 +1,237 @@
+"""The servers compared: wheelcave and its peers, each installed in its own virtual environment
+outside the repository (``~/.cache/wheelcave-bench/``), started on 127.0.0.1 with a fresh data
+folder, stopped by PID.
+
+A peer says what it can do: ``hosted`` (serves files it was given), ``upload`` (takes twine
+uploads), ``proxy`` (caches an upstream index). A scenario a peer cannot do is reported as such.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from benchmarks._harness import BIN, Proc, free_port, wait_ready
+
+CACHE = Path(os.environ.get("WHEELCAVE_BENCH_CACHE", Path.home() / ".cache" / "wheelcave-bench"))
+PASSWORD = "bench-password-1"
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "WHEELCAVE_", "UV_"))}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env.update(extra)
+    return env
+
+
+def tool_venv(name: str, *requirements: str) -> Path:
+    """A venv of its own for one peer, made once and reused; returns its bin folder."""
+    venv = CACHE / "venvs" / name
+    stamp = venv / ".requirements"
+    wanted = "\n".join(requirements)
+    if not stamp.exists() or stamp.read_text() != wanted:
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([str(BIN / "uv"), "venv", "-q", "--python", sys.executable, str(venv)], check=True, env=_clean_env())
+        subprocess.run([str(BIN / "uv"), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *requirements],
+                       check=True, env=_clean_env())
+        stamp.write_text(wanted)
+    return venv / "bin"
+
+
+@dataclass
+class Running:
+    name: str
+    procs: list[Proc]
+    simple: str                      # the simple index URL, ending with "/"
+    upload: str | None = None        # legacy upload URL
+    auth: tuple[str, str] | None = None
+    data: Path | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.procs[0].proc.pid
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.stop()
+
+
+class Peer:
+    name = ""
+    hosted = upload = proxy = False
+
+    def install(self) -> None:
+        """Make sure the peer can start (venvs, system packages)."""
+
+    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+        raise NotImplementedError
+
+
+class Wheelcave(Peer):
+    name, hosted, upload, proxy = "wheelcave", True, True, True
+
+    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+        data = work / "wheelcave-data"
+        port = free_port()
+        env = _clean_env(**({"PIP_INDEX_URL": upstream} if upstream else {}))
+        log = (work / "wheelcave.log").open("wb")
+        proc = subprocess.Popen([str(BIN / "wheelcave"), "serve", "--data-dir", str(data), "--port", str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/health", proc)
+        token = subprocess.run([str(BIN / "wheelcave"), "token", "create", "--user", "admin", "--data-dir", str(data)],
+                               env=env, capture_output=True, text=True, check=True).stdout.strip()
+        return Running(self.name, [Proc(proc, url)], f"{url}/simple/", f"{url}/legacy/", ("__token__", token), data)
+
+
+class PypiServer(Peer):
+    name, hosted, upload = "pypiserver", True, True
+
+    def install(self) -> None:
+        tool_venv("pypiserver", "pypiserver==2.*", "passlib")
+
+    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+        bin_dir = tool_venv("pypiserver", "pypiserver==2.*", "passlib")
+        packages = work / "pypiserver-packages"
+        packages.mkdir()
+        if files:
+            for f in files.iterdir():
+                os.link(f, packages / f.name)
+        port = free_port()
+        proc = subprocess.Popen(
+            [str(bin_dir / "pypi-server"), "run", "-p", str(port), "-i", "127.0.0.1", "-a", ".", "-P", ".",
+             "--disable-fallback", str(packages)],
+            env=_clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/simple/", proc)
+        return Running(self.name, [Proc(proc, url)], f"{url}/simple/", f"{url}/", ("bench", "bench"), packages)
+
+
+class Devpi(Peer):
+    name, hosted, upload, proxy = "devpi", True, True, True
+    requirements = ("devpi-server==6.*",)
+
+    def install(self) -> None:
+        tool_venv("devpi", *self.requirements)
+
+    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+        bin_dir = tool_venv("devpi", *self.requirements)
+        server_dir = work / "devpi"
+        env = _clean_env()
+        subprocess.run([str(bin_dir / "devpi-init"), "--serverdir", str(server_dir), "--root-passwd", PASSWORD],
+                       env=env, check=True, capture_output=True)
+        port = free_port()
+        args = [str(bin_dir / "devpi-server"), "--serverdir", str(server_dir), "--host", "127.0.0.1", "--port", str(port)]
+        if upstream is None:
+            args.append("--offline-mode")
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/+api", proc, timeout=60)
+        login = httpx.post(f"{url}/+login", json={"user": "root", "password": PASSWORD},
+                           headers={"Accept": "application/json"}).json()["result"]
+        auth = base64.b64encode(f"root:{login['password']}".encode()).decode()
+        headers = {"X-Devpi-Auth": auth, "Accept": "application/json", "Content-Type": "application/json"}
+        httpx.put(f"{url}/root/dev", headers=headers, content=json.dumps({"bases": [], "volatile": False})).raise_for_status()
+        if upstream is not None:
+            httpx.patch(f"{url}/root/pypi", headers=headers,
+                        content=json.dumps(["mirror_url=" + upstream])).raise_for_status()
+        running = Running(self.name, [Proc(proc, url)], f"{url}/root/dev/+simple/", f"{url}/root/dev/",
+                          ("root", PASSWORD), server_dir)
+        running.extra["proxy_simple"] = f"{url}/root/pypi/+simple/"
+        return running
+
+
+class Proxpi(Peer):
+    name, proxy = "proxpi", True
+    requirements = ("proxpi", "gunicorn")
+
+    def install(self) -> None:
+        tool_venv("proxpi", *self.requirements)
+
+    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+        bin_dir = tool_venv("proxpi", *self.requirements)
+        assert upstream, "proxpi only proxies"
+        port = free_port()
+        env = _clean_env(PROXPI_INDEX_URL=upstream, PROXPI_CACHE_DIR=str(work / "proxpi-cache"),
+                         PROXPI_EXTRA_INDEX_URLS="")
+        proc = subprocess.Popen([str(bin_dir / "gunicorn"), "-b", f"127.0.0.1:{port}", "proxpi.server:app"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/index/", proc, timeout=60)
+        return Running(self.name, [Proc(proc, url)], f"{url}/index/")
+
+
+class Nginx(Peer):
+    """nginx (Debian's) serving a static tree made by dumb-pypi: the floor for reads."""
+
+    name, hosted = "nginx", True
+
+    def install(self) -> None:
+        if shutil.which("nginx") is None:
+            subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, capture_output=True)
+        tool_venv("dumb-pypi", "dumb-pypi")
+
+    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+        assert files is not None, "nginx serves a static tree"
+        bin_dir = tool_venv("dumb-pypi", "dumb-pypi")
+        root = work / "nginx-root"
+        (root / "pool").mkdir(parents=True)
+        names = []
+        for f in files.iterdir():
+            os.link(f, root / "pool" / f.name)
+            names.append(f.name)
+        listing = work / "package-list.txt"
+        listing.write_text("\n".join(names) + "\n")
+        subprocess.run([str(bin_dir / "dumb-pypi"), "--package-list", str(listing), "--packages-url", "../../pool/",
+                        "--output-dir", str(root)], check=True, capture_output=True, env=_clean_env())
+        port = free_port()
+        conf = work / "nginx.conf"
+        conf.write_text(f"""
+worker_processes auto;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    keepalive_requests 100000;
+    types {{ text/html html; application/octet-stream whl gz; }}
+    client_body_temp_path {work}/nginx-tmp;
+    proxy_temp_path {work}/nginx-tmp;
+    fastcgi_temp_path {work}/nginx-tmp;
+    uwsgi_temp_path {work}/nginx-tmp;
+    scgi_temp_path {work}/nginx-tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        index index.html;
+    }}
+}}
+""")
+        proc = subprocess.Popen(["nginx", "-c", str(conf), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/simple/", proc)
+        return Running(self.name, [Proc(proc, url)], f"{url}/simple/", data=root)
+
+
+PEERS: list[Peer] = [Wheelcave(), Nginx(), PypiServer(), Devpi(), Proxpi()]
+
+
+def upload_all(server: Running, files: list[Path]) -> float:
+    """twine upload of ``files`` (one process); returns the wall time."""
+    assert server.upload and server.auth
+    start = time.perf_counter()
+    subprocess.run([str(BIN / "twine"), "upload", "--non-interactive", "--disable-progress-bar",
+                    "--repository-url", server.upload, "-u", server.auth[0], "-p", server.auth[1], *map(str, files)],
+                   check=True, capture_output=True, env=_clean_env())
+    return time.perf_counter() - start
