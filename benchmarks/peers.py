@@ -81,6 +81,7 @@ class Wheelcave(Peer):
     name, hosted, upload, proxy = "wheelcave", True, True, True
 
     def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+        work.mkdir(parents=True, exist_ok=True)
         data = work / "wheelcave-data"
         port = free_port()
         env = _clean_env(**({"PIP_INDEX_URL": upstream} if upstream else {}))
@@ -102,6 +103,7 @@ class PypiServer(Peer):
 
     def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         bin_dir = tool_venv("pypiserver", "pypiserver==2.*", "passlib")
+        work.mkdir(parents=True, exist_ok=True)
         packages = work / "pypiserver-packages"
         packages.mkdir()
         if files:
@@ -126,6 +128,7 @@ class Devpi(Peer):
 
     def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         bin_dir = tool_venv("devpi", *self.requirements)
+        work.mkdir(parents=True, exist_ok=True)
         server_dir = work / "devpi"
         env = _clean_env()
         subprocess.run([str(bin_dir / "devpi-init"), "--serverdir", str(server_dir), "--root-passwd", PASSWORD],
@@ -160,6 +163,7 @@ class Proxpi(Peer):
 
     def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         bin_dir = tool_venv("proxpi", *self.requirements)
+        work.mkdir(parents=True, exist_ok=True)
         assert upstream, "proxpi only proxies"
         port = free_port()
         env = _clean_env(PROXPI_INDEX_URL=upstream, PROXPI_CACHE_DIR=str(work / "proxpi-cache"),
@@ -184,6 +188,8 @@ class Nginx(Peer):
     def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         assert files is not None, "nginx serves a static tree"
         bin_dir = tool_venv("dumb-pypi", "dumb-pypi")
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "nginx-tmp").mkdir(exist_ok=True)
         root = work / "nginx-root"
         (root / "pool").mkdir(parents=True)
         names = []
@@ -196,7 +202,9 @@ class Nginx(Peer):
                         "--output-dir", str(root)], check=True, capture_output=True, env=_clean_env())
         port = free_port()
         conf = work / "nginx.conf"
+        user = "user root;" if os.geteuid() == 0 else ""  # workers must read the 0700 temp folders
         conf.write_text(f"""
+{user}
 worker_processes auto;
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log;
