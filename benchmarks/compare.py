@@ -66,7 +66,7 @@ def _start_with(peer: Peer, work: Path, files: Path, *, nginx_for_proxy: Running
         return peer.start(work, upstream=nginx_for_proxy.simple)
     server = peer.start(work, files=files if peer.name in {"pypiserver", "nginx"} else None)
     if peer.name in {"wheelcave", "devpi"}:
-        upload_all(server, sorted(files.iterdir()))
+        upload_all(server, sorted(f for f in files.iterdir() if not f.name.startswith(".")), tool="http")
     return server
 
 

@@ -59,7 +59,9 @@ def _install(tool: str, index: str, tmp: Path, *, find_links: bool = False) -> t
     else:
         cmd = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q", *source]
     start = time.perf_counter()
-    subprocess.run([*cmd, *REQUIREMENTS], env=env, check=True, capture_output=True, timeout=900)
+    result = subprocess.run([*cmd, *REQUIREMENTS], env=env, capture_output=True, text=True, timeout=900)
+    if result.returncode:
+        raise RuntimeError(f"{tool} install from {index} failed: {(result.stdout + result.stderr)[-1500:]}")
     elapsed = time.perf_counter() - start
     freeze = subprocess.run([str(BIN / "uv"), "pip", "list", "--python", str(venv / "bin" / "python"), "--format", "freeze"],
                             env=env, capture_output=True, text=True, check=True).stdout
