@@ -73,6 +73,11 @@ def _start_with(peer: Peer, work: Path, files: Path, *, nginx_for_proxy: Running
 # ---------------------------------------------------------------- scenarios
 
 
+def _failed(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"failed: {type(exc).__name__}: {text[:160]}"
+
+
 def hot(work: Path, runs: int, seconds: int) -> dict[str, dict[str, Cell]]:
     files = work / "hot-files"
     _files(files, "bench-hot", 50)
@@ -80,7 +85,11 @@ def hot(work: Path, runs: int, seconds: int) -> dict[str, dict[str, Cell]]:
     nginx = next(p for p in PEERS if p.name == "nginx").start(work / "hot-nginx-upstream", files=files)
     try:
         for peer in PEERS:
-            server = _start_with(peer, work / f"hot-{peer.name}", files, nginx_for_proxy=nginx)
+            try:
+                server = _start_with(peer, work / f"hot-{peer.name}", files, nginx_for_proxy=nginx)
+            except Exception as exc:  # noqa: BLE001
+                rows.setdefault("hot page, 1 conn, req/s", {})[peer.name] = _failed(exc)
+                continue
             try:
                 url = _page(server, "bench-hot")
                 assert httpx.get(url, headers={"Accept": PIP_ACCEPT}, timeout=30).status_code == 200, url
@@ -122,13 +131,21 @@ def warm(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
     nginx = next(p for p in PEERS if p.name == "nginx").start(work / "warm-nginx-upstream", files=clean)
     try:
         for peer in PEERS:
-            server = _start_with(peer, work / f"warm-{peer.name}", clean, nginx_for_proxy=nginx)
+            try:
+                server = _start_with(peer, work / f"warm-{peer.name}", clean, nginx_for_proxy=nginx)
+            except Exception as exc:  # noqa: BLE001
+                for tool in ("uv", "pip"):
+                    rows[f"warm install ({tool}), s"][peer.name] = _failed(exc)
+                continue
             try:
                 if peer.name == "proxpi":  # fill its cache first: "a server that already holds them"
                     _install("uv", server.simple, work / "warm-proxpi-fill")
                 for tool in ("uv", "pip"):
-                    times = [_install(tool, server.simple, work / f"warm-{peer.name}-{tool}-{i}")[0] for i in range(runs)]
-                    rows[f"warm install ({tool}), s"][peer.name] = times
+                    try:
+                        times = [_install(tool, server.simple, work / f"warm-{peer.name}-{tool}-{i}")[0] for i in range(runs)]
+                        rows[f"warm install ({tool}), s"][peer.name] = times
+                    except Exception as exc:  # noqa: BLE001
+                        rows[f"warm install ({tool}), s"][peer.name] = _failed(exc)
             finally:
                 server.stop()
     finally:
@@ -146,15 +163,18 @@ def cold(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
             if not peer.proxy:
                 rows[key][peer.name] = "cannot: no proxy/cache of an upstream"
                 continue
-            times = []
-            for i in range(runs):
-                server = peer.start(work / f"cold-{peer.name}-{tool}-{i}", upstream=upstream)
-                try:
-                    index = str(server.extra.get("proxy_simple", server.simple))
-                    times.append(_install(tool, index, work / f"cold-{peer.name}-{tool}-{i}-client")[0])
-                finally:
-                    server.stop()
-            rows[key][peer.name] = times
+            times: list[float] = []
+            try:
+                for i in range(runs):
+                    server = peer.start(work / f"cold-{peer.name}-{tool}-{i}", upstream=upstream)
+                    try:
+                        index = str(server.extra.get("proxy_simple", server.simple))
+                        times.append(_install(tool, index, work / f"cold-{peer.name}-{tool}-{i}-client")[0])
+                    finally:
+                        server.stop()
+                rows[key][peer.name] = times
+            except Exception as exc:  # noqa: BLE001 - one peer's failure is reported, not fatal
+                rows[key][peer.name] = _failed(exc)
     return rows
 
 

@@ -59,7 +59,7 @@ def _install(tool: str, index: str, tmp: Path, *, find_links: bool = False) -> t
     else:
         cmd = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q", *source]
     start = time.perf_counter()
-    result = subprocess.run([*cmd, *REQUIREMENTS], env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run([*cmd, *REQUIREMENTS], env=env, capture_output=True, text=True, timeout=300)
     if result.returncode:
         raise RuntimeError(f"{tool} install from {index} failed: {(result.stdout + result.stderr)[-1500:]}")
     elapsed = time.perf_counter() - start

@@ -147,8 +147,10 @@ class Devpi(Peer):
         headers = {"X-Devpi-Auth": auth, "Accept": "application/json", "Content-Type": "application/json"}
         httpx.put(f"{url}/root/dev", headers=headers, content=json.dumps({"bases": [], "volatile": False})).raise_for_status()
         if upstream is not None:
-            httpx.patch(f"{url}/root/pypi", headers=headers,
-                        content=json.dumps(["mirror_url=" + upstream])).raise_for_status()
+            current = httpx.get(f"{url}/root/pypi", headers=headers, timeout=120).json()["result"].get("mirror_url", "")
+            if current.rstrip("/") != upstream.rstrip("/"):
+                httpx.patch(f"{url}/root/pypi", headers=headers,
+                            content=json.dumps(["mirror_url=" + upstream])).raise_for_status()
         running = Running(self.name, [Proc(proc, url)], f"{url}/root/dev/+simple/", f"{url}/root/dev/",
                           ("root", PASSWORD), server_dir)
         running.extra["proxy_simple"] = f"{url}/root/pypi/+simple/"
@@ -172,7 +174,7 @@ class Proxpi(Peer):
         proc = subprocess.Popen([str(bin_dir / "gunicorn"), "-b", f"127.0.0.1:{port}", "proxpi.server:app"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{url}/index/", proc, timeout=60)
+        wait_ready(f"{url}/", proc, timeout=60)  # not /index/: that lists the whole upstream
         return Running(self.name, [Proc(proc, url)], f"{url}/index/")
 
 
