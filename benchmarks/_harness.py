@@ -31,7 +31,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            httpx.get(url, timeout=1)
+            httpx.get(url, timeout=max(1.0, min(60.0, deadline - time.monotonic())))
             return
         except httpx.TransportError:
             time.sleep(0.1)

@@ -156,12 +156,16 @@ def warm(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
 def cold(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
     upstream = _upstream_url()
     rows: dict[str, dict[str, Cell]] = {}
+    broken: dict[str, str] = {}  # a proxy that failed with uv is not tried again with pip
     for tool in ("uv", "pip"):
         key = f"cold install via proxy ({tool}), s"
         rows[key] = {"direct from upstream": [_install(tool, upstream, work / f"cold-direct-{tool}-{i}")[0] for i in range(runs)]}
         for peer in PEERS:
             if not peer.proxy:
                 rows[key][peer.name] = "cannot: no proxy/cache of an upstream"
+                continue
+            if peer.name in broken:
+                rows[key][peer.name] = f"not tried: failed with uv ({broken[peer.name]})"
                 continue
             times: list[float] = []
             try:
@@ -175,6 +179,7 @@ def cold(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
                 rows[key][peer.name] = times
             except Exception as exc:  # noqa: BLE001 - one peer's failure is reported, not fatal
                 rows[key][peer.name] = _failed(exc)
+                broken[peer.name] = type(exc).__name__
     return rows
 
 
@@ -227,39 +232,48 @@ def scale(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
                 rows.setdefault(key, {})[peer.name] = why
             continue
         startups, rsss, roots, pages = [], [], [], []
-        for i in range(runs):
-            run_dir = work / f"scale-{peer.name}-{i}"
-            if peer.name == "wheelcave":
-                first = peer.start(run_dir)  # create the data folder, then fill its database
-                first.stop()
-                asyncio.run(_insert(run_dir / "wheelcave-data" / "wheelcave.db", projects, per_project))
-                # rows only: the blobs are not needed to list pages (this server has no import command yet)
-            start = time.perf_counter()
-            server = peer.start(run_dir if peer.name != "wheelcave" else run_dir, files=files)
-            try:
-                if peer.name != "nginx":
-                    startups.append(time.perf_counter() - start)
-                time.sleep(2)
-                rsss.append(rss_kib(server.pid) / 1024)
-                with httpx.Client(timeout=120) as client:
-                    t0 = time.perf_counter()
-                    client.get(server.simple, headers={"Accept": PIP_ACCEPT}).raise_for_status()
-                    roots.append((time.perf_counter() - t0) * 1000)
-                    page = _page(server, "scale-04321")
-                    client.get(page, headers={"Accept": PIP_ACCEPT}).raise_for_status()
-                    lat = []
-                    for _ in range(20):
-                        t0 = time.perf_counter()
-                        client.get(page, headers={"Accept": PIP_ACCEPT})
-                        lat.append((time.perf_counter() - t0) * 1000)
-                    pages.append(statistics.median(lat))
-            finally:
-                server.stop()
+        try:
+            _scale_runs(peer, work, runs, files, projects, per_project, startups, rsss, roots, pages)
+        except Exception as exc:  # noqa: BLE001
+            for key in ("scale: start-up, s", "scale: idle RSS, MiB", "scale: /simple/ root, ms", "scale: project page, ms"):
+                rows.setdefault(key, {})[peer.name] = _failed(exc)
+            continue
         rows.setdefault("scale: start-up, s", {})[peer.name] = startups or "static files: no start-up work"
         rows.setdefault("scale: idle RSS, MiB", {})[peer.name] = rsss
         rows.setdefault("scale: /simple/ root, ms", {})[peer.name] = roots
         rows.setdefault("scale: project page, ms", {})[peer.name] = pages
     return rows
+
+
+def _scale_runs(peer: Peer, work: Path, runs: int, files: Path, projects: int, per_project: int,
+                startups: list[float], rsss: list[float], roots: list[float], pages: list[float]) -> None:
+    for i in range(runs):
+        run_dir = work / f"scale-{peer.name}-{i}"
+        if peer.name == "wheelcave":
+            first = peer.start(run_dir)  # create the data folder, then fill its database
+            first.stop()
+            asyncio.run(_insert(run_dir / "wheelcave-data" / "wheelcave.db", projects, per_project))
+            # rows only: the blobs are not needed to list pages (this server has no import command yet)
+        server = peer.start(run_dir, files=files)
+        try:
+            if peer.name != "nginx":
+                startups.append(float(server.extra["ready_s"]))
+            time.sleep(2)
+            rsss.append(rss_kib(server.pid) / 1024)
+            with httpx.Client(timeout=120) as client:
+                t0 = time.perf_counter()
+                client.get(server.simple, headers={"Accept": PIP_ACCEPT}).raise_for_status()
+                roots.append((time.perf_counter() - t0) * 1000)
+                page = _page(server, "scale-04321")
+                client.get(page, headers={"Accept": PIP_ACCEPT}).raise_for_status()
+                lat = []
+                for _ in range(20):
+                    t0 = time.perf_counter()
+                    client.get(page, headers={"Accept": PIP_ACCEPT})
+                    lat.append((time.perf_counter() - t0) * 1000)
+                pages.append(statistics.median(lat))
+        finally:
+            server.stop()
 
 
 def upload(work: Path, runs: int) -> dict[str, dict[str, Cell]]:

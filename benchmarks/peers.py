@@ -87,13 +87,17 @@ class Wheelcave(Peer):
         port = free_port()
         env = _clean_env(**({"PIP_INDEX_URL": upstream} if upstream else {}))
         log = (work / "wheelcave.log").open("wb")
+        started = time.perf_counter()
         proc = subprocess.Popen([str(BIN / "wheelcave"), "serve", "--data-dir", str(data), "--port", str(port)],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{url}/health", proc)
+        wait_ready(f"{url}/simple/", proc)
+        ready = time.perf_counter() - started
         token = subprocess.run([str(BIN / "wheelcave"), "token", "create", "--user", "admin", "--data-dir", str(data)],
                                env=env, capture_output=True, text=True, check=True).stdout.strip()
-        return Running(self.name, [Proc(proc, url)], f"{url}/simple/", f"{url}/legacy/", ("__token__", token), data)
+        running = Running(self.name, [Proc(proc, url)], f"{url}/simple/", f"{url}/legacy/", ("__token__", token), data)
+        running.extra["ready_s"] = ready
+        return running
 
 
 class PypiServer(Peer):
@@ -111,13 +115,16 @@ class PypiServer(Peer):
             for f in files.iterdir():
                 os.link(f, packages / f.name)
         port = free_port()
+        started = time.perf_counter()
         proc = subprocess.Popen(
             [str(bin_dir / "pypi-server"), "run", "-p", str(port), "-i", "127.0.0.1", "-a", ".", "-P", ".",
              "--disable-fallback", str(packages)],
             env=_clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{url}/simple/", proc)
-        return Running(self.name, [Proc(proc, url)], f"{url}/simple/", f"{url}/", ("bench", "bench"), packages)
+        wait_ready(f"{url}/simple/", proc, timeout=600)  # it lists its folder on the first request
+        running = Running(self.name, [Proc(proc, url)], f"{url}/simple/", f"{url}/", ("bench", "bench"), packages)
+        running.extra["ready_s"] = time.perf_counter() - started
+        return running
 
 
 class Devpi(Peer):
