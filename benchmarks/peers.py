@@ -191,8 +191,10 @@ class Nginx(Peer):
     name, hosted = "nginx", True
 
     def install(self) -> None:
-        if shutil.which("nginx") is None:
-            subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, capture_output=True)
+        if shutil.which("nginx") is None:  # Debian's package; needs root
+            if subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], capture_output=True).returncode:
+                subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+                subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, capture_output=True)
         tool_venv("dumb-pypi", "dumb-pypi")
 
     def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
