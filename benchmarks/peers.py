@@ -75,20 +75,35 @@ class Peer:
         """Make sure the peer can start (venvs, system packages)."""
 
     def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+        """Start the server; a failure on the way stops whatever was already started."""
+        self._spawned: list[subprocess.Popen[bytes]] = []
+        try:
+            return self._start(work, upstream=upstream, files=files)
+        except BaseException:
+            for proc in self._spawned:
+                Proc(proc, "").stop()
+            raise
+
+    def _spawn(self, cmd: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        proc: subprocess.Popen[bytes] = subprocess.Popen(cmd, **kwargs)  # type: ignore[call-overload]
+        self._spawned.append(proc)
+        return proc
+
+    def _start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         raise NotImplementedError
 
 
 class Wheelcave(Peer):
     name, hosted, upload, proxy = "wheelcave", True, True, True
 
-    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+    def _start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         work.mkdir(parents=True, exist_ok=True)
         data = work / "wheelcave-data"
         port = free_port()
         env = _clean_env(**({"PIP_INDEX_URL": upstream} if upstream else {}))
         log = (work / "wheelcave.log").open("wb")
         started = time.perf_counter()
-        proc = subprocess.Popen([str(BIN / "wheelcave"), "serve", "--data-dir", str(data), "--port", str(port)],
+        proc = self._spawn([str(BIN / "wheelcave"), "serve", "--data-dir", str(data), "--port", str(port)],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/simple/", proc)
@@ -106,7 +121,7 @@ class PypiServer(Peer):
     def install(self) -> None:
         tool_venv("pypiserver", "pypiserver==2.*", "passlib")
 
-    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+    def _start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         bin_dir = tool_venv("pypiserver", "pypiserver==2.*", "passlib")
         work.mkdir(parents=True, exist_ok=True)
         packages = work / "pypiserver-packages"
@@ -116,7 +131,7 @@ class PypiServer(Peer):
                 os.link(f, packages / f.name)
         port = free_port()
         started = time.perf_counter()
-        proc = subprocess.Popen(
+        proc = self._spawn(
             [str(bin_dir / "pypi-server"), "run", "-p", str(port), "-i", "127.0.0.1", "-a", ".", "-P", ".",
              "--disable-fallback", str(packages)],
             env=_clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -134,7 +149,7 @@ class Devpi(Peer):
     def install(self) -> None:
         tool_venv("devpi", *self.requirements)
 
-    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+    def _start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         bin_dir = tool_venv("devpi", *self.requirements)
         work.mkdir(parents=True, exist_ok=True)
         server_dir = work / "devpi"
@@ -145,7 +160,7 @@ class Devpi(Peer):
         args = [str(bin_dir / "devpi-server"), "--serverdir", str(server_dir), "--host", "127.0.0.1", "--port", str(port)]
         if upstream is None:
             args.append("--offline-mode")
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = self._spawn(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/+api", proc, timeout=60)
         login = httpx.post(f"{url}/+login", json={"user": "root", "password": PASSWORD},
@@ -171,14 +186,14 @@ class Proxpi(Peer):
     def install(self) -> None:
         tool_venv("proxpi", *self.requirements)
 
-    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+    def _start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         bin_dir = tool_venv("proxpi", *self.requirements)
         work.mkdir(parents=True, exist_ok=True)
         assert upstream, "proxpi only proxies"
         port = free_port()
         env = _clean_env(PROXPI_INDEX_URL=upstream, PROXPI_CACHE_DIR=str(work / "proxpi-cache"),
                          PROXPI_EXTRA_INDEX_URLS="")
-        proc = subprocess.Popen([str(bin_dir / "gunicorn"), "-b", f"127.0.0.1:{port}", "proxpi.server:app"],
+        proc = self._spawn([str(bin_dir / "gunicorn"), "-b", f"127.0.0.1:{port}", "proxpi.server:app"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/", proc, timeout=60)  # not /index/: that lists the whole upstream
@@ -197,7 +212,7 @@ class Nginx(Peer):
                 subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, capture_output=True)
         tool_venv("dumb-pypi", "dumb-pypi")
 
-    def start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
+    def _start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         assert files is not None, "nginx serves a static tree"
         bin_dir = tool_venv("dumb-pypi", "dumb-pypi")
         work.mkdir(parents=True, exist_ok=True)
@@ -238,7 +253,7 @@ http {{
     }}
 }}
 """)
-        proc = subprocess.Popen(["nginx", "-c", str(conf), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = self._spawn(["nginx", "-c", str(conf), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/simple/", proc)
         return Running(self.name, [Proc(proc, url)], f"{url}/simple/", data=root)
