@@ -51,9 +51,10 @@ def main() -> None:
     if peers:
         from benchmarks.compare import main as compare
 
-        text = compare(peers, runs=args.runs, seconds=args.seconds)
-        print(text)
-        (out_dir / f"peers-{stamp}.md").write_text(text)
+        partial = out_dir / f"peers-{stamp}.md"
+        text = compare(peers, runs=args.runs, seconds=args.seconds, progress=partial.write_text)
+        print(text, flush=True)
+        partial.write_text(text)
         if peers == list(PEER_SCENARIOS):
             (Path(__file__).parent / "RESULTS.md").write_text(text)
 

@@ -355,7 +355,9 @@ def report(rows: dict[str, dict[str, Cell]], runs: int, seconds: int, elapsed: f
     return "\n".join(lines) + "\n"
 
 
-def main(names: list[str], runs: int = 3, seconds: int = 10) -> str:
+def main(names: list[str], runs: int = 3, seconds: int = 10, progress: Callable[[str], None] | None = None) -> str:
+    """Run the scenarios; ``progress`` gets the table so far after each one (a crash or a
+    time-out later loses nothing measured)."""
     for peer in PEERS:
         peer.install()
     started = time.perf_counter()
@@ -365,5 +367,10 @@ def main(names: list[str], runs: int = 3, seconds: int = 10) -> str:
             work = Path(tmp) / name
             work.mkdir()
             func = SCENARIOS[name]
-            rows.update(func(work, runs, seconds) if name == "hot" else func(work, runs))
+            try:
+                rows.update(func(work, runs, seconds) if name == "hot" else func(work, runs))
+            except Exception as exc:  # noqa: BLE001 - a broken scenario is reported, the others run
+                rows[f"{name}: scenario failed"] = {"wheelcave": _failed(exc)}
+            if progress is not None:
+                progress(report(rows, runs, seconds, time.perf_counter() - started))
     return report(rows, runs, seconds, time.perf_counter() - started)
