@@ -259,7 +259,8 @@ def test_unyank(server: Server, project: dict[str, Path], tmp_path: Path) -> Non
 
 def test_garbage_paths_are_client_errors(server: Server) -> None:
     for path in ("/simple/%ED%A0%80/", "/simple/a%00b/", "/files/sha256/" + "0" * 64 + "/x%ED%A0%80.whl",
-                 "/pypi/%C3%87Y%0E/json", "/api/v1/indexes/main/projects/%ED%A0%80"):
+                 "/pypi/%C3%87Y%0E/json", "/api/v1/indexes/main/projects/%ED%A0%80",
+                 "/api/v1/search?q=a%00b", "/api/v1/audit?action=%00%F1"):
         r = httpx.get(f"{server.url}{path}")
         assert 400 <= r.status_code < 500, (path, r.status_code)
 

@@ -7,6 +7,7 @@ open for load balancers; uploads authenticate in their own route.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_plus
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,17 +24,20 @@ _BAD_PATH = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class PathGuardMiddleware:
-    """A URL path with control characters or undecodable bytes names nothing here: 400,
-    before any route, database or upstream sees it."""
+    """A URL (path or query) with control characters or undecodable bytes names nothing here:
+    400, before any route, database or upstream sees it (PostgreSQL refuses NUL in text)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _BAD_PATH.search(scope["path"]):
-            request = Request(scope, receive)
-            await error_response(request, 400, "Invalid characters in the URL path.", "invalid-input")(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            query = unquote_plus(scope["query_string"].decode("latin-1"), errors="surrogateescape")
+            if _BAD_PATH.search(scope["path"]) or _BAD_PATH.search(query):
+                request = Request(scope, receive)
+                message = "Invalid characters in the URL."
+                await error_response(request, 400, message, "invalid-input")(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
