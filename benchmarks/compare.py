@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks._harness import BIN, PeakRss, rss_kib, wrk
+from benchmarks.foundation import tiny_wheel
 from benchmarks.mirror import REQUIREMENTS, _install, _upstream_url
 from benchmarks.peers import CACHE, PEERS, Peer, Running, _clean_env, upload_all
 
@@ -34,23 +35,12 @@ PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v
 Cell = list[float] | str  # measurements, or why there are none
 
 
-def _wheel(name: str, version: str) -> bytes:
-    pkg = name.replace("-", "_")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(f"{pkg}/__init__.py", "")
-        zf.writestr(f"{pkg}-{version}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        zf.writestr(f"{pkg}-{version}.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        zf.writestr(f"{pkg}-{version}.dist-info/RECORD", "")
-    return buf.getvalue()
-
-
 def _files(folder: Path, project: str, count: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i in range(count):
         path = folder / f"{project.replace('-', '_')}-1.{i}-py3-none-any.whl"
-        path.write_bytes(_wheel(project, f"1.{i}"))
+        path.write_bytes(tiny_wheel(project, f"1.{i}"))
         out.append(path)
     return out
 
@@ -200,7 +190,7 @@ async def _insert(database: Path, projects: int, per_project: int) -> None:
             rows = []
             for v in range(per_project):
                 filename = f"scale_{p:05d}-1.{v}-py3-none-any.whl"
-                data = _wheel(name, f"1.{v}")
+                data = tiny_wheel(name, f"1.{v}")
                 rows.append({"index_id": index_id, "project_id": project_id, "filename": filename, "version": f"1.{v}",
                              "kind": "wheel", "python_tag": "py3", "sha256": hashlib.sha256(data).hexdigest(),
                              "size": len(data), "yanked": False, "upload_time": now})
@@ -217,7 +207,7 @@ def scale(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
         for p in range(projects):
             name = f"scale-{p:05d}"
             for v in range(per_project):
-                (folder / f"scale_{p:05d}-1.{v}-py3-none-any.whl").write_bytes(_wheel(name, f"1.{v}"))
+                (folder / f"scale_{p:05d}-1.{v}-py3-none-any.whl").write_bytes(tiny_wheel(name, f"1.{v}"))
         (folder / ".complete").touch()
     files = work / "scale-files"
     files.mkdir()
