@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks._harness import BIN, PeakRss, rss_kib, wrk
+from benchmarks._harness import PeakRss, rss_kib, wrk
 from benchmarks.foundation import tiny_wheel
 from benchmarks.mirror import REQUIREMENTS, _install, _upstream_url
 from benchmarks.peers import CACHE, PEERS, Peer, Running, _clean_env, upload_all

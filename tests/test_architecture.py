@@ -17,7 +17,6 @@ ALLOWED: dict[str, set[str]] = {
     "upstream": {"core", "errors"},
     "indexes": {"core", "db", "storage", "errors", "upstream", "metrics"},
     "auth": {"core", "db", "errors"},
-    "auth": {"core", "db", "errors"},
     "jobs": {"core", "db", "storage", "indexes", "errors"},
     "web": {"core", "db", "storage", "indexes", "auth", "errors", "config", "services", "jobs", "__init__",
             "metrics", "upstream"},
