@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["wheelcave.core.names", "wheelcave.core.filenames", "wheelcave.core.pages"]
+MODULES = ["wheelcave.core.names", "wheelcave.core.filenames", "wheelcave.core.pages", "wheelcave.core.versions"]
 
 
 @pytest.mark.parametrize("name", MODULES)

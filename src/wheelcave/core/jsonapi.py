@@ -9,36 +9,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
 
 from wheelcave.core.pages import FileEntry, ProjectPage, format_upload_time
+from wheelcave.core.versions import version_key
 
 __all__ = ["latest_version", "project_document", "versions_of"]
-
-
-def _key(version: str) -> tuple[int, Version | str]:
-    try:
-        return (1, Version(version))
-    except InvalidVersion:
-        return (0, version)
 
 
 def versions_of(page: ProjectPage) -> dict[str, list[FileEntry]]:
     out: dict[str, list[FileEntry]] = {}
     for f in page.files:
         out.setdefault(f.version, []).append(f)
-    return dict(sorted(out.items(), key=lambda kv: _key(kv[0])))
+    return dict(sorted(out.items(), key=lambda kv: version_key(kv[0])))
 
 
 def latest_version(releases: Mapping[str, Sequence[FileEntry]]) -> str:
     def stable(v: str) -> bool:
-        k = _key(v)
+        k = version_key(v)
         return k[0] == 1 and not k[1].is_prerelease  # type: ignore[union-attr]
 
     candidates = [v for v, fs in releases.items() if stable(v) and not all(f.yanked for f in fs)]
     if not candidates:
         candidates = [v for v, fs in releases.items() if not all(f.yanked for f in fs)] or list(releases)
-    return max(candidates, key=_key)
+    return max(candidates, key=version_key)
 
 
 def _file_doc(f: FileEntry, url_prefix: str) -> dict[str, Any]:
@@ -120,8 +113,8 @@ def project_document(
     """
     releases = versions_of(page)
     if version is not None:
-        wanted = _key(version)
-        match = next((v for v in releases if _key(v) == wanted), None)
+        wanted = version_key(version)
+        match = next((v for v in releases if version_key(v) == wanted), None)
         if match is None:
             return None
         files = releases[match]

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from packaging.version import InvalidVersion, Version
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wheelcave.core.pages import FileEntry, files_url
 from wheelcave.core.remote import RemoteFile
+from wheelcave.core.versions import same_release
 from wheelcave.db import tables as t
 from wheelcave.db.engine import Database
 
@@ -33,13 +33,6 @@ __all__ = [
 def _summary(meta: Mapping[str, Any] | None) -> str | None:
     value = (meta or {}).get("summary")
     return value[:512] if isinstance(value, str) else None
-
-
-def _same_release(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
 
 
 def utcnow() -> datetime:
@@ -634,7 +627,7 @@ class Repository:
             query = query.where(t.files.c.filename == filename)
         now = utcnow()
         async with self.db.write() as conn:
-            rows = [r for r in await conn.execute(query) if version is None or _same_release(r.version, version)]
+            rows = [r for r in await conn.execute(query) if version is None or same_release(r.version, version)]
             if not rows:
                 return []
             await conn.execute(self._insert(t.file_tombstones), [
@@ -684,7 +677,7 @@ class Repository:
         if filename is not None:
             query = query.where(t.files.c.filename == filename)
         async with self.db.write() as conn:
-            rows = [r for r in await conn.execute(query) if version is None or _same_release(r.version, version)]
+            rows = [r for r in await conn.execute(query) if version is None or same_release(r.version, version)]
             if not rows:
                 return []
             await conn.execute(

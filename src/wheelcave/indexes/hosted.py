@@ -15,13 +15,13 @@ from typing import Any
 
 import anyio.to_thread
 from packaging.utils import NormalizedName
-from packaging.version import InvalidVersion, Version
 
 from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import DistFilename, parse_dist_filename
 from wheelcave.core.metadata import CoreMetadata, parse_strict
 from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import FileEntry, ProjectPage
+from wheelcave.core.versions import same_release
 from wheelcave.db.repository import FileRecord, IndexRecord, NewFile, Repository
 from wheelcave.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
 from wheelcave.indexes.archive import ArchiveError, MetadataTooLarge, read_core_metadata
@@ -353,15 +353,7 @@ def _check_metadata(meta: CoreMetadata, dist: DistFilename, name: NormalizedName
             f"(Name {meta.name!r}, Version {meta.version})."
         )
     form_version = form.get("version") or ""
-    if not _same_version(form_version, str(meta.version)):
+    if not same_release(form_version, str(meta.version)):
         raise BadRequest(
             f"The version field {form_version!r} does not match the file's metadata Version {meta.version}."
         )
-
-
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return False
-

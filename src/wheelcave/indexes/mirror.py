@@ -24,13 +24,13 @@ from typing import Any
 
 import anyio.to_thread
 from packaging.utils import NormalizedName
-from packaging.version import InvalidVersion, Version
 
 from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import parse_dist_filename
 from wheelcave.core.jsonapi import latest_version, versions_of
 from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import ProjectPage, apply_cooldown
+from wheelcave.core.versions import same_release
 from wheelcave.db.repository import FileRecord, IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
 from wheelcave.indexes.archive import ArchiveError, read_core_metadata
@@ -234,7 +234,7 @@ class MirrorIndex:
             raise NotFound(f"The upstream of {self.name!r} has no project {name!r}.")
         if version is None:
             version = latest_version(versions_of(ProjectPage(name=name, files=[file_entry(r) for r in records])))
-        chosen = [r for r in records if _same_version(r.version, version)]
+        chosen = [r for r in records if same_release(r.version, version)]
         if not chosen:
             raise NotFound(f"The upstream of {self.name!r} has no release {name} {version}.")
         for record in chosen:
@@ -246,13 +246,6 @@ class MirrorIndex:
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
 
 
 def describe(config: MirrorConfig) -> str:

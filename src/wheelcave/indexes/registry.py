@@ -12,10 +12,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 import anyio
-from packaging.version import InvalidVersion, Version
 
 from wheelcave.core.names import normalize
-
+from wheelcave.core.versions import same_release
 from wheelcave.db.repository import IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound
 from wheelcave.indexes.base import Index
@@ -29,13 +28,6 @@ from wheelcave.upstream.client import UpstreamClient
 from wheelcave.upstream.discovery import PIP_DEFAULT, pip_index_url
 
 __all__ = ["DEFAULT_INDEXES", "Registry"]
-
-
-def _same(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
 
 #: What a new data folder gets: ``pypi`` mirrors the index pip on this machine uses.
 DEFAULT_INDEXES: Sequence[tuple[str, str, Mapping[str, object]]] = (
@@ -169,7 +161,7 @@ class Registry:
         if src is dst:
             raise BadRequest("Promotion needs two different indexes.")
         name = normalize(project)
-        records = [r for r in await self.repo.project_files(src.id, name, with_metadata=True) if _same(r.version, version)]
+        records = [r for r in await self.repo.project_files(src.id, name, with_metadata=True) if same_release(r.version, version)]
         if not records:
             raise NotFound(f"No release {project} {version} in index {source!r}.")
         return await dst.receive(records, source=source, actor=actor, address=address)

@@ -11,13 +11,13 @@ from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from packaging.version import InvalidVersion, Version
 
 from wheelcave import __version__
 from wheelcave.auth.service import Principal
 from wheelcave.core.errors import CoreError
 from wheelcave.core.names import normalize
 from wheelcave.core.pages import FileEntry
+from wheelcave.core.versions import same_release, version_key
 from wheelcave.errors import BadRequest, Forbidden, NotFound, Unauthorized, WheelcaveError
 from wheelcave.indexes.admin import IndexAdmin
 from wheelcave.indexes.hosted import HostedIndex
@@ -53,13 +53,6 @@ def _file(f: FileEntry, base: str) -> m.FileOut:
         requires_python=f.requires_python, yanked=f.yanked, yanked_reason=f.yanked_reason,
         upload_time=f.upload_time, metadata_sha256=f.metadata_sha256,
     )
-
-
-def _same(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
 
 
 def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 - one route table
@@ -184,7 +177,7 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
              responses=ERRORS, tags=["projects"])
     async def read_release(name: str, project: str, version: str, request: Request, _: Reader) -> m.ReleaseOut:
         page = await _page(name, project)
-        files = [f for f in page.files if _same(f.version, version)]
+        files = [f for f in page.files if same_release(f.version, version)]
         if not files:
             raise NotFound(f"Project {project!r} has no release {version!r} in index {name!r}.")
         base = str(request.base_url).removesuffix("api/v1/")
@@ -281,7 +274,7 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         names = {r.id: r.name for r in await svc.registry.names()}
         best: dict[str, tuple[Any, ...]] = {}
         for index_id, project, display, version, summary in await svc.repo.search(target.dependencies(), q):
-            key = (1, Version(version)) if _valid(version) else (0, version)
+            key = version_key(version)
             if project not in best or key > best[project][0]:
                 best[project] = (key, display, version, summary, names.get(index_id, index))
         return [m.SearchHit(name=p, display_name=v[1], version=v[2], summary=v[3], index=v[4])
@@ -361,11 +354,3 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         return Response(status_code=204)
 
     return api
-
-
-def _valid(version: str) -> bool:
-    try:
-        Version(version)
-    except InvalidVersion:
-        return False
-    return True
