@@ -32,7 +32,8 @@ class PathGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            query = unquote_plus(scope["query_string"].decode("latin-1"), errors="surrogateescape")
+            raw_query = scope["query_string"]
+            query = unquote_plus(raw_query.decode("latin-1"), errors="surrogateescape") if raw_query else ""
             if _BAD_PATH.search(scope["path"]) or _BAD_PATH.search(query):
                 request = Request(scope, receive)
                 message = "Invalid characters in the URL."
@@ -49,11 +50,11 @@ class ReadAuthMiddleware:
         if scope["type"] != "http" or scope["method"] == "POST" or scope["path"] in _OPEN:
             await self.app(scope, receive, send)
             return
-        request = Request(scope, receive)
-        svc = request.app.state.services
-        if svc.settings.anonymous_read:
+        svc = scope["app"].state.services
+        if svc.settings.anonymous_read:  # the common case: no request object, no header parsing
             await self.app(scope, receive, send)
             return
+        request = Request(scope, receive)
         try:
             user = await svc.auth.authenticate(request.headers.get("authorization"))
             if user is None:
