@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import os
 import sys
 import time
@@ -105,6 +106,47 @@ def test_metadata_extracted_when_upstream_has_none(fresh_server: Server, upstrea
     entry = eventually(lambda: httpx.get(f"{base}mir-nometa/", headers=JSON).json()["files"][0]["core-metadata"] or None)
     assert entry == {"sha256": hashlib.sha256(meta or b"").hexdigest()}
     assert httpx.get(f"{url}.metadata").content == meta
+
+
+def test_first_answer_is_the_stored_page(tmp_path: Path, upstream: FakeUpstream) -> None:
+    """A first fetch is answered from the parsed upstream page, without reading the new rows
+    back: that answer must be byte for byte what the rows give once read (after a restart,
+    within the TTL, nothing is fetched again). The page carries every field a row stores:
+    yanked, requires-python, metadata, an upload time given in another time zone, a file
+    without a sha256 (not listed) and a filename listed twice (the first kept)."""
+    good = [small_wheel("mir-first", f"1.{i}") for i in range(3)]
+    good[0].yanked = "broken"
+    good[1].requires_python = ">=3.9"
+    good[2].metadata = None
+    up = f"http://127.0.0.1:{upstream.port}"
+    files = [
+        {"filename": f.filename, "url": f"{up}/files/{f.filename}", "hashes": {"sha256": f.sha256},
+         "size": len(f.data), "upload-time": "2026-01-02T05:04:05.123456+02:00",
+         "requires-python": f.requires_python, "yanked": f.yanked or False,
+         "core-metadata": {"sha256": hashlib.sha256(f.metadata).hexdigest()} if f.metadata else False}
+        for f in good
+    ]
+    files.append({**files[0], "hashes": {"sha256": "0" * 64}})  # the same filename again: ignored
+    files.append({"filename": "mir_first-9.0-py3-none-any.whl", "url": f"{up}/files/x.whl", "hashes": {}})
+    upstream.raw_pages["mir-first"] = (
+        json.dumps({"meta": {"api-version": "1.1"}, "name": "mir-first", "files": files}).encode(),
+        "application/vnd.pypi.simple.v1+json",
+    )
+    srv = Server(tmp_path / "data").start()
+    try:
+        base = mirror(srv, upstream.url)
+        first_json = httpx.get(f"{base}mir-first/", headers=JSON)
+        first_html = httpx.get(f"{base}mir-first/")
+        listed = first_json.json()["files"]
+        assert [f["filename"] for f in listed] == [f.filename for f in good]
+        assert listed[0]["hashes"]["sha256"] == good[0].sha256
+        assert listed[0]["upload-time"] == "2026-01-02T03:04:05.123456Z"
+        srv.restart()
+        assert httpx.get(f"{base}mir-first/", headers=JSON).content == first_json.content
+        assert httpx.get(f"{base}mir-first/").content == first_html.content
+        assert upstream.count("GET /simple/mir-first/") == 1
+    finally:
+        srv.stop()
 
 
 def test_html_only_upstream(fresh_server: Server, upstream: FakeUpstream, tmp_path: Path, client_env: dict[str, str]) -> None:

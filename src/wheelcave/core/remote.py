@@ -98,7 +98,7 @@ def _parse_time(value: object) -> datetime | None:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)  # stored as UTC
 
 
 def _metadata(value: object) -> tuple[bool, str | None]:

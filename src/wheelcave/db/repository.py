@@ -361,10 +361,15 @@ class Repository:
 
     async def store_mirror_page(
         self, index_id: int, project: str, files: Sequence[RemoteFile], *,
-        etag: str | None, last_modified: str | None, status: str,
+        etag: str | None, last_modified: str | None, status: str, bump: bool = False,
     ) -> bool:
         """Bring the mirror's rows for ``project`` in line with the upstream page, in one
-        transaction; returns whether anything visible changed (the generation is bumped then)."""
+        transaction; returns whether anything visible changed.
+
+        With ``bump`` a change also bumps the index's generation, so every worker and replica
+        re-renders its pages of this index at once; without it (the on-demand path) other
+        processes see the change when their cached page reaches the mirror's TTL, and the
+        caller invalidates this process's pages of the project."""
         now = utcnow()
         async with self.db.write() as conn:
             state = {"etag": etag, "last_modified": last_modified, "fetched_at": now, "status": status}
@@ -375,7 +380,7 @@ class Repository:
                 .values(**state)
             )
             changed = await self._sync_mirror_files(conn, index_id, project, files, now)
-            if changed:
+            if changed and bump:
                 await self._bump(conn, index_id)
             return changed
 
@@ -450,10 +455,12 @@ class Repository:
         return changed
 
     async def record_mirror_blob(
-        self, file_id: int, index_id: int, sha256: str, size: int,
+        self, file_id: int, sha256: str, size: int,
         metadata: tuple[str, int] | None = None,
     ) -> None:
-        """A mirrored file's bytes are now cached (and maybe its extracted metadata)."""
+        """A mirrored file's bytes are now cached (and maybe its extracted metadata). The index's
+        generation is left alone: the page changes only in what it advertises (see
+        :meth:`store_mirror_page`)."""
         now = utcnow()
         async with self.db.write() as conn:
             await self._ensure_blob(conn, sha256, size, now)
@@ -462,9 +469,9 @@ class Repository:
                 await self._ensure_blob(conn, metadata[0], metadata[1], now)
                 values["metadata_sha256"] = metadata[0]
             await conn.execute(sa.update(t.files).where(t.files.c.id == file_id).values(**values))
-            await self._bump(conn, index_id)
 
-    async def record_metadata_blob(self, file_id: int, index_id: int, sha256: str, size: int) -> None:
+    async def record_metadata_blob(self, file_id: int, sha256: str, size: int) -> bool:
+        """A mirrored wheel's metadata file is cached; returns whether the row changed."""
         now = utcnow()
         async with self.db.write() as conn:
             await self._ensure_blob(conn, sha256, size, now)
@@ -472,8 +479,7 @@ class Repository:
                 sa.update(t.files).where(t.files.c.id == file_id, t.files.c.metadata_sha256.is_(None))
                 .values(metadata_sha256=sha256)
             )
-            if result.rowcount:
-                await self._bump(conn, index_id)
+            return bool(result.rowcount)
 
     async def blob_known(self, sha256: str) -> bool:
         async with self.db.read() as conn:

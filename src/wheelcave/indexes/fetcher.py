@@ -46,6 +46,7 @@ class Download:
         self.done = False
         self.error: Exception | None = None
         self.started = asyncio.Event()  # headers arrived (or the download failed before)
+        self.recorded = asyncio.Event()  # finished, and its rows written (or that failed)
         self._progress = asyncio.Event()
 
     def _pulse(self) -> None:
@@ -76,8 +77,7 @@ class Download:
                 )
             self.total = self.written
             await anyio.to_thread.run_sync(self.store.commit, self.temp)
-            await on_commit(self)
-            self.done = True
+            self.done = True  # verified and in the blob store: followers may finish now
         except Exception as exc:  # noqa: BLE001 - every failure ends the download the same way
             self.error = exc if isinstance(exc, UpstreamError) else UpstreamError(
                 f"{self.spec.filename}: download from {mask_url(self.spec.url)} failed: {type(exc).__name__}: {exc}"
@@ -87,6 +87,13 @@ class Download:
         finally:
             self.started.set()
             self._pulse()
+        try:
+            if self.done:
+                await on_commit(self)  # the rows; a client does not wait for them
+        except Exception as exc:  # noqa: BLE001 - the bytes are kept; the next request records them
+            log.error("mirror.record_failed file=%s: %s: %s", self.spec.filename, type(exc).__name__, exc)
+        finally:
+            self.recorded.set()
 
     def open_follower(self) -> int:
         """A file descriptor on the growing file; valid even after commit (rename) or discard."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 
 import anyio
 
@@ -28,6 +29,8 @@ from wheelcave.upstream.client import UpstreamClient
 from wheelcave.upstream.discovery import PIP_DEFAULT, pip_index_url
 
 __all__ = ["DEFAULT_INDEXES", "Registry"]
+
+_OWN_CHANGES: ContextVar[dict[str, int] | None] = ContextVar("wheelcave_own_changes", default=None)
 
 #: What a new data folder gets: ``pypi`` mirrors the index pip on this machine uses.
 DEFAULT_INDEXES: Sequence[tuple[str, str, Mapping[str, object]]] = (
@@ -60,6 +63,9 @@ class Registry:
         self._built: dict[str, Index] = {}
         self._loaded_at = -1e9
         self._lock = anyio.Lock()
+        #: Changes only this process knows of at once (a mirror page fetched, a file cached):
+        #: project name ("" for every project list) -> counter, part of the page tokens.
+        self._local: dict[str, int] = {}
 
     async def ensure_defaults(self) -> None:
         """Create the default indexes in a data folder that has none."""
@@ -94,6 +100,44 @@ class Registry:
         return tuple(
             self._by_id[i].generation if i in self._by_id else -1 for i in index.dependencies()
         )
+
+    async def page_token(self, index: Index, project: str | None) -> tuple[int, ...]:
+        """The cache token of one page: :meth:`generations` and this process's own changes to
+        the project (or, for a project list, to any project)."""
+        return (*await self.generations(index), self._local.get(project or "", 0))
+
+    def project_changed(self, project: str) -> None:
+        """A mirror changed what ``project``'s page shows, in this process: its pages (in every
+        index, virtual ones included) and the project lists re-render here on the next request.
+        Other processes re-read when their cached pages reach the mirror's TTL."""
+        own = _OWN_CHANGES.get()
+        for key in (project, ""):
+            self._local[key] = self._local.get(key, 0) + 1
+            if own is not None:
+                own[key] = own.get(key, 0) + 1
+
+    @contextlib.contextmanager
+    def own_changes(self) -> Iterator[dict[str, int]]:
+        """Count the :meth:`project_changed` calls made by the current task inside the block.
+
+        A page computed in the block may be cached under the token read after it when the only
+        changes in between were its own (made before it read the rows: a mirror stores a page,
+        then reads it), instead of being rendered twice."""
+        counts: dict[str, int] = {}
+        reset = _OWN_CHANGES.set(counts)
+        try:
+            yield counts
+        finally:
+            _OWN_CHANGES.reset(reset)
+
+    async def settled_token(
+        self, index: Index, project: str | None, before: tuple[int, ...], own: dict[str, int]
+    ) -> tuple[int, ...]:
+        """The token to cache a page computed since ``before`` under (see :meth:`own_changes`)."""
+        after = await self.page_token(index, project)
+        if after[:-1] == before[:-1] and after[-1] - before[-1] == own.get(project or "", 0):
+            return after
+        return before
 
     def note_write(self, index_id: int) -> None:
         """Called after a local write: re-read on the next request instead of waiting."""
@@ -133,7 +177,7 @@ class Registry:
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = UpstreamClient(upstream, timeout=config.timeout)
-        return MirrorIndex(record, self.repo, self.blobs, client, self.fetcher, self.metrics)
+        return MirrorIndex(record, self.repo, self.blobs, client, self.fetcher, self.metrics, self.project_changed)
 
     def _pip_url(self) -> str:
         if self._pip_index is None:

@@ -55,7 +55,7 @@ class FastPages:
             index = await svc.registry.get(index_name)
         except WheelcaveError:
             return False
-        entry = state.page_cache.get(cache_key(index_name, project, fmt, prefix, True), await svc.registry.generations(index))
+        entry = state.page_cache.get(cache_key(index_name, project, fmt, prefix, True), await svc.registry.page_token(index, project))
         if entry is None or entry.body is None:
             return False
         status, raw, body = page_answer(

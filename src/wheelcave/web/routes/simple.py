@@ -85,16 +85,18 @@ async def _serve(
         return _not_acceptable()
     svc = services(request)
     index = await svc.registry.get(index_name)
-    token = await svc.registry.generations(index)
+    token = await svc.registry.page_token(index, project)
     key = cache_key(index_name, project, fmt, url_prefix, cooldown)
     cache = page_cache(request)
     entry = cache.get(key, token)
     if entry is None:
-        if project is None:
-            body: bytes | None = render_project_list(await index.list_projects(), fmt)
-        else:
-            page = await index.project(normalize(project), cooldown=cooldown)
-            body = render_project(page, fmt, url_prefix) if page else None
+        with svc.registry.own_changes() as own:
+            if project is None:
+                body: bytes | None = render_project_list(await index.list_projects(), fmt)
+            else:
+                page = await index.project(normalize(project), cooldown=cooldown)
+                body = render_project(page, fmt, url_prefix) if page else None
+        token = await svc.registry.settled_token(index, project, token, own)
         entry = CachedPage.make(token, body, _TAGS[fmt], index.cache_ttl())
         cache.put(key, entry)
     if entry.body is None:
