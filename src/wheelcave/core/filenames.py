@@ -16,6 +16,7 @@ wheelcave.core.errors.InvalidFilename: Invalid filename '../../x.whl': it must b
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -27,7 +28,7 @@ from packaging.version import InvalidVersion, Version
 from wheelcave.core.errors import InvalidFilename
 from wheelcave.core.names import normalize
 
-__all__ = ["SDIST_EXTENSIONS", "DistFilename", "DistKind", "check_safe_filename", "parse_dist_filename"]
+__all__ = ["SDIST_EXTENSIONS", "DistFilename", "DistKind", "check_safe_filename", "parse_dist_filename", "version_text"]
 
 DistKind = Literal["wheel", "sdist"]
 
@@ -119,6 +120,19 @@ def _parse_wheel(filename: str) -> DistFilename:
     )
 
 
+@functools.lru_cache(maxsize=8192)
+def _version(text: str) -> Version:
+    """A parsed version, shared by every file of a release (an upstream page of 15,000 files
+    has a few hundred versions). Invalid ones raise every time (exceptions are not cached)."""
+    return Version(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def version_text(version: Version) -> str:
+    """``str(version)``, remembered for the same reason."""
+    return str(version)
+
+
 _WHEEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?")
 
 
@@ -131,7 +145,7 @@ def _parse_wheel_quick(filename: str) -> DistFilename:
         msg = f"Invalid wheel filename {filename!r}: bad project name {parts[0]!r}"
         raise InvalidFilename(msg)
     try:
-        version = Version(parts[1])
+        version = _version(parts[1])
     except InvalidVersion:
         msg = f"Invalid wheel filename {filename!r}: bad version {parts[1]!r}"
         raise InvalidFilename(msg) from None
@@ -157,7 +171,7 @@ def _parse_sdist(filename: str, stem: str, ext: str) -> DistFilename:
         if not _NAME_PART.fullmatch(name):
             continue
         try:
-            splits.append((normalize(name), Version(version)))
+            splits.append((normalize(name), _version(version)))
         except InvalidVersion:
             continue
     if not splits:

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 import orjson
 
 from wheelcave.core.errors import CoreError
-from wheelcave.core.filenames import DistFilename, parse_dist_filename
+from wheelcave.core.filenames import DistFilename, parse_dist_filename, version_text
 
 __all__ = ["InvalidRemotePage", "RemoteFile", "RemotePage", "parse_project_list", "parse_project_page"]
 
@@ -137,7 +137,7 @@ def _json_file(page: RemotePage, base: str, raw: object) -> RemoteFile | None:
         filename=filename,
         url=resolved[0],
         sha256=sha256,
-        version=str(dist.version),
+        version=version_text(dist.version),
         kind=dist.kind,
         python_tag=dist.python_tag,
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
@@ -213,7 +213,7 @@ def _parse_html(body: bytes, base: str) -> RemotePage:
             filename=filename,
             url=url,
             sha256=_sha(digest) if algo.lower() == "sha256" else None,
-            version=str(dist.version),
+            version=version_text(dist.version),
             kind=dist.kind,
             python_tag=dist.python_tag,
             requires_python=rp.strip() or None if rp else None,

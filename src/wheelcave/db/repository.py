@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -440,7 +441,7 @@ class Repository:
             if any(_differs(getattr(old, k), v) for k, v in values.items()):
                 updates.append({"_id": old.id, **values})
         if inserts:
-            await conn.execute(sa.insert(t.files), inserts)
+            await _bulk_insert(conn, t.files, inserts)
         if updates:
             keys = [k for k in updates[0] if k != "_id"]
             statement = sa.update(t.files).where(c.id == sa.bindparam("_id")).values(
@@ -833,6 +834,32 @@ class Repository:
                     (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
                 )
         return out
+
+
+async def _bulk_insert(conn: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows that share their keys with one driver-level executemany.
+
+    The statement is compiled once and each row becomes a tuple with its columns' bind
+    processing applied; SQLAlchemy's own executemany builds every row's parameters through
+    the compiler, which costs more than SQLite's inserts themselves for a mirror page of
+    thousands of files.
+    """
+    dialect = conn.dialect
+    compiled = sa.insert(table).compile(dialect=dialect, column_keys=list(rows[0]))
+    order = compiled.positiontup
+    if order is None:  # a dialect with named parameters: let SQLAlchemy do it
+        await conn.execute(sa.insert(table), list(rows))
+        return
+    getter = operator.itemgetter(*order)
+    processed = [(i, p) for i, key in enumerate(order)
+                 if (p := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))]
+    params: list[Any] = []
+    for row in rows:
+        values = list(getter(row))
+        for i, process in processed:
+            values[i] = process(values[i])
+        params.append(tuple(values))
+    await conn.exec_driver_sql(str(compiled), params)
 
 
 def _file_no_meta(row: sa.Row[Any]) -> FileRecord:
