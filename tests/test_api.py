@@ -71,7 +71,9 @@ def test_projects_files_yank_delete_and_audit(server: Server, admin: tuple[str, 
     assert httpx.get(f"{base}/indexes/local/projects/api-things/versions/2.0").status_code == 404
     project = httpx.get(f"{base}/indexes/main/projects/api-things").json()
     assert project["versions"] == ["1.0"] and project["files"][0]["filename"] == wheel.name
-    assert httpx.get(project["files"][0]["url"]).content == wheel.read_bytes()
+    file_url = project["files"][0]["url"]
+    assert httpx.get(file_url).content == wheel.read_bytes()
+    assert httpx.get(f"{file_url}.metadata").status_code == 200
     # alice may upload but not yank: that needs an admin or a scoped token
     r = httpx.post(f"{base}/indexes/local/files/{wheel.name}/yank", json={"reason": "x"}, auth=alice)
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
@@ -87,6 +89,9 @@ def test_projects_files_yank_delete_and_audit(server: Server, admin: tuple[str, 
     r = httpx.post(f"{base}/indexes", json={"name": "nope", "kind": "hosted"}, auth=token)
     assert r.status_code == 403
     assert httpx.delete(f"{base}/indexes/local/projects/api-things/versions/1.0", auth=token).json() == {"files": [wheel.name]}
+    # at once, though this process answered both URLs from its lookup table a moment ago
+    assert httpx.get(file_url).status_code == 404
+    assert httpx.get(f"{file_url}.metadata").status_code == 404
     entries = httpx.get(f"{base}/audit", params={"index": "local", "project": "api-things"}, auth=admin).json()
     assert [(e["actor"], e["action"]) for e in entries][:4] == [
         ("api-alice", "file.delete"), ("api-alice", "file.unyank"), ("api-alice", "file.yank"), ("api-alice", "file.upload"),

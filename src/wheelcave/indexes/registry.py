@@ -66,6 +66,7 @@ class Registry:
         #: Changes only this process knows of at once (a mirror page fetched, a file cached):
         #: project name ("" for every project list) -> counter, part of the page tokens.
         self._local: dict[str, int] = {}
+        self._epoch: tuple[tuple[int, int], ...] = ()
 
     async def ensure_defaults(self) -> None:
         """Create the default indexes in a data folder that has none."""
@@ -80,6 +81,7 @@ class Registry:
         old = self._records
         self._records = {r.name: r for r in records}
         self._by_id = {r.id: r for r in records}
+        self._epoch = tuple(sorted((r.id, r.generation) for r in records))
         if {n: (r.kind, r.config) for n, r in old.items()} != {
             n: (r.kind, r.config) for n, r in self._records.items()
         }:
@@ -100,6 +102,12 @@ class Registry:
         return tuple(
             self._by_id[i].generation if i in self._by_id else -1 for i in index.dependencies()
         )
+
+    async def epoch(self) -> tuple[tuple[int, int], ...]:
+        """Every index's (id, generation): changes with any write that bumps one (an upload, a
+        delete, a yank, a definition change), here or in another process."""
+        await self._fresh()
+        return self._epoch
 
     async def page_token(self, index: Index, project: str | None) -> tuple[int, ...]:
         """The cache token of one page: :meth:`generations` and this process's own changes to

@@ -38,6 +38,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         svc = services or await open_services(settings)
         app.state.services = holder["services"] = svc
         app.state.page_cache = PageCache()
+        app.state.file_lookups = files.FileLookups()
         # Objects alive after start-up live for the whole process: keep them out of the
         # collector's full passes, which otherwise stall large page renders.
         gc.freeze()

@@ -39,6 +39,14 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     return start, end
 
 
+def _read(path: Path, start: int, length: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, length, start)
+    finally:
+        os.close(fd)
+
+
 class BlobResponse(Response):
     def __init__(self, request: Request, path: Path, sha256: str, *, filename: str) -> None:
         super().__init__(status_code=200, media_type="application/octet-stream")
@@ -89,6 +97,12 @@ class BlobResponse(Response):
             await send({"type": "http.response.body", "body": b""})
             return
         remaining = self.end - self.start + 1
+        if remaining <= _CHUNK:  # metadata files and most wheels: one read, one thread hop
+            body = await anyio.to_thread.run_sync(_read, self.path, self.start, remaining)
+            if len(body) < remaining:
+                raise OSError(f"blob {self.path.name} is shorter than its recorded size")
+            await send({"type": "http.response.body", "body": body})
+            return
         async with await anyio.open_file(self.path, "rb") as fh:
             await fh.seek(self.start)
             while remaining > 0:

@@ -171,7 +171,9 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
     async def delete_project(name: str, project: str, request: Request, who: SignedIn) -> m.Changed:
         need(who, "delete", name)
         index = await hosted(name)
-        return m.Changed(files=await index.delete(project, actor=who.name, address=address(request)))
+        files = await index.delete(project, actor=who.name, address=address(request))
+        get_services().registry.note_write(index.id)  # this process's pages and file URLs at once
+        return m.Changed(files=files)
 
     @api.get("/indexes/{name}/projects/{project}/versions/{version}", response_model=m.ReleaseOut,
              responses=ERRORS, tags=["projects"])
@@ -188,7 +190,9 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
     async def delete_release(name: str, project: str, version: str, request: Request, who: SignedIn) -> m.Changed:
         need(who, "delete", name)
         index = await hosted(name)
-        return m.Changed(files=await index.delete(project, version, actor=who.name, address=address(request)))
+        files = await index.delete(project, version, actor=who.name, address=address(request))
+        get_services().registry.note_write(index.id)
+        return m.Changed(files=files)
 
     async def _yank(name: str, project: str, version: str | None, filename: str | None, reason: str | None,
                     yanked: bool, who: Principal, request: Request) -> m.Changed:
@@ -196,6 +200,7 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         index = await hosted(name)
         files = await index.set_yanked(project, version, yanked=yanked, reason=reason, filename=filename,
                                        actor=who.name, address=address(request))
+        get_services().registry.note_write(index.id)
         return m.Changed(files=files)
 
     @api.post("/indexes/{name}/projects/{project}/versions/{version}/yank", response_model=m.Changed,

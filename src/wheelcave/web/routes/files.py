@@ -22,7 +22,7 @@ from wheelcave.services import Services
 from wheelcave.web.deps import services
 from wheelcave.web.fileresponse import BlobResponse
 
-__all__ = ["routes"]
+__all__ = ["FileLookups", "routes"]
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 _METADATA = ".metadata"
@@ -63,34 +63,82 @@ async def _stream(request: Request, download: Download, fd: int, sha256: str, fi
     return StreamingResponse(download.follow(fd), headers=headers, media_type="application/octet-stream")
 
 
+class FileLookups:
+    """What file URLs resolved to, remembered while no index's generation changes.
+
+    ``(sha256, filename)`` → (the blob to send, the mirror that lists it or None). Only
+    answers whose bytes were in the blob store are kept; a delete or yank anywhere bumps a
+    generation and empties the table, so a removed file is never served from it after this
+    process sees the write (the same delay as for pages). A repeated install then costs no
+    database query per file.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._epoch: object = None
+        self._entries: dict[tuple[str, str], tuple[str, str | None]] = {}
+
+    def get(self, epoch: object, key: tuple[str, str]) -> tuple[str, str | None] | None:
+        if epoch != self._epoch:
+            self._entries.clear()
+            self._epoch = epoch
+            return None
+        return self._entries.get(key)
+
+    def put(self, epoch: object, key: tuple[str, str], value: tuple[str, str | None]) -> None:
+        if epoch != self._epoch:
+            self._entries.clear()
+            self._epoch = epoch
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = value
+
+
+def _send_blob(request: Request, svc: Services, blob: str, filename: str, mirror: str | None) -> Response:
+    path = svc.blobs.path(blob)  # FileNotFoundError if the bytes are not (or no longer) there
+    response = BlobResponse(request, path, blob, filename=filename)
+    if mirror is not None:
+        svc.registry.metrics.file(mirror, "hit")
+        svc.registry.metrics.file_bytes(mirror, "cache", response.size)
+    return response
+
+
 async def serve_file(request: Request) -> Response:
     sha256 = request.path_params["sha256"]
     filename = request.path_params["filename"]
     if not _HEX.fullmatch(sha256):
         raise NotFound("Not a sha256 file URL.")
     svc = services(request)
-    await svc.registry.names()  # keep the index definitions fresh
+    epoch = await svc.registry.epoch()  # also keeps the index definitions fresh
+    lookups: FileLookups = request.app.state.file_lookups
+    key = (sha256, filename)
+    known = lookups.get(epoch, key)
+    if known is not None:
+        try:
+            return _send_blob(request, svc, known[0], filename, known[1])
+        except FileNotFoundError:
+            pass  # collected since: resolve it again
     record = await svc.repo.find_file_by_content(sha256, filename)
     if record is None and filename.endswith(_METADATA):
         blob = await _metadata_blob(svc, sha256, filename[: -len(_METADATA)])
         try:
-            return BlobResponse(request, svc.blobs.path(blob), blob, filename=filename)
+            response = _send_blob(request, svc, blob, filename, None)
         except FileNotFoundError:
             raise NotFound(f"The bytes of {filename!r} are missing from the blob store.") from None
+        lookups.put(epoch, key, (blob, None))
+        return response
     if record is None:
         raise NotFound(f"No file {filename!r} with sha256 {sha256}.")
     mirror = _mirror_of(svc, record)
     try:
-        path = svc.blobs.path(sha256)
+        response = _send_blob(request, svc, sha256, filename, mirror.name if mirror else None)
     except FileNotFoundError:
         if mirror is None:
             raise NotFound(f"The bytes of {filename!r} are missing from the blob store.") from None
         download, fd = mirror.start_download(record)
         return await _stream(request, download, fd, sha256, filename)
-    if mirror is not None:
-        mirror.metrics.file(mirror.name, "hit")
-        mirror.metrics.file_bytes(mirror.name, "cache", path.stat().st_size)
-    return BlobResponse(request, path, sha256, filename=filename)
+    lookups.put(epoch, key, (sha256, mirror.name if mirror else None))
+    return response
 
 
 routes = [
