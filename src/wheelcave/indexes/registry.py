@@ -8,6 +8,7 @@ another worker or replica shows in this process's pages within that interval.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -148,9 +149,26 @@ class Registry:
         return before
 
     def note_write(self, index_id: int) -> None:
-        """Called after a local write: re-read on the next request instead of waiting."""
+        """Called after this process changed index definitions: re-read them on the next request."""
         self._loaded_at = -1e9
         del index_id
+
+    def note_bump(self, index_id: int) -> None:
+        """Called after this process committed a write that bumped ``index_id``'s generation (an
+        upload, a delete, a yank): its pages and file URLs change here at once, without the
+        query a re-read costs (uploads in a row would pay it each time).
+
+        The local counter only has to differ from every value this process used before, which
+        adding one does (generations only grow); the next periodic re-read replaces it with the
+        stored value, which is at least as large, so no token is ever used for two contents.
+        """
+        record = self._by_id.get(index_id)
+        if record is None:
+            self.note_write(index_id)
+            return
+        bumped = dataclasses.replace(record, generation=record.generation + 1)
+        self._by_id[index_id] = self._records[record.name] = bumped
+        self._epoch = tuple(sorted((r.id, r.generation) for r in self._by_id.values()))
 
     async def names(self) -> list[IndexRecord]:
         await self._fresh()

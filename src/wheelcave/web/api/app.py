@@ -172,7 +172,8 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         need(who, "delete", name)
         index = await hosted(name)
         files = await index.delete(project, actor=who.name, address=address(request))
-        get_services().registry.note_write(index.id)  # this process's pages and file URLs at once
+        if files:  # this process's pages and file URLs change at once
+            get_services().registry.note_bump(index.id)
         return m.Changed(files=files)
 
     @api.get("/indexes/{name}/projects/{project}/versions/{version}", response_model=m.ReleaseOut,
@@ -191,7 +192,8 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         need(who, "delete", name)
         index = await hosted(name)
         files = await index.delete(project, version, actor=who.name, address=address(request))
-        get_services().registry.note_write(index.id)
+        if files:
+            get_services().registry.note_bump(index.id)
         return m.Changed(files=files)
 
     async def _yank(name: str, project: str, version: str | None, filename: str | None, reason: str | None,
@@ -200,7 +202,8 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         index = await hosted(name)
         files = await index.set_yanked(project, version, yanked=yanked, reason=reason, filename=filename,
                                        actor=who.name, address=address(request))
-        get_services().registry.note_write(index.id)
+        if files:
+            get_services().registry.note_bump(index.id)
         return m.Changed(files=files)
 
     @api.post("/indexes/{name}/projects/{project}/versions/{version}/yank", response_model=m.Changed,

@@ -50,7 +50,8 @@ async def _upload(request: Request, index_name: str) -> Response:
         await _drain(request)
         raise
     result = await target.upload(form, uploader=user.name, address=client_address(request))
-    svc.registry.note_write(target.id)
+    if result.created:  # a repeated identical upload wrote nothing
+        svc.registry.note_bump(target.id)
     log.info(
         "upload.%s index=%s file=%s user=%s",
         "accepted" if result.created else "repeated", target.name, result.file.filename, user.name,
