@@ -44,10 +44,11 @@ def _upstream_url() -> str:
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def _install(tool: str, index: str, tmp: Path, *, find_links: bool = False) -> tuple[float, int]:
+def _install(tool: str, index: str, tmp: Path, *, find_links: bool = False, limit: float = 300) -> tuple[float, int]:
     """Install REQUIREMENTS into a fresh venv with a fresh client cache; (seconds, dists installed).
 
     With ``find_links``, ``index`` is a local folder URL used with ``--no-index --find-links``.
+    An install still running after ``limit`` seconds is stopped and raises TimeoutError.
     """
     venv = tmp / "venv"
     env = _client_env(tmp)
@@ -58,7 +59,10 @@ def _install(tool: str, index: str, tmp: Path, *, find_links: bool = False) -> t
     else:
         cmd = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q", *source]
     start = time.perf_counter()
-    result = subprocess.run([*cmd, *REQUIREMENTS], env=env, capture_output=True, text=True, timeout=300)
+    try:
+        result = subprocess.run([*cmd, *REQUIREMENTS], env=env, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise TimeoutError(f"{tool} install from {index} did not finish within {limit:g} s") from None
     if result.returncode:
         raise RuntimeError(f"{tool} install from {index} failed: {(result.stdout + result.stderr)[-1500:]}")
     elapsed = time.perf_counter() - start
