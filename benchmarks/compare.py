@@ -29,7 +29,7 @@ import httpx
 from benchmarks._harness import PeakRss, rss_kib, wrk
 from benchmarks.foundation import tiny_wheel
 from benchmarks.mirror import REQUIREMENTS, _install, _upstream_url
-from benchmarks.peers import CACHE, PEERS, Peer, Running, _clean_env, upload_all
+from benchmarks.peers import CACHE, PEERS, WHEELCAVE_PER_CORE, Peer, Running, Wheelcave, _clean_env, upload_all
 
 PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 Cell = list[float] | str  # measurements, or why there are none
@@ -55,7 +55,7 @@ def _start_with(peer: Peer, work: Path, files: Path, *, nginx_for_proxy: Running
         assert nginx_for_proxy is not None
         return peer.start(work, upstream=nginx_for_proxy.simple)
     server = peer.start(work, files=files if peer.name in {"pypiserver", "nginx"} else None)
-    if peer.name in {"wheelcave", "devpi"}:
+    if isinstance(peer, Wheelcave) or peer.name == "devpi":
         upload_all(server, sorted(f for f in files.iterdir() if not f.name.startswith(".")), tool="http")
     return server
 
@@ -73,8 +73,9 @@ def hot(work: Path, runs: int, seconds: int) -> dict[str, dict[str, Cell]]:
     _files(files, "bench-hot", 50)
     rows: dict[str, dict[str, Cell]] = {}
     nginx = next(p for p in PEERS if p.name == "nginx").start(work / "hot-nginx-upstream", files=files)
+    extra = [WHEELCAVE_PER_CORE] if WHEELCAVE_PER_CORE.workers > 1 else []
     try:
-        for peer in PEERS:
+        for peer in [*PEERS, *extra]:
             try:
                 server = _start_with(peer, work / f"hot-{peer.name}", files, nginx_for_proxy=nginx)
             except Exception as exc:  # noqa: BLE001
@@ -83,7 +84,7 @@ def hot(work: Path, runs: int, seconds: int) -> dict[str, dict[str, Cell]]:
             try:
                 url = _page(server, "bench-hot")
                 assert httpx.get(url, headers={"Accept": PIP_ACCEPT}, timeout=30).status_code == 200, url
-                for conns in (1, 32, 50):
+                for conns in (1, 32, 50) if peer not in extra else (32, 50):  # more workers: a concern under load only
                     results = [wrk(url, connections=conns, seconds=seconds, headers={"Accept": PIP_ACCEPT}) for _ in range(runs)]
                     rows.setdefault(f"hot page, {conns} conn, req/s", {})[peer.name] = [r.rps for r in results]
                     rows.setdefault(f"hot page, {conns} conn, p99 ms", {})[peer.name] = [r.p99_ms for r in results]

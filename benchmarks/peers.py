@@ -96,6 +96,11 @@ class Peer:
 class Wheelcave(Peer):
     name, hosted, upload, proxy = "wheelcave", True, True, True
 
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+        if workers > 1:
+            self.name = f"wheelcave --workers {workers}"
+
     def _start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         work.mkdir(parents=True, exist_ok=True)
         data = work / "wheelcave-data"
@@ -103,7 +108,8 @@ class Wheelcave(Peer):
         env = _clean_env(**({"PIP_INDEX_URL": upstream} if upstream else {}))
         log = (work / "wheelcave.log").open("wb")
         started = time.perf_counter()
-        proc = self._spawn([str(BIN / "wheelcave"), "serve", "--data-dir", str(data), "--port", str(port)],
+        proc = self._spawn([str(BIN / "wheelcave"), "serve", "--data-dir", str(data), "--port", str(port),
+                            "--workers", str(self.workers)],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/simple/", proc)
@@ -260,6 +266,8 @@ http {{
 
 
 PEERS: list[Peer] = [Wheelcave(), Nginx(), PypiServer(), Devpi(), Proxpi()]
+#: Measured in the hot-page scenario only: one worker per core, as nginx runs here.
+WHEELCAVE_PER_CORE = Wheelcave(workers=os.cpu_count() or 1)
 
 
 def _post(client: httpx.Client, url: str, path: Path) -> None:
