@@ -15,13 +15,15 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._pages = Counter(
             "wheelcave_mirror_pages", "Mirror project page lookups by result "
-            "(hit, revalidated, fetched, stale, missing).", ["index", "result"], registry=self.registry,
+            "(hit, revalidated, fetched, stale, missing; early: fetched and answered before its rows "
+            "were written).", ["index", "result"], registry=self.registry,
         )
         self._errors = Counter(
             "wheelcave_upstream_errors", "Failed upstream requests.", ["index", "kind"], registry=self.registry,
         )
         self._files = Counter(
-            "wheelcave_mirror_files", "Mirror file requests by result (hit, miss, joined).",
+            "wheelcave_mirror_files", "Mirror file requests by result (hit, miss, joined; pending: "
+            "listed by an early answer whose rows were still being written).",
             ["index", "result"], registry=self.registry,
         )
         self._bytes = Counter(

@@ -29,8 +29,13 @@ class Services:
         await self.db.dispose()
 
 
-async def open_services(settings: Settings, *, migrate: bool = True) -> Services:
-    """Connect, migrate the schema and create the default indexes of a new data folder."""
+async def open_services(settings: Settings, *, migrate: bool = True, serving: bool = False) -> Services:
+    """Connect, migrate the schema and create the default indexes of a new data folder.
+
+    ``serving``: for the web server (not a CLI command), which may then let mirrors answer
+    first fetches before their rows are written when it is the only process serving the
+    database: SQLite (whose data folder one server locks) with one worker.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o750)
     db = Database(settings.database_url)
@@ -38,7 +43,8 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> Services
         await db.migrate()
     repo = Repository(db)
     blobs = FilesystemBlobStore(settings.blob_dir)
-    registry = Registry(repo, blobs, max_metadata_size=settings.max_metadata_size)
+    registry = Registry(repo, blobs, max_metadata_size=settings.max_metadata_size,
+                        early_answers=serving and db.is_sqlite and settings.workers == 1)
     await registry.ensure_defaults()
     await registry.reload()
     return Services(

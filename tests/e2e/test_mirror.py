@@ -149,6 +149,48 @@ def test_first_answer_is_the_stored_page(tmp_path: Path, upstream: FakeUpstream)
         srv.stop()
 
 
+def test_early_answer_serves_files_before_rows_are_written(tmp_path: Path, upstream: FakeUpstream) -> None:
+    """On the embedded default (SQLite, one worker) a first fetch is answered before its rows
+    are written; a client asking for a listed file's .metadata and bytes right after gets
+    them from what the page listed. A page of 30,000 files keeps the rows pending long
+    enough (a quarter of a second or more here) for both requests to land meanwhile; the
+    metrics say they took that path. Afterwards the rows are there (the restart serves the
+    same page and the cached file without asking the upstream)."""
+    real = small_wheel("mir-early", "1.0")
+    up = f"http://127.0.0.1:{upstream.port}"
+    meta_sha = hashlib.sha256(real.metadata or b"").hexdigest()
+    files = [{"filename": f"mir_early-0.{i}-py3-none-any.whl", "url": f"{up}/files/none-{i}.whl",
+              "hashes": {"sha256": hashlib.sha256(str(i).encode()).hexdigest()}} for i in range(30_000)]
+    files.append({"filename": real.filename, "url": f"{up}/files/{real.filename}", "hashes": {"sha256": real.sha256},
+                  "core-metadata": {"sha256": meta_sha}, "size": len(real.data)})
+    upstream.projects["mir-early"] = [real]  # so the fake serves its bytes and metadata
+    upstream.raw_pages["mir-early"] = (
+        json.dumps({"meta": {"api-version": "1.1"}, "name": "mir-early", "files": files}).encode(),
+        "application/vnd.pypi.simple.v1+json",
+    )
+    srv = Server(tmp_path / "data").start()
+    try:
+        base = mirror(srv, upstream.url)
+        page = httpx.get(f"{base}mir-early/", headers=JSON, timeout=60)
+        entry = page.json()["files"][-1]
+        url = httpx.URL(f"{base}mir-early/").join(entry["url"])
+        with httpx.Client(timeout=30) as client:
+            meta = client.get(f"{url}.metadata")
+            data = client.get(url)
+        assert meta.status_code == 200 and hashlib.sha256(meta.content).hexdigest() == meta_sha
+        assert data.status_code == 200 and data.content == real.data
+        metrics = httpx.get(f"{srv.url}/metrics").text
+        assert 'wheelcave_mirror_pages_total{index="up",result="early"} 1.0' in metrics
+        assert 'wheelcave_mirror_files_total{index="up",result="pending"} 2.0' in metrics
+        srv.restart()
+        assert httpx.get(f"{base}mir-early/", headers=JSON, timeout=60).content == page.content
+        assert httpx.get(url).content == real.data
+        assert upstream.count("GET /simple/mir-early/") == 1
+        assert upstream.count(f"GET /files/{real.filename}") == 1
+    finally:
+        srv.stop()
+
+
 def test_html_only_upstream(fresh_server: Server, upstream: FakeUpstream, tmp_path: Path, client_env: dict[str, str]) -> None:
     upstream.html_only = True
     f = small_wheel("mir-html", "1.0")

@@ -9,6 +9,14 @@ are cached (``keep_removed``). ``offline`` never contacts the upstream.
 Files: see :mod:`wheelcave.indexes.fetcher`. Metadata (PEP 658): fetched from the upstream on
 demand when it offers it; otherwise extracted from the wheel once the wheel is cached, and
 then advertised.
+
+First fetches: the page is answered from the parsed upstream page. Where this process is the
+only one serving the database (SQLite, one worker: ``early_answers``), it is answered before
+its rows are written; until they are, the files route finds the listed files here
+(``pending_file``) and their metadata and bytes are fetched without waiting for the rows.
+Elsewhere the rows are written first, as another process may be asked for the files.
+Recording what a client was already given (a cached file, a metadata file) happens after the
+answer.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import asyncio
 import logging
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +54,12 @@ __all__ = ["MirrorConfig", "MirrorIndex"]
 
 log = logging.getLogger("wheelcave.mirror")
 _MAX_METADATA = 8 * 2**20
+
+
+@dataclass(frozen=True)
+class _PendingRows:
+    task: asyncio.Task[None]
+    files: dict[str, RemoteFile]  # by filename, as the rows will list them
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,7 @@ class MirrorIndex:
     def __init__(
         self, record: IndexRecord, repo: Repository, blobs: FilesystemBlobStore,
         client: UpstreamClient, fetcher: FileFetcher, metrics: Metrics,
-        on_change: Callable[[str], None] | None = None,
+        on_change: Callable[[str], None] | None = None, *, early_answers: bool = False,
     ) -> None:
         self.record = record
         self.name = record.name
@@ -100,6 +114,9 @@ class MirrorIndex:
         self.on_change = on_change or (lambda project: None)
         self._flights: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task[None]] = set()
+        #: Answer a first fetch before its rows are written (see :meth:`_answer_early`).
+        self.early_answers = early_answers
+        self._pending: dict[str, _PendingRows] = {}
 
     def dependencies(self) -> Sequence[int]:
         return (self.id,)
@@ -133,13 +150,19 @@ class MirrorIndex:
         if len(self._flights) > 10_000:
             self._flights = {k: v for k, v in self._flights.items() if v.locked()}
         lock = self._flights.setdefault(name, asyncio.Lock())
-        async with lock:
+        await lock.acquire()
+        handed_over = False  # to the task that writes an early answer's rows
+        try:
             again = await self.repo.mirror_page_state(self.id, name)
             if again and again != state and time.time() - again.fetched_at.timestamp() < self.config.ttl:
                 self.metrics.page(self.name, "hit")  # refreshed by the request we waited for
                 return await self._page(name)
             try:
-                first = await self._refresh(name, again)
+                result = await self._fetch(name, again)
+                if again is None and self.early_answers and isinstance(result, Fetched):
+                    handed_over = True
+                    return self._answer_early(name, result, lock)
+                first = await self._store(name, again, result)
             except UpstreamError as exc:
                 self.metrics.upstream_error(self.name, "page")
                 if again is None:
@@ -149,17 +172,102 @@ class MirrorIndex:
             else:
                 if first is not None:
                     return first
+        finally:
+            if not handed_over:
+                lock.release()
         return await self._page(name)
 
+    def _answer_early(self, name: NormalizedName, result: Fetched, lock: asyncio.Lock) -> ProjectPage | None:
+        """A first fetch answered before its rows are written: the rows are written by a task of
+        their own, which holds the project's lock until it is done (a second request for the
+        project waits for them). Meanwhile the files route finds the page's files here
+        (:meth:`pending_file`). Only where this process is the only one serving the database:
+        another process would not know the files yet."""
+        self._note_fetched(name, result)
+        self.metrics.page(self.name, "early")
+        files: dict[str, RemoteFile] = {}
+        for f in result.page.files:
+            if f.sha256 and f.filename not in files:
+                files[f.filename] = f
+
+        async def write_rows() -> None:
+            try:
+                await self.repo.store_mirror_page(
+                    self.id, name, result.page.files, etag=result.etag, last_modified=result.last_modified, status="ok")
+                self.on_change("")  # the project lists; the project's page is the one answered
+            except Exception as exc:  # noqa: BLE001 - the next request fetches the page again
+                log.error("mirror.store_failed index=%s project=%s: %s: %s", self.name, name, type(exc).__name__, exc)
+            finally:
+                self._pending.pop(name, None)
+                lock.release()
+
+        self._pending[name] = _PendingRows(asyncio.create_task(write_rows()), files)
+        entries = stored_entries(result.page.files)
+        return ProjectPage(name=name, files=entries, display_name=name) if entries else None
+
+    def pending_file(self, sha256: str, filename: str) -> RemoteFile | None:
+        """A file of an early answer whose row is still being written."""
+        for pending in self._pending.values():
+            found = pending.files.get(filename)
+            if found is not None and found.sha256 == sha256:
+                return found
+        return None
+
+    async def rows_written(self, sha256: str, filename: str) -> None:
+        """Wait until the row of a file listed by an early answer is written (or failed)."""
+        for pending in list(self._pending.values()):
+            found = pending.files.get(filename)
+            if found is not None and found.sha256 == sha256:
+                await asyncio.shield(pending.task)  # a client leaving must not cancel the write
+                return
+
+    async def pending_metadata(self, sha256: str, filename: str) -> str | None:
+        """The ``.metadata`` of a file listed by an early answer, fetched without waiting for its
+        row (the client asks for it right after the page); None if the upstream offers none.
+        It is recorded in the database once the row exists."""
+        found = self.pending_file(sha256, filename)
+        if found is None or not found.metadata_available or self.config.offline:
+            return None
+        self.metrics.file(self.name, "pending")
+        data = await self.client.fetch_small(found.url + ".metadata", _MAX_METADATA)
+        if data is None:
+            raise NotFound(f"The upstream has no metadata file for {filename!r}.")
+        sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
+        if found.metadata_sha256 and sha != found.metadata_sha256:
+            raise UpstreamError(f"{filename}.metadata: sha256 does not match the upstream's")
+
+        async def record_it() -> None:
+            await self.rows_written(sha256, filename)
+            record = await self.repo.find_file_by_content(sha256, filename)
+            if record is not None and record.index_id == self.id:
+                self._record_metadata_later(record, sha, len(data))
+
+        self._spawn(record_it(), f"{filename}.metadata")
+        return sha
+
     async def _refresh(self, name: NormalizedName, state: Any, *, bump: bool = False) -> ProjectPage | None:
-        """Fetch the upstream page and store it. On a first fetch (no rows yet) returns the page
-        as stored, built from the parsed upstream page: the same entries reading the new rows
-        back would give, without the read (a project with 15,000 files saves a third of its
-        first answer)."""
+        return await self._store(name, state, await self._fetch(name, state), bump=bump)
+
+    async def _fetch(self, name: NormalizedName, state: Any) -> Fetched | NotModified | Missing:
         conditional = state is not None and state.status == "ok"
-        result = await self.client.fetch_project(
+        return await self.client.fetch_project(
             name, state.etag if conditional else None, state.last_modified if conditional else None
         )
+
+    def _note_fetched(self, name: NormalizedName, result: Fetched) -> None:
+        hashless = [f.filename for f in result.page.files if not f.sha256]
+        if hashless:
+            log.warning("mirror.no_sha256 index=%s project=%s: %d files listed without a sha256 are "
+                        "skipped, e.g. %s", self.name, name, len(hashless), hashless[0])
+        self.metrics.page(self.name, "fetched")
+
+    async def _store(
+        self, name: NormalizedName, state: Any, result: Fetched | NotModified | Missing, *, bump: bool = False
+    ) -> ProjectPage | None:
+        """Store what the upstream answered. On a first fetch (no rows yet) returns the page as
+        stored, built from the parsed upstream page: the same entries reading the new rows back
+        would give, without the read (a project with 15,000 files saves a third of its first
+        answer)."""
         if isinstance(result, NotModified):
             self.metrics.page(self.name, "revalidated")
             await self.repo.touch_mirror_page(self.id, name)
@@ -170,11 +278,7 @@ class MirrorIndex:
                 self.on_change(name)
             return None
         assert isinstance(result, Fetched)
-        hashless = [f.filename for f in result.page.files if not f.sha256]
-        if hashless:
-            log.warning("mirror.no_sha256 index=%s project=%s: %d files listed without a sha256 are "
-                        "skipped, e.g. %s", self.name, name, len(hashless), hashless[0])
-        self.metrics.page(self.name, "fetched")
+        self._note_fetched(name, result)
         if await self.repo.store_mirror_page(
             self.id, name, result.page.files, etag=result.etag, last_modified=result.last_modified, status="ok", bump=bump
         ):
@@ -202,13 +306,40 @@ class MirrorIndex:
             raise NotFound(f"{record.filename} is not cached and index {self.name!r} is offline.")
         spec = DownloadSpec(record.origin_url, record.sha256, record.filename, record.size)
 
+        async def the_record() -> FileRecord:
+            return record
+
+        return self._download(spec, the_record)
+
+    def start_pending_download(self, sha256: str, filename: str) -> tuple[Download, int] | None:
+        """Start (or join) the download of a file listed by an early answer, without waiting
+        for its row; the row learns of the bytes once it is written."""
+        found = self.pending_file(sha256, filename)
+        if found is None or self.config.offline:
+            return None
+        self.metrics.file(self.name, "pending")
+        spec = DownloadSpec(found.url, sha256, filename, found.size)
+
+        async def the_record() -> FileRecord | None:
+            await self.rows_written(sha256, filename)
+            record = await self.repo.find_file_by_content(sha256, filename)
+            return record if record is not None and record.index_id == self.id else None
+
+        return self._download(spec, the_record)
+
+    def _download(
+        self, spec: DownloadSpec, the_record: Callable[[], Awaitable[FileRecord | None]]
+    ) -> tuple[Download, int]:
         async def committed(download: Download) -> None:
+            self.metrics.file_bytes(self.name, "upstream", download.written)
+            record = await the_record()
+            if record is None:
+                return  # its rows were never written: the unreferenced blob is gc's to remove
             metadata = None
             if record.kind == "wheel" and not record.metadata_sha256 and not record.upstream_metadata:
                 metadata = await self._extract_metadata(record)
             await self.repo.record_mirror_blob(record.id, record.sha256, download.written, metadata)
             self.on_change(record.project)
-            self.metrics.file_bytes(self.name, "upstream", download.written)
 
         download, fd, new = self.fetcher.get(spec, self.blobs, self.client, committed)
         self.metrics.file(self.name, "miss" if new else "joined")
@@ -251,13 +382,22 @@ class MirrorIndex:
         for it does the same again."""
 
         async def record_it() -> None:
-            try:
-                if await self.repo.record_metadata_blob(record.id, sha256, size):
-                    self.on_change(record.project)
-            except Exception as exc:  # noqa: BLE001 - logged; nothing is lost but the shortcut
-                log.error("mirror.record_failed file=%s.metadata: %s: %s", record.filename, type(exc).__name__, exc)
+            if await self.repo.record_metadata_blob(record.id, sha256, size):
+                self.on_change(record.project)
 
-        task = asyncio.create_task(record_it())
+        self._spawn(record_it(), f"{record.filename}.metadata")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run database bookkeeping after an answer; a failure is logged (nothing is lost but
+        the shortcut: the next request for the file does the same again)."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as exc:  # noqa: BLE001
+                log.error("mirror.record_failed index=%s file=%s: %s: %s", self.name, what, type(exc).__name__, exc)
+
+        task = asyncio.create_task(guarded())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -280,6 +420,12 @@ class MirrorIndex:
                     pass  # wait for the whole file (verified and committed)
                 await download.recorded.wait()
         return [r.filename for r in chosen]
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Let pending row writes and recordings finish (at shutdown), up to ``timeout`` seconds."""
+        tasks = [p.task for p in self._pending.values()] + list(self._background)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -50,8 +50,12 @@ class Registry:
         max_metadata_size: int,
         refresh_interval: float = 0.5,
         metrics: Metrics | None = None,
+        early_answers: bool = False,
     ) -> None:
         self.metrics = metrics or Metrics()
+        #: Mirrors answer first fetches before writing their rows: only where this process is
+        #: the only one serving the database (SQLite, one worker), see MirrorIndex._answer_early.
+        self.early_answers = early_answers
         self.fetcher = FileFetcher()
         self._clients: dict[tuple[str, str, float], UpstreamClient] = {}
         self._pip_index: str | None = None
@@ -203,7 +207,15 @@ class Registry:
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = UpstreamClient(upstream, timeout=config.timeout)
-        return MirrorIndex(record, self.repo, self.blobs, client, self.fetcher, self.metrics, self.project_changed)
+        return MirrorIndex(record, self.repo, self.blobs, client, self.fetcher, self.metrics, self.project_changed,
+                           early_answers=self.early_answers)
+
+    def pending_mirror(self, sha256: str, filename: str) -> MirrorIndex | None:
+        """The mirror whose early answer listed this file while its row is still being written."""
+        for index in list(self._built.values()):
+            if isinstance(index, MirrorIndex) and index.pending_file(sha256, filename) is not None:
+                return index
+        return None
 
     def _pip_url(self) -> str:
         if self._pip_index is None:
@@ -237,6 +249,9 @@ class Registry:
         return await dst.receive(records, source=source, actor=actor, address=address)
 
     async def close(self) -> None:
+        for index in list(self._built.values()):
+            if isinstance(index, MirrorIndex):
+                await index.drain()
         await self.fetcher.close()
         for client in self._clients.values():
             await client.aclose()

@@ -35,7 +35,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        svc = services or await open_services(settings)
+        svc = services or await open_services(settings, serving=True)
         app.state.services = holder["services"] = svc
         app.state.page_cache = PageCache()
         app.state.file_lookups = files.FileLookups()

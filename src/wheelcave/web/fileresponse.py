@@ -18,7 +18,8 @@ from starlette.types import Receive, Scope, Send
 __all__ = ["BlobResponse"]
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-_CHUNK = 256 * 1024
+_CHUNK = 256 * 1024  # read in one go up to this size
+_BIG_CHUNK = 1024 * 1024  # larger files: one read (one thread hop) per MiB
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
@@ -103,13 +104,17 @@ class BlobResponse(Response):
                 raise OSError(f"blob {self.path.name} is shorter than its recorded size")
             await send({"type": "http.response.body", "body": body})
             return
-        async with await anyio.open_file(self.path, "rb") as fh:
-            await fh.seek(self.start)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            offset = self.start
             while remaining > 0:
-                chunk = await fh.read(min(_CHUNK, remaining))
+                chunk = await anyio.to_thread.run_sync(os.pread, fd, min(_BIG_CHUNK, remaining), offset)
                 if not chunk:
                     break
+                offset += len(chunk)
                 remaining -= len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+        finally:
+            os.close(fd)
         if remaining > 0:  # the file shrank under us: never pretend the body was complete
             raise OSError(f"blob {self.path.name} is shorter than its recorded size")

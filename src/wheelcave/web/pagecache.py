@@ -39,7 +39,9 @@ class CachedPage:
     def gzipped(self) -> bytes:
         if self._gzip is None:
             assert self.body is not None
-            self._gzip = gzip.compress(self.body, compresslevel=6, mtime=0)
+            # Level 3: half the CPU of level 6 for about 8% more bytes; a mirror's first answer
+            # for a project of 15,000 files compresses 7 MB while the client waits.
+            self._gzip = gzip.compress(self.body, compresslevel=3, mtime=0)
         return self._gzip
 
 

@@ -119,6 +119,24 @@ async def serve_file(request: Request) -> Response:
         except FileNotFoundError:
             pass  # collected since: resolve it again
     record = await svc.repo.find_file_by_content(sha256, filename)
+    if record is None:
+        base = filename.removesuffix(_METADATA)
+        pending = svc.registry.pending_mirror(sha256, base)
+        if pending is not None:  # listed by a page answered before its rows were written
+            if base != filename:
+                blob = await pending.pending_metadata(sha256, base)
+                if blob is not None:
+                    return _send_blob(request, svc, blob, filename, None)
+            elif svc.blobs.exists(sha256):
+                return _send_blob(request, svc, sha256, filename, pending.name)
+            else:
+                started = pending.start_pending_download(sha256, base)
+                if started is not None:
+                    return await _stream(request, *started, sha256, filename)
+            await pending.rows_written(sha256, base)
+        # Also when no early answer lists it (any more): its rows may have been committed
+        # while the first lookup ran.
+        record = await svc.repo.find_file_by_content(sha256, filename)
     if record is None and filename.endswith(_METADATA):
         blob = await _metadata_blob(svc, sha256, filename[: -len(_METADATA)])
         try:
