@@ -84,7 +84,7 @@ def hot(work: Path, runs: int, seconds: int) -> dict[str, dict[str, Cell]]:
             try:
                 url = _page(server, "bench-hot")
                 assert httpx.get(url, headers={"Accept": PIP_ACCEPT}, timeout=30).status_code == 200, url
-                for conns in (1, 32, 50) if peer not in extra else (32, 50):  # more workers: a concern under load only
+                for conns in (1, 32, 50) if peer not in extra else (50,):  # more workers: for the p99 under load
                     results = [wrk(url, connections=conns, seconds=seconds, headers={"Accept": PIP_ACCEPT}) for _ in range(runs)]
                     rows.setdefault(f"hot page, {conns} conn, req/s", {})[peer.name] = [r.rps for r in results]
                     rows.setdefault(f"hot page, {conns} conn, p99 ms", {})[peer.name] = [r.p99_ms for r in results]
@@ -145,8 +145,8 @@ def warm(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
 
 
 #: A cold install through a proxy that takes longer is reported as failed (the whole run must
-#: stay under 30 minutes); direct installs take 1-10 s here, the slowest working peer about 20.
-COLD_LIMIT = 90.0
+#: stay under 30 minutes); direct installs take 1-10 s here, the slowest working peer about 30.
+COLD_LIMIT = 60.0
 
 
 def cold(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
@@ -253,6 +253,8 @@ def _scale_runs(peer: Peer, work: Path, runs: int, files: Path, projects: int, p
         run_dir = work / f"scale-{peer.name}-{i}"
         if peer.name == "wheelcave":
             shutil.copytree(template, run_dir)  # each run starts on its own copy
+        else:
+            run_dir = work / f"scale-{peer.name}"  # its folder or tree, made once and served by each run
         server = peer.start(run_dir, files=files)
         try:
             if peer.name != "nginx":
@@ -265,9 +267,10 @@ def _scale_runs(peer: Peer, work: Path, runs: int, files: Path, projects: int, p
                 roots.append((time.perf_counter() - t0) * 1000)
                 page = _page(server, "scale-04321")
                 client.get(page, headers={"Accept": PIP_ACCEPT}).raise_for_status()
-                lat = []
-                for _ in range(20):
-                    t0 = time.perf_counter()
+                lat: list[float] = []
+                deadline = time.perf_counter() + 10
+                while len(lat) < 20 and (len(lat) < 3 or time.perf_counter() < deadline):
+                    t0 = time.perf_counter()  # 20 requests, or at least 3 within about 10 s
                     client.get(page, headers={"Accept": PIP_ACCEPT})
                     lat.append((time.perf_counter() - t0) * 1000)
                 pages.append(statistics.median(lat))

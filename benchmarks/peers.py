@@ -131,10 +131,12 @@ class PypiServer(Peer):
         bin_dir = tool_venv("pypiserver", "pypiserver==2.*", "passlib")
         work.mkdir(parents=True, exist_ok=True)
         packages = work / "pypiserver-packages"
-        packages.mkdir()
-        if files:
-            for f in files.iterdir():
-                os.link(f, packages / f.name)
+        if not (work / ".filled").exists():  # a folder filled by an earlier start is reused
+            packages.mkdir()
+            if files:
+                for f in files.iterdir():
+                    os.link(f, packages / f.name)
+            (work / ".filled").touch()
         port = free_port()
         started = time.perf_counter()
         proc = self._spawn(
@@ -224,15 +226,17 @@ class Nginx(Peer):
         work.mkdir(parents=True, exist_ok=True)
         (work / "nginx-tmp").mkdir(exist_ok=True)
         root = work / "nginx-root"
-        (root / "pool").mkdir(parents=True)
-        names = []
-        for f in files.iterdir():
-            os.link(f, root / "pool" / f.name)
-            names.append(f.name)
-        listing = work / "package-list.txt"
-        listing.write_text("\n".join(names) + "\n")
-        subprocess.run([str(bin_dir / "dumb-pypi"), "--package-list", str(listing), "--packages-url", "../../pool/",
-                        "--output-dir", str(root)], check=True, capture_output=True, env=_clean_env())
+        if not (work / ".filled").exists():  # a tree made by an earlier start is reused
+            (root / "pool").mkdir(parents=True)
+            names = []
+            for f in files.iterdir():
+                os.link(f, root / "pool" / f.name)
+                names.append(f.name)
+            listing = work / "package-list.txt"
+            listing.write_text("\n".join(names) + "\n")
+            subprocess.run([str(bin_dir / "dumb-pypi"), "--package-list", str(listing), "--packages-url", "../../pool/",
+                            "--output-dir", str(root)], check=True, capture_output=True, env=_clean_env())
+            (work / ".filled").touch()
         port = free_port()
         conf = work / "nginx.conf"
         user = "user root;" if os.geteuid() == 0 else ""  # workers must read the 0700 temp folders
