@@ -147,3 +147,13 @@ def test_gc_retention_and_orphans(fresh_server: Server, tmp_path: Path) -> None:
     versions = httpx.get(f"{srv.url}/index/nightly/simple/gc-pkg/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()["versions"]
     assert sorted(versions) == ["1.0", "1.1b1", "1.1rc1"]
     assert srv.cli("check", "--hashes").returncode == 0
+
+
+def test_initial_password_never_looks_like_an_option() -> None:
+    """The first-run admin password is pasted after ``-p`` (twine): a leading ``-`` made one run
+    in 64 fail as a missing argument. 20,000 draws would include about 300 such passwords."""
+    from wheelcave.auth.service import initial_password
+
+    drawn = [initial_password() for _ in range(20_000)]
+    assert not [p for p in drawn if p.startswith("-")]
+    assert len(set(drawn)) == len(drawn) and all(len(p) == 24 for p in drawn)

@@ -49,6 +49,12 @@ def eventually(probe: Callable[[], T], seconds: float = 3.0) -> T:
         time.sleep(0.05)
 
 
+def json_page(upstream: FakeUpstream, project: str, files: list[dict[str, object]]) -> None:
+    """Make the fake upstream answer ``project``'s page with exactly these PEP 691 entries."""
+    doc = {"meta": {"api-version": "1.1"}, "name": project, "files": files}
+    upstream.raw_pages[project] = (json.dumps(doc).encode(), "application/vnd.pypi.simple.v1+json")
+
+
 def small_wheel(name: str, version: str, **kw: object) -> UpFile:
     data = wheel_bytes(name, version, **kw)  # type: ignore[arg-type]
     import io
@@ -128,10 +134,7 @@ def test_first_answer_is_the_stored_page(tmp_path: Path, upstream: FakeUpstream)
     ]
     files.append({**files[0], "hashes": {"sha256": "0" * 64}})  # the same filename again: ignored
     files.append({"filename": "mir_first-9.0-py3-none-any.whl", "url": f"{up}/files/x.whl", "hashes": {}})
-    upstream.raw_pages["mir-first"] = (
-        json.dumps({"meta": {"api-version": "1.1"}, "name": "mir-first", "files": files}).encode(),
-        "application/vnd.pypi.simple.v1+json",
-    )
+    json_page(upstream, "mir-first", files)
     srv = Server(tmp_path / "data").start()
     try:
         base = mirror(srv, upstream.url)
@@ -164,10 +167,7 @@ def test_early_answer_serves_files_before_rows_are_written(tmp_path: Path, upstr
     files.append({"filename": real.filename, "url": f"{up}/files/{real.filename}", "hashes": {"sha256": real.sha256},
                   "core-metadata": {"sha256": meta_sha}, "size": len(real.data)})
     upstream.projects["mir-early"] = [real]  # so the fake serves its bytes and metadata
-    upstream.raw_pages["mir-early"] = (
-        json.dumps({"meta": {"api-version": "1.1"}, "name": "mir-early", "files": files}).encode(),
-        "application/vnd.pypi.simple.v1+json",
-    )
+    json_page(upstream, "mir-early", files)
     srv = Server(tmp_path / "data").start()
     try:
         base = mirror(srv, upstream.url)

@@ -61,6 +61,15 @@ _MEMO_SECONDS = 60.0
 _BAD_CREDENTIALS = "Invalid or non-existent authentication information"
 
 
+
+def initial_password() -> str:
+    """24 random URL-safe characters that never start with ``-``: a password pasted after
+    ``-p`` (twine, curl) must not be read as an option (one in 64 did before)."""
+    while True:
+        password = secrets.token_urlsafe(18)
+        if not password.startswith("-"):
+            return password
+
 def validate_user_name(name: str) -> str:
     if not _USER_NAME.fullmatch(name):
         msg = f"invalid user name {name!r}: letters, digits, '.', '_' and '-', at most 64"
@@ -192,7 +201,7 @@ class AuthService:
         """With no users yet, create ``admin`` with a random password and return it."""
         if await self.repo.count_users():
             return None
-        password = secrets.token_urlsafe(18)
+        password = initial_password()
         hashed = await self.hash_password(password)
         if await self.repo.create_user("admin", hashed, is_admin=True) is None:
             return None  # another process won the race

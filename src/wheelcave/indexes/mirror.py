@@ -229,18 +229,13 @@ class MirrorIndex:
         if found is None or not found.metadata_available or self.config.offline:
             return None
         self.metrics.file(self.name, "pending")
-        data = await self.client.fetch_small(found.url + ".metadata", _MAX_METADATA)
-        if data is None:
-            raise NotFound(f"The upstream has no metadata file for {filename!r}.")
-        sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
-        if found.metadata_sha256 and sha != found.metadata_sha256:
-            raise UpstreamError(f"{filename}.metadata: sha256 does not match the upstream's")
+        sha, size = await self._fetch_metadata(found.url, filename, found.metadata_sha256)
 
         async def record_it() -> None:
             await self.rows_written(sha256, filename)
             record = await self.repo.find_file_by_content(sha256, filename)
             if record is not None and record.index_id == self.id:
-                self._record_metadata_later(record, sha, len(data))
+                self._record_metadata_later(record, sha, size)
 
         self._spawn(record_it(), f"{filename}.metadata")
         return sha
@@ -356,18 +351,24 @@ class MirrorIndex:
         sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
         return sha, len(data)
 
+    async def _fetch_metadata(self, url: str, filename: str, expected: str | None) -> tuple[str, int]:
+        """Fetch ``<url>.metadata`` into the blob store, checked against the page's hash if it
+        gave one; (sha256, size)."""
+        data = await self.client.fetch_small(url + ".metadata", _MAX_METADATA)
+        if data is None:
+            raise NotFound(f"The upstream has no metadata file for {filename!r}.")
+        sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
+        if expected and sha != expected:
+            raise UpstreamError(f"{filename}.metadata: sha256 does not match the upstream's")
+        return sha, len(data)
+
     async def metadata(self, record: FileRecord) -> str:
         """Make the ``.metadata`` of a listed wheel available; returns its blob's sha256."""
         if record.metadata_sha256 and self.blobs.exists(record.metadata_sha256):
             return record.metadata_sha256
         if record.upstream_metadata and record.origin_url and not self.config.offline:
-            data = await self.client.fetch_small(record.origin_url + ".metadata", _MAX_METADATA)
-            if data is None:
-                raise NotFound(f"The upstream has no metadata file for {record.filename!r}.")
-            sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
-            if record.metadata_sha256 and sha != record.metadata_sha256:
-                raise UpstreamError(f"{record.filename}.metadata: sha256 does not match the upstream's")
-            self._record_metadata_later(record, sha, len(data))
+            sha, size = await self._fetch_metadata(record.origin_url, record.filename, record.metadata_sha256)
+            self._record_metadata_later(record, sha, size)
             return sha
         if self.blobs.exists(record.sha256) and record.kind == "wheel":
             extracted = await self._extract_metadata(record)
