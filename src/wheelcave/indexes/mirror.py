@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 import zipfile
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -185,10 +185,7 @@ class MirrorIndex:
         another process would not know the files yet."""
         self._note_fetched(name, result)
         self.metrics.page(self.name, "early")
-        files: dict[str, RemoteFile] = {}
-        for f in result.page.files:
-            if f.sha256 and f.filename not in files:
-                files[f.filename] = f
+        files = listed_files(result.page.files)
 
         async def write_rows() -> None:
             try:
@@ -202,24 +199,26 @@ class MirrorIndex:
                 lock.release()
 
         self._pending[name] = _PendingRows(asyncio.create_task(write_rows()), files)
-        entries = stored_entries(result.page.files)
+        entries = _entries(files.values())
         return ProjectPage(name=name, files=entries, display_name=name) if entries else None
 
-    def pending_file(self, sha256: str, filename: str) -> RemoteFile | None:
-        """A file of an early answer whose row is still being written."""
+    def _pending_with(self, sha256: str, filename: str) -> tuple[_PendingRows, RemoteFile] | None:
         for pending in self._pending.values():
             found = pending.files.get(filename)
             if found is not None and found.sha256 == sha256:
-                return found
+                return pending, found
         return None
+
+    def pending_file(self, sha256: str, filename: str) -> RemoteFile | None:
+        """A file of an early answer whose row is still being written."""
+        hit = self._pending_with(sha256, filename)
+        return hit[1] if hit else None
 
     async def rows_written(self, sha256: str, filename: str) -> None:
         """Wait until the row of a file listed by an early answer is written (or failed)."""
-        for pending in list(self._pending.values()):
-            found = pending.files.get(filename)
-            if found is not None and found.sha256 == sha256:
-                await asyncio.shield(pending.task)  # a client leaving must not cancel the write
-                return
+        hit = self._pending_with(sha256, filename)
+        if hit is not None:
+            await asyncio.shield(hit[0].task)  # a client leaving must not cancel the write
 
     async def pending_metadata(self, sha256: str, filename: str) -> str | None:
         """The ``.metadata`` of a file listed by an early answer, fetched without waiting for its
@@ -432,15 +431,25 @@ class MirrorIndex:
         await self.client.aclose()
 
 
-def stored_entries(files: Sequence[RemoteFile]) -> list[FileEntry]:
-    """The entries a first store of ``files`` lists, in its order: files with a sha256, the
+def listed_files(files: Sequence[RemoteFile]) -> dict[str, RemoteFile]:
+    """The files a store of ``files`` keeps, by filename and in order: those with a sha256, the
     first of each filename (as :meth:`Repository.store_mirror_page` keeps them)."""
-    seen: set[str] = set()
+    kept: dict[str, RemoteFile] = {}
+    for f in files:
+        if f.sha256 and f.filename not in kept:
+            kept[f.filename] = f
+    return kept
+
+
+def stored_entries(files: Sequence[RemoteFile]) -> list[FileEntry]:
+    """The entries a first store of ``files`` lists, in its order."""
+    return _entries(listed_files(files).values())
+
+
+def _entries(files: Iterable[RemoteFile]) -> list[FileEntry]:
     entries = []
     for f in files:
-        if not f.sha256 or f.filename in seen:
-            continue
-        seen.add(f.filename)
+        assert f.sha256 is not None  # listed_files keeps only files with one
         entries.append(FileEntry(
             filename=f.filename, url=files_url(f.sha256, f.filename), sha256=f.sha256, size=f.size,
             version=f.version, requires_python=f.requires_python, yanked=f.yanked,

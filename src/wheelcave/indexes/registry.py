@@ -86,7 +86,7 @@ class Registry:
         old = self._records
         self._records = {r.name: r for r in records}
         self._by_id = {r.id: r for r in records}
-        self._epoch = tuple(sorted((r.id, r.generation) for r in records))
+        self._set_epoch()
         if {n: (r.kind, r.config) for n, r in old.items()} != {
             n: (r.kind, r.config) for n, r in self._records.items()
         }:
@@ -107,6 +107,9 @@ class Registry:
         return tuple(
             self._by_id[i].generation if i in self._by_id else -1 for i in index.dependencies()
         )
+
+    def _set_epoch(self) -> None:
+        self._epoch = tuple(sorted((r.id, r.generation) for r in self._by_id.values()))
 
     async def epoch(self) -> tuple[tuple[int, int], ...]:
         """Every index's (id, generation): changes with any write that bumps one (an upload, a
@@ -172,7 +175,7 @@ class Registry:
             return
         bumped = dataclasses.replace(record, generation=record.generation + 1)
         self._by_id[index_id] = self._records[record.name] = bumped
-        self._epoch = tuple(sorted((r.id, r.generation) for r in self._by_id.values()))
+        self._set_epoch()
 
     async def names(self) -> list[IndexRecord]:
         await self._fresh()
