@@ -74,13 +74,18 @@ def test_projects_files_yank_delete_and_audit(server: Server, admin: tuple[str, 
     file_url = project["files"][0]["url"]
     assert httpx.get(file_url).content == wheel.read_bytes()
     assert httpx.get(f"{file_url}.metadata").status_code == 200
-    # alice may upload but not yank: that needs an admin or a scoped token
+    # alice may upload but not yank: that needs a grant on the index
     r = httpx.post(f"{base}/indexes/local/files/{wheel.name}/yank", json={"reason": "x"}, auth=alice)
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
-    created = httpx.post(f"{base}/tokens", json={"user": "api-alice", "index": "local", "permissions": ["yank", "delete"],
-                                                 "description": "alice's yank token"}, auth=admin).json()
+    # no token, not even one an administrator makes, carries a right its owner lacks
+    wanted = {"user": "api-alice", "index": "local", "permissions": ["yank", "delete"], "description": "alice's yank token"}
+    r = httpx.post(f"{base}/tokens", json=wanted, auth=admin)
+    assert r.status_code == 400 and "does not hold 'delete'" in r.json()["message"], r.text
+    httpx.post(f"{base}/indexes/local/acl/grant", json={"principal": "api-alice", "permissions": ["yank", "delete"]},
+               auth=admin).raise_for_status()
+    created = httpx.post(f"{base}/tokens", json=wanted, auth=admin).json()
     token = ("__token__", created["token"])
-    assert created["permissions"] == ["delete", "yank"] and created["index"] == "local"
+    assert created["permissions"] == ["delete", "yank"] and created["indexes"] == ["local"]
     r = httpx.post(f"{base}/indexes/local/projects/api-things/versions/1.0/yank", json={"reason": "bad"}, auth=token)
     assert r.status_code == 200 and r.json() == {"files": [wheel.name]}
     assert httpx.get(f"{base}/indexes/local/files/{wheel.name}").json()["yanked_reason"] == "bad"

@@ -16,7 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "db": {"core"},
     "upstream": {"core", "errors"},
     "indexes": {"core", "db", "storage", "errors", "upstream", "metrics"},
-    "auth": {"core", "db", "errors"},
+    "auth": {"core", "db", "errors", "metrics"},
     "jobs": {"core", "db", "storage", "indexes", "errors"},
     "web": {"core", "db", "storage", "indexes", "auth", "errors", "config", "services", "jobs", "__init__",
             "metrics", "upstream"},

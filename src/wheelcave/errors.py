@@ -9,6 +9,7 @@ WheelcaveError
  ├── Conflict            the name is taken by other content (409)
  ├── Gone                an action that no longer exists (410)
  ├── PayloadTooLarge     a body or file over its limit (413)
+ ├── TooManyRequests     over a rate limit; ``retry_after`` seconds (429)
  ├── UpstreamError       an upstream index failed or sent bad data (502)
  └── UpstreamTimeout     an upstream index did not answer in time (504)
 """
@@ -22,6 +23,7 @@ __all__ = [
     "Gone",
     "NotFound",
     "PayloadTooLarge",
+    "TooManyRequests",
     "Unauthorized",
     "UpstreamError",
     "UpstreamTimeout",
@@ -74,6 +76,15 @@ class Gone(WheelcaveError):
 class PayloadTooLarge(WheelcaveError):
     code = "too-large"
     status = 413
+
+
+class TooManyRequests(WheelcaveError):
+    code = "too-many-requests"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)
 
 
 class UpstreamError(WheelcaveError):

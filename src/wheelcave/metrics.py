@@ -31,6 +31,21 @@ class Metrics:
             ["index", "source"], registry=self.registry,
         )
 
+        self._auth_failures = Counter(
+            "wheelcave_auth_failures", "Refused credentials by reason (password, token, expired, malformed).",
+            ["reason"], registry=self.registry,
+        )
+        self._auth_throttled = Counter(
+            "wheelcave_auth_throttled", "Requests answered 429 by the failed-login limits (address, user).",
+            ["limit"], registry=self.registry,
+        )
+
+    def auth_failure(self, reason: str) -> None:
+        self._auth_failures.labels(reason).inc()
+
+    def auth_throttled(self, limit: str) -> None:
+        self._auth_throttled.labels(limit).inc()
+
     def page(self, index: str, result: str) -> None:
         self._pages.labels(index, result).inc()
 

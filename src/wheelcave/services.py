@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from wheelcave.auth.admin import AccountAdmin
 from wheelcave.auth.service import AuthService
 from wheelcave.config import Settings
+from wheelcave.db.accounts import Accounts
 from wheelcave.db.engine import Database
 from wheelcave.db.repository import Repository
 from wheelcave.indexes.registry import Registry
@@ -22,7 +24,9 @@ class Services:
     repo: Repository
     blobs: FilesystemBlobStore
     registry: Registry
+    accounts: Accounts
     auth: AuthService
+    people: AccountAdmin
 
     async def close(self) -> None:
         await self.registry.close()
@@ -47,7 +51,9 @@ async def open_services(settings: Settings, *, migrate: bool = True, serving: bo
                         early_answers=serving and db.is_sqlite and settings.workers == 1)
     await registry.ensure_defaults()
     await registry.reload()
+    accounts = Accounts(db)
+    auth = AuthService(accounts, anonymous_read=settings.anonymous_read, metrics=registry.metrics)
     return Services(
-        settings=settings, db=db, repo=repo, blobs=blobs, registry=registry,
-        auth=AuthService(repo),
+        settings=settings, db=db, repo=repo, blobs=blobs, registry=registry, accounts=accounts,
+        auth=auth, people=AccountAdmin(accounts, repo, auth),
     )

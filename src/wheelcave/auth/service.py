@@ -1,8 +1,13 @@
-"""Authentication: HTTP Basic with a user's password (argon2id) or ``__token__`` + API token.
+"""Authentication: HTTP Basic with a user's password or ``__token__`` + an API token.
 
-Tokens are long random secrets stored as sha256, cheap to check on every request. A correct
-password is remembered in memory for a minute, keyed by a sha256 of the credential, so a
-burst of uploads does not pay argon2 each time.
+What is remembered, and for how long: a verified ``Authorization`` header maps to its
+:class:`Principal` (keyed by a sha256 of the header, never the secret itself) until the auth
+generation moves. Every change to credentials or rights (a password, a removed user, a revoked
+token, a grant, a group) bumps that generation in the database, and each process polls it
+every ``refresh_interval`` seconds (0.5 by default), so such a change holds in every worker
+and replica within a second. API tokens are sha256-hashed secrets: checking one costs a
+query, never argon2. Passwords cost argon2id (64 MiB): at most ``max_password_checks`` run at
+once, and failures are limited per address and per user (:class:`FailureThrottle`).
 """
 
 from __future__ import annotations
@@ -11,55 +16,31 @@ import base64
 import binascii
 import functools
 import hashlib
+import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import anyio
 import anyio.to_thread
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
-from wheelcave.db.repository import Repository, UserRecord
-from wheelcave.errors import BadRequest, Conflict, NotFound, Unauthorized
+from wheelcave.auth.access import AccessList, Principal, Scope
+from wheelcave.auth.passwords import PasswordHashes
+from wheelcave.auth.throttle import FailureThrottle
+from wheelcave.db.accounts import Accounts, TokenLookup
+from wheelcave.errors import BadRequest, TooManyRequests, Unauthorized
+from wheelcave.metrics import Metrics
 
-__all__ = ["PERMISSIONS", "TOKEN_USER", "AuthService", "Principal", "validate_user_name"]
+__all__ = ["TOKEN_USER", "AuthService", "initial_password", "token_hash", "validate_user_name"]
 
-#: What a scoped token may be granted, on one index.
-PERMISSIONS = ("upload", "yank", "delete", "manage")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: a user, limited to one index and some permissions by a scoped token.
-
-    Administrators may do everything; other users may upload to any hosted index; yank,
-    delete and managing indexes need an administrator or a token scoped to that index.
-    """
-
-    user: UserRecord
-    index: str | None = None
-    permissions: frozenset[str] = frozenset(PERMISSIONS)
-
-    @property
-    def name(self) -> str:
-        return self.user.name
-
-    @property
-    def is_admin(self) -> bool:
-        return self.user.is_admin and self.index is None
-
-    def can(self, action: str, index: str | None) -> bool:
-        if self.index is not None:
-            return index == self.index and action in self.permissions
-        return self.user.is_admin or action == "upload"
+log = logging.getLogger("wheelcave.auth")
 
 TOKEN_USER = "__token__"
-_TOKEN_PREFIX = "wc_"
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_MEMO_SECONDS = 60.0
 _BAD_CREDENTIALS = "Invalid or non-existent authentication information"
-
+_MAX_REMEMBERED = 10_000
+_MAX_WAITING = 64
 
 
 def initial_password() -> str:
@@ -70,144 +51,213 @@ def initial_password() -> str:
         if not password.startswith("-"):
             return password
 
+
 def validate_user_name(name: str) -> str:
     if not _USER_NAME.fullmatch(name):
-        msg = f"invalid user name {name!r}: letters, digits, '.', '_' and '-', at most 64"
+        msg = f"invalid name {name!r}: letters, digits, '.', '_' and '-', at most 64"
         raise BadRequest(msg)
     return name
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _expired(who: Principal, now: datetime | None = None) -> bool:
+    return who.expires_at is not None and who.expires_at <= (now or datetime.now(UTC))
+
+
+def _safe(text: str) -> str:
+    """A user name as typed, fit for a log line (it may be anything a client sent)."""
+    return text[:64].encode("unicode_escape").decode()
 
 
 class AuthService:
-    def __init__(self, repo: Repository, hasher: PasswordHasher | None = None) -> None:
-        self.repo = repo
-        self.hasher = hasher or PasswordHasher()
-        self._memo: dict[str, tuple[float, UserRecord]] = {}
+    def __init__(
+        self, accounts: Accounts, *, anonymous_read: bool = True, hashes: PasswordHashes | None = None,
+        metrics: Metrics | None = None, throttle: FailureThrottle | None = None,
+        refresh_interval: float = 0.5, max_password_checks: int = 1, touch_interval: float = 60.0,
+    ) -> None:
+        self.accounts = accounts
+        self.anonymous_read = anonymous_read
+        self.hashes = hashes or PasswordHashes()
+        self.metrics = metrics or Metrics()
+        self.throttle = throttle or FailureThrottle()
+        self.refresh_interval = refresh_interval
+        self.touch_interval = touch_interval
+        self._generation: int | None = None
+        self._checked_at = -1e9
+        self._access = AccessList((), anonymous_read=anonymous_read)
+        self._known: dict[str, Principal] = {}
+        self._touched: dict[int, float] = {}
+        self._lock = anyio.Lock()
+        self._slots = anyio.Semaphore(max_password_checks)
+        self._waiting = 0
+
+    # ------------------------------------------------------------ the shared state
+
+    async def access(self) -> AccessList:
+        """The grants in force, re-read when the auth generation has moved."""
+        if time.monotonic() - self._checked_at < self.refresh_interval:
+            return self._access
+        async with self._lock:
+            if time.monotonic() - self._checked_at >= self.refresh_interval:
+                generation = await self.accounts.generation()
+                if generation != self._generation:
+                    self._access = AccessList(await self.accounts.grants(), anonymous_read=self.anonymous_read)
+                    self._known.clear()
+                    self._generation = generation
+                self._checked_at = time.monotonic()
+        return self._access
+
+    def changed(self) -> None:
+        """This process changed credentials or grants: forget everything now, not at the next poll."""
+        self._checked_at = -1e9
+        self._generation = None
+        self._known.clear()
+
+    def remembered(self, authorization: str) -> Principal | None:
+        """The principal of a header verified before (since the last change), or None. No I/O:
+        for the hot path, after :meth:`access`."""
+        who = self._known.get(token_hash(authorization))
+        if who is None or _expired(who):
+            return None
+        if who.token_id is not None and time.monotonic() - self._touched.get(who.token_id, -1e9) > self.touch_interval:
+            return None  # let the slow path write last_used
+        return who
 
     # ------------------------------------------------------------ checking
 
-    async def authenticate(self, authorization: str | None) -> Principal | None:
-        """The user behind an ``Authorization`` header; None without one.
+    async def authenticate(self, authorization: str | None, address: str | None = None) -> Principal | None:
+        """The principal behind an ``Authorization`` header; None without one.
 
-        Raises :class:`Unauthorized` for a malformed header or wrong credentials.
+        Raises :class:`Unauthorized` for a malformed header or wrong credentials, and
+        :class:`TooManyRequests` while the address or user is over its failure limit.
         """
         if not authorization:
             return None
+        await self.access()
+        generation = self._generation
+        key = token_hash(authorization)
+        who = self._known.get(key)
+        if who is None:
+            user, password = self._basic(authorization)
+            who = await (self._token(password, address) if user == TOKEN_USER else self._password(user, password, address))
+            if self._generation == generation:  # not verified against data that changed meanwhile
+                if len(self._known) >= _MAX_REMEMBERED:
+                    self._known.clear()
+                self._known[key] = who
+        if _expired(who):
+            self._known.pop(key, None)
+            self.metrics.auth_failure("expired")
+            raise Unauthorized(_BAD_CREDENTIALS + ": the API token has expired")
+        await self._touch(who)
+        return who
+
+    def _basic(self, authorization: str) -> tuple[str, str]:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "basic":
+            self.metrics.auth_failure("malformed")
             raise Unauthorized(_BAD_CREDENTIALS + ": only HTTP Basic is supported")
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
+            self.metrics.auth_failure("malformed")
             raise Unauthorized(_BAD_CREDENTIALS + ": malformed Basic credentials") from None
         user, sep, password = decoded.partition(":")
         if not sep:
+            self.metrics.auth_failure("malformed")
             raise Unauthorized(_BAD_CREDENTIALS)
-        return await self.check(user, password)
+        return user, password
 
-    async def check(self, user: str, password: str) -> Principal:
-        if user == TOKEN_USER:
-            found = await self.repo.find_token_user(_sha256(password))
-            if found is None:
-                raise Unauthorized(_BAD_CREDENTIALS + ": unknown API token")
-            record, index, permissions = found
-            if index is None:
-                return Principal(record)
-            return Principal(record, index, frozenset((permissions or "").split(",")) & frozenset(PERMISSIONS))
-        key = _sha256(f"{user}\0{password}")
-        memo = self._memo.get(key)
-        now = time.monotonic()
-        if memo and memo[0] > now:
-            return Principal(memo[1])
-        record = await self.repo.find_user(user)
-        if record is None or not record.password_hash:
-            # Spend the same time as a real check, so user names cannot be probed by timing.
-            await anyio.to_thread.run_sync(self._verify, _dummy_hash(), password)
-            raise Unauthorized(_BAD_CREDENTIALS)
-        if not await anyio.to_thread.run_sync(self._verify, record.password_hash, password):
-            raise Unauthorized(_BAD_CREDENTIALS)
-        if len(self._memo) > 10_000:
-            self._memo.clear()
-        self._memo[key] = (now + _MEMO_SECONDS, record)
-        return Principal(record)
+    def _refuse_if_throttled(self, address: str | None, user: str | None) -> None:
+        blocked = self.throttle.blocked(address, user)
+        if blocked is not None:
+            limit, wait = blocked
+            self.metrics.auth_throttled(limit)
+            raise TooManyRequests(f"Too many failed sign-ins from this {limit}; try again later.",
+                                  retry_after=int(wait) + 1)
 
-    def _verify(self, hashed: str, password: str) -> bool:
+    def _failed(self, reason: str, address: str | None, user: str | None) -> Unauthorized:
+        self.throttle.failed(address, user)
+        self.metrics.auth_failure(reason)
+        log.warning("auth.failed reason=%s user=%s address=%s", reason, _safe(user) if user else "-", address or "-")
+        return Unauthorized(_BAD_CREDENTIALS + (": unknown API token" if reason == "token" else ""))
+
+    async def _token(self, secret: str, address: str | None) -> Principal:
+        self._refuse_if_throttled(address, None)
+        found = await self.accounts.find_token(token_hash(secret))
+        if found is None:
+            raise self._failed("token", address, None)
+        return await self.principal_for_token(found)
+
+    async def principal_for_token(self, found: TokenLookup) -> Principal:
+        if found.publisher is not None:
+            pub = found.publisher
+            scope = Scope(frozenset({pub.index_name}), frozenset({pub.project}) if pub.project else None,
+                          frozenset({"read", "upload"}))
+            return Principal(f"publisher:{pub.id}", scope=scope, token_id=found.id, expires_at=found.expires_at,
+                             publisher_index=pub.index_name)
+        assert found.user is not None
+        groups = frozenset(await self.accounts.user_groups(found.user.id))
+        return Principal(found.user.name, found.user.id, found.user.is_admin, groups,
+                         Scope.from_json(found.scope), found.id, found.expires_at)
+
+    async def _password(self, user: str, password: str, address: str | None) -> Principal:
+        self._refuse_if_throttled(address, user)
+        record = await self.accounts.find_user(user)
+        hashed = record.password_hash if record is not None and record.password_hash else _dummy_hash()
+        # Unknown users cost the same time as known ones, so names cannot be probed by timing.
+        ok = await self._verify(hashed, password)
+        if not ok or record is None or not record.password_hash:
+            raise self._failed("password", address, user)
+        if self.hashes.needs_rehash(hashed):  # an imported bcrypt or SHA-1 hash: argon2id from now on
+            new = await anyio.to_thread.run_sync(self.hashes.hash, password)
+            await self.accounts.set_password(record.name, new)
+            log.info("auth.rehashed user=%s", _safe(record.name))
+        groups = frozenset(await self.accounts.user_groups(record.id))
+        return Principal(record.name, record.id, record.is_admin, groups)
+
+    async def _verify(self, hashed: str, password: str) -> bool:
+        if self._waiting >= _MAX_WAITING:
+            self.metrics.auth_throttled("busy")
+            raise TooManyRequests("Too many sign-ins at once; try again in a moment.", retry_after=1)
+        self._waiting += 1
         try:
-            return self.hasher.verify(hashed, password)
-        except (VerificationError, InvalidHashError):
-            return False
+            async with self._slots:
+                return await anyio.to_thread.run_sync(self.hashes.verify, hashed, password)
+        finally:
+            self._waiting -= 1
 
-    # ------------------------------------------------------------ managing
+    async def _touch(self, who: Principal) -> None:
+        """Write a token's last use (at most once a ``touch_interval`` per token and process)."""
+        if who.token_id is None:
+            return
+        now = time.monotonic()
+        if now - self._touched.get(who.token_id, -1e9) < self.touch_interval:
+            return
+        if len(self._touched) >= _MAX_REMEMBERED:
+            self._touched.clear()
+        self._touched[who.token_id] = now
+        await self.accounts.touch_token(who.token_id, datetime.now(UTC))
 
     async def hash_password(self, password: str) -> str:
         if len(password) < 8:
             msg = "password too short: use at least 8 characters"
             raise BadRequest(msg)
-        return await anyio.to_thread.run_sync(self.hasher.hash, password)
-
-    async def add_user(
-        self, name: str, password: str | None, *, is_admin: bool = False, actor: str | None = None
-    ) -> UserRecord:
-        validate_user_name(name)
-        if name == TOKEN_USER:
-            msg = f"{TOKEN_USER!r} is reserved for API tokens"
-            raise BadRequest(msg)
-        hashed = await self.hash_password(password) if password is not None else None
-        record = await self.repo.create_user(name, hashed, is_admin=is_admin)
-        if record is None:
-            msg = f"user {name!r} exists already"
-            raise Conflict(msg, code="user-exists")
-        await self.repo.audit({"actor": actor, "action": "user.create", "detail": {"user": name, "admin": is_admin}})
-        return record
-
-    async def set_password(self, name: str, password: str) -> None:
-        hashed = await self.hash_password(password)
-        if not await self.repo.set_password(name, hashed):
-            msg = f"no user {name!r}"
-            raise NotFound(msg)
-        self._memo.clear()
-
-    async def create_token(
-        self, user: str, description: str | None = None, *, index: str | None = None,
-        permissions: list[str] | None = None, actor: str | None = None, address: str | None = None,
-    ) -> tuple[int, str]:
-        """Create an API token for ``user``, optionally scoped to one index and some of
-        :data:`PERMISSIONS`; returns its id and the secret (shown once, stored hashed)."""
-        record = await self.repo.find_user(user)
-        if record is None:
-            msg = f"no user {user!r}"
-            raise NotFound(msg)
-        if permissions is not None and index is None:
-            raise BadRequest("permissions need an index to apply to")
-        perms = None
-        if index is not None:
-            wanted = permissions or ["upload"]
-            bad = [p for p in wanted if p not in PERMISSIONS]
-            if bad:
-                raise BadRequest(f"unknown permission {bad[0]!r}: use {', '.join(PERMISSIONS)}")
-            perms = ",".join(sorted(set(wanted)))
-        secret = _TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token_id = await self.repo.create_token(record.id, _sha256(secret), secret[:10], description, index, perms)
-        await self.repo.audit({
-            "actor": actor or user, "action": "token.create", "index_name": index, "address": address,
-            "detail": {"prefix": secret[:10], "user": user, "permissions": perms},
-        })
-        return token_id, secret
+        return await anyio.to_thread.run_sync(self.hashes.hash, password)
 
     async def ensure_initial_admin(self) -> str | None:
         """With no users yet, create ``admin`` with a random password and return it."""
-        if await self.repo.count_users():
+        if await self.accounts.count_users():
             return None
         password = initial_password()
         hashed = await self.hash_password(password)
-        if await self.repo.create_user("admin", hashed, is_admin=True) is None:
+        if await self.accounts.create_user("admin", hashed, is_admin=True) is None:
             return None  # another process won the race
         return password
 
 
 @functools.cache
 def _dummy_hash() -> str:
-    return PasswordHasher().hash(secrets.token_hex(8))
+    return PasswordHashes().hash(secrets.token_hex(8))

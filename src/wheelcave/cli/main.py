@@ -5,21 +5,20 @@ Data goes to stdout, messages to stderr; errors exit 1 with a one-line ``error:`
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import logging
 import os
-import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from wheelcave import __version__
-from wheelcave.config import ConfigError, Settings, load_settings
+from wheelcave.cli import accounts
+from wheelcave.cli.common import ConfigFile, DataDir, fail, run, settings_for, split
+from wheelcave.config import Settings
 from wheelcave.errors import WheelcaveError
-from wheelcave.services import Services, open_services
+from wheelcave.services import Services
 
 __all__ = ["app", "main"]
 
@@ -27,48 +26,10 @@ T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="wheelcave: a private Python package index.")
 index_app = typer.Typer(no_args_is_help=True, help="Manage indexes.")
-user_app = typer.Typer(no_args_is_help=True, help="Manage users.")
-token_app = typer.Typer(no_args_is_help=True, help="Manage API tokens.")
 app.add_typer(index_app, name="index")
-app.add_typer(user_app, name="user")
-app.add_typer(token_app, name="token")
+accounts.register(app)
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="WHEELCAVE_DATA_DIR", help="Data folder (default ./wheelcave-data)."),
-]
-ConfigFile = Annotated[
-    Path | None, typer.Option("--config", help="TOML settings file (default <data>/wheelcave.toml)."),
-]
 PASSWORD_FILE = "initial-admin-password"
-
-
-def _fail(message: str, hint: str | None = None) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    if hint:
-        typer.echo(f"hint: {hint}", err=True)
-    return typer.Exit(1)
-
-
-def _settings(data_dir: Path | None, config: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(data_dir, config, overrides)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _run(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
-    async def go() -> T:
-        svc = await open_services(settings)
-        try:
-            return await action(svc)
-        finally:
-            await svc.close()
-
-    try:
-        return asyncio.run(go())
-    except WheelcaveError as exc:
-        raise _fail(exc.message, exc.hint) from None
 
 
 def _write_initial_password(data_dir: Path, password: str) -> Path:
@@ -86,7 +47,7 @@ def _lock_data_dir(data_dir: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise _fail(
+        raise fail(
             f"another 'wheelcave serve' is running on {data_dir}",
             "stop it, or use --workers N to run several worker processes",
         ) from None
@@ -107,7 +68,7 @@ def serve(
 
     from wheelcave.web.app import SETTINGS_ENV, create_app
 
-    settings = _settings(data_dir, config, host=host, port=port, workers=workers, access_log=access_log)
+    settings = settings_for(data_dir, config, host=host, port=port, workers=workers, access_log=access_log)
     lock_fd = _lock_data_dir(settings.data_dir)
 
     async def bootstrap(svc: Services) -> str | None:
@@ -118,7 +79,7 @@ def serve(
             typer.echo(f"  config file: {line}", err=True)
         return await svc.auth.ensure_initial_admin()
 
-    password = _run(settings, bootstrap)
+    password = run(settings, bootstrap)
     base = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}/"
     typer.echo(f"wheelcave {__version__} serving {settings.data_dir}", err=True)
     typer.echo(f"  index URL for pip and uv: {base}simple/", err=True)
@@ -158,11 +119,11 @@ def check(
     async def go(svc: Services) -> list[Problem]:
         return [p async for p in check_store(svc.repo, svc.blobs, hashes=hashes)]
 
-    problems = _run(_settings(data_dir, config), go)
+    problems = run(settings_for(data_dir, config), go)
     for p in problems:
         typer.echo(f"{p.filename}\t{p.sha256}\t{p.message}")
     if problems:
-        raise _fail(f"{len(problems)} problem(s) found")
+        raise fail(f"{len(problems)} problem(s) found")
     typer.echo("ok: every file row has its blob", err=True)
 
 
@@ -172,19 +133,15 @@ def check(
 @index_app.command("list")
 def index_list(data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """List the indexes: name, kind and settings (upstream passwords masked)."""
-    from wheelcave.upstream.client import mask_url
+    from wheelcave.core.redact import mask_url
 
-    records = _run(_settings(data_dir, config), lambda svc: svc.repo.list_indexes())
+    records = run(settings_for(data_dir, config), lambda svc: svc.repo.list_indexes())
     for r in records:
         items = []
         for k, v in sorted(r.config.items()):
             shown = ",".join(map(str, v)) if isinstance(v, list) else v
             items.append(f"{k}={mask_url(shown) if k == 'upstream' else shown}")
         typer.echo(f"{r.name}\t{r.kind}\t{' '.join(items)}".rstrip())
-
-
-def _split(value: str | None) -> list[str] | None:
-    return [p.strip() for p in value.split(",") if p.strip()] if value is not None else None
 
 
 def _policy_options(
@@ -211,7 +168,7 @@ def _cooldown_options(cooldown: str | None, exempt: str | None) -> dict[str, Any
     if cooldown is not None:
         out["cooldown"] = parse_duration(cooldown)
     if exempt is not None:
-        out["cooldown_exempt"] = _split(exempt)
+        out["cooldown_exempt"] = split(exempt)
     return out
 
 
@@ -241,10 +198,11 @@ def index_create(
     prerelease_keep: PrereleaseKeep = None,
     cooldown: Cooldown = None,
     cooldown_exempt: CooldownExempt = None,
+    private: Annotated[bool, typer.Option("--private", help="Readable only by administrators until 'wheelcave acl grant'.")] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Create an index."""
+    """Create an index (readable by anyone unless --private; hosted: uploads by any signed-in user)."""
     from wheelcave.indexes.admin import IndexAdmin
 
     settings: dict[str, Any] = {}
@@ -252,7 +210,7 @@ def index_create(
         settings = {"upstream": upstream, "ttl": ttl, "offline": offline or None, "timeout": timeout,
                     **_cooldown_options(cooldown, cooldown_exempt)}
     elif kind == "virtual":
-        settings = {"members": _split(members), "upload_to": upload_to, "allow_upstream": _split(allow_upstream),
+        settings = {"members": split(members), "upload_to": upload_to, "allow_upstream": split(allow_upstream),
                     **_cooldown_options(cooldown, cooldown_exempt)}
     elif kind == "hosted":
         settings = _policy_options(immutable, allow_delete, max_file_size, prerelease_keep)
@@ -270,9 +228,12 @@ def index_create(
     }
     extra = sorted(k for k, v in given.items() if v is not None and k not in takes.get(kind, set(given)))
     if extra:
-        raise _fail(f"a {kind} index does not take {', '.join(extra)}")
+        raise fail(f"a {kind} index does not take {', '.join(extra)}")
     settings = {k: v for k, v in settings.items() if v is not None}
-    _run(_settings(data_dir, config), lambda svc: IndexAdmin(svc.repo).create(name, kind, settings, actor="cli"))
+    from wheelcave.indexes.admin import default_grants
+
+    grants = default_grants(kind, private=private)
+    run(settings_for(data_dir, config), lambda svc: IndexAdmin(svc.repo).create(name, kind, settings, actor="cli", grants=grants))
     typer.echo(f"index {name!r} created", err=True)
 
 
@@ -298,14 +259,14 @@ def index_update(
     """Change an index's settings (a running server picks the change up within a second)."""
     from wheelcave.indexes.admin import IndexAdmin
 
-    changes = {"upstream": upstream, "ttl": ttl, "offline": offline, "timeout": timeout, "members": _split(members),
-               "upload_to": upload_to, "allow_upstream": _split(allow_upstream),
+    changes = {"upstream": upstream, "ttl": ttl, "offline": offline, "timeout": timeout, "members": split(members),
+               "upload_to": upload_to, "allow_upstream": split(allow_upstream),
                **_policy_options(immutable, allow_delete, max_file_size, prerelease_keep),
                **_cooldown_options(cooldown, cooldown_exempt)}
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
-        raise _fail("nothing to change")
-    _run(_settings(data_dir, config), lambda svc: IndexAdmin(svc.repo).update(name, changes, actor="cli"))
+        raise fail("nothing to change")
+    run(settings_for(data_dir, config), lambda svc: IndexAdmin(svc.repo).update(name, changes, actor="cli"))
     typer.echo(f"index {name!r} updated", err=True)
 
 
@@ -314,11 +275,11 @@ def index_show(name: str, data_dir: DataDir = None, config: ConfigFile = None) -
     """Show one index's kind and settings as JSON."""
     import json
 
-    from wheelcave.upstream.client import mask_url
+    from wheelcave.core.redact import mask_url
 
-    record = _run(_settings(data_dir, config), lambda svc: svc.repo.find_index(name))
+    record = run(settings_for(data_dir, config), lambda svc: svc.repo.find_index(name))
     if record is None:
-        raise _fail(f"no index named {name!r}")
+        raise fail(f"no index named {name!r}")
     shown = dict(record.config)
     if isinstance(shown.get("upstream"), str):
         shown["upstream"] = mask_url(shown["upstream"])
@@ -330,7 +291,7 @@ def index_delete(name: str, data_dir: DataDir = None, config: ConfigFile = None)
     """Delete an index and its listings (the bytes stay until gc)."""
     from wheelcave.indexes.admin import IndexAdmin
 
-    _run(_settings(data_dir, config), lambda svc: IndexAdmin(svc.repo).delete(name, actor="cli"))
+    run(settings_for(data_dir, config), lambda svc: IndexAdmin(svc.repo).delete(name, actor="cli"))
     typer.echo(f"index {name!r} deleted", err=True)
 
 
@@ -354,7 +315,7 @@ def index_refresh(
             await index.refresh(project)
         return names
 
-    for project in _run(_settings(data_dir, config), go):
+    for project in run(settings_for(data_dir, config), go):
         typer.echo(f"refreshed {project}")
 
 
@@ -363,7 +324,7 @@ def _yank(index: str, project: str, version: str, reason: str | None, settings: 
         target = await svc.registry.upload_target(index)
         return await target.set_yanked(project, version, yanked=yanked, reason=reason, actor="cli")
 
-    return _run(settings, go)
+    return run(settings, go)
 
 
 @app.command()
@@ -376,14 +337,14 @@ def yank(
     config: ConfigFile = None,
 ) -> None:
     """Yank a release (PEP 592): installers skip it unless it is pinned exactly."""
-    for name in _yank(index, project, version, reason, _settings(data_dir, config), yanked=True):
+    for name in _yank(index, project, version, reason, settings_for(data_dir, config), yanked=True):
         typer.echo(f"yanked {name}")
 
 
 @app.command()
 def unyank(index: str, project: str, version: str, data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """Undo a yank."""
-    for name in _yank(index, project, version, None, _settings(data_dir, config), yanked=False):
+    for name in _yank(index, project, version, None, settings_for(data_dir, config), yanked=False):
         typer.echo(f"unyanked {name}")
 
 
@@ -401,7 +362,7 @@ def delete(
         target = await svc.registry.upload_target(index)
         return await target.delete(project, version, file, actor="cli")
 
-    for name in _run(_settings(data_dir, config), go):
+    for name in run(settings_for(data_dir, config), go):
         typer.echo(f"deleted {name}")
 
 
@@ -415,7 +376,7 @@ def promote(
     config: ConfigFile = None,
 ) -> None:
     """Promote a release: list its files in another hosted index (no bytes are copied)."""
-    names = _run(_settings(data_dir, config),
+    names = run(settings_for(data_dir, config),
                  lambda svc: svc.registry.promote(project, version, source, target, actor="cli"))
     for name in names:
         typer.echo(f"promoted {name}")
@@ -433,7 +394,7 @@ def audit(
     config: ConfigFile = None,
 ) -> None:
     """Show the audit log: who changed what, when, from where."""
-    entries = _run(_settings(data_dir, config),
+    entries = run(settings_for(data_dir, config),
                    lambda svc: svc.repo.audit_entries(limit, index=index, actor=actor, action=action))
     for e in entries:
         where = "/".join(x for x in (e["index_name"], e["project"], e["filename"]) if x)
@@ -455,97 +416,11 @@ def gc(
         hosted = [i for r in await svc.registry.names() if isinstance(i := await svc.registry.get(r.name), HostedIndex)]
         return await collect_garbage(hosted, svc.repo, svc.blobs, grace=grace, dry_run=dry_run)
 
-    report = _run(_settings(data_dir, config), go)
+    report = run(settings_for(data_dir, config), go)
     for name in report.deleted_files:
         typer.echo(f"deleted {name}")
     verb = "would remove" if dry_run else "removed"
     typer.echo(f"{verb} {report.removed_blobs} blobs ({report.freed_bytes} bytes)", err=True)
-
-
-# ---------------------------------------------------------------- users
-
-
-def _read_password(password_stdin: bool) -> str:
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if not password:
-        raise _fail("empty password")
-    return password
-
-
-@user_app.command("add")
-def user_add(
-    name: str,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
-    admin: Annotated[bool, typer.Option("--admin", help="Make the user an administrator.")] = False,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-) -> None:
-    """Add a user."""
-    password = _read_password(password_stdin)
-    _run(_settings(data_dir, config), lambda svc: svc.auth.add_user(name, password, is_admin=admin))
-    typer.echo(f"user {name!r} added", err=True)
-
-
-@user_app.command("passwd")
-def user_passwd(
-    name: str,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-) -> None:
-    """Set a user's password."""
-    password = _read_password(password_stdin)
-    _run(_settings(data_dir, config), lambda svc: svc.auth.set_password(name, password))
-    typer.echo(f"password of {name!r} changed", err=True)
-
-
-@user_app.command("list")
-def user_list(data_dir: DataDir = None, config: ConfigFile = None) -> None:
-    """List users."""
-    for u in _run(_settings(data_dir, config), lambda svc: svc.repo.list_users()):
-        typer.echo(f"{u.name}\t{'admin' if u.is_admin else 'user'}")
-
-
-# ---------------------------------------------------------------- tokens
-
-
-@token_app.command("create")
-def token_create(
-    user: Annotated[str, typer.Option("--user", help="The user the token acts as.")],
-    description: Annotated[str | None, typer.Option(help="What the token is for.")] = None,
-    index: Annotated[str | None, typer.Option(help="Scope the token to this index.")] = None,
-    permissions: Annotated[str | None, typer.Option(help="With --index: upload,yank,delete,manage (default upload).")] = None,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-) -> None:
-    """Create an API token (printed once; use it as the password of user __token__)."""
-    _, secret = _run(_settings(data_dir, config), lambda svc: svc.auth.create_token(
-        user, description, index=index, permissions=_split(permissions), actor="cli"))
-    typer.echo(secret)
-    typer.echo("hint: use it with HTTP Basic as user '__token__'; it is not shown again", err=True)
-
-
-@token_app.command("list")
-def token_list(
-    user: Annotated[str | None, typer.Option("--user")] = None,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-) -> None:
-    """List tokens (id, user, prefix, created, description); secrets are never shown."""
-    for t in _run(_settings(data_dir, config), lambda svc: svc.repo.list_tokens(user)):
-        scope = f"{t.index_name}:{t.permissions}" if t.index_name else "all"
-        typer.echo(f"{t.id}\t{t.user_name}\t{t.prefix}…\t{t.created_at:%Y-%m-%d %H:%M}\t{scope}\t{t.description or ''}")
-
-
-@token_app.command("revoke")
-def token_revoke(token_id: int, data_dir: DataDir = None, config: ConfigFile = None) -> None:
-    """Revoke a token by id."""
-    if not _run(_settings(data_dir, config), lambda svc: svc.repo.delete_token(token_id)):
-        raise _fail(f"no token with id {token_id}")
-    typer.echo(f"token {token_id} revoked", err=True)
 
 
 def main() -> None:

@@ -26,8 +26,6 @@ __all__ = [
     "MirrorPageState",
     "NewFile",
     "Repository",
-    "TokenRecord",
-    "UserRecord",
 ]
 
 
@@ -116,27 +114,6 @@ def _differs(old: object, new: object) -> bool:
     return old != new
 
 
-@dataclass(frozen=True)
-class UserRecord:
-    id: int
-    name: str
-    password_hash: str | None
-    is_admin: bool
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    id: int
-    user_id: int
-    user_name: str
-    prefix: str
-    description: str | None
-    created_at: datetime
-    last_used: datetime | None
-    index_name: str | None = None
-    permissions: str | None = None
-
-
 _FILE_COLUMNS = (
     t.files.c.id,
     t.files.c.index_id,
@@ -210,17 +187,24 @@ class Repository:
             return self._index(row) if row else None
 
     async def create_index(
-        self, name: str, kind: str, config: Mapping[str, Any], *, exist_ok: bool = False
+        self, name: str, kind: str, config: Mapping[str, Any], *, exist_ok: bool = False,
+        grants: Sequence[tuple[str, str]] = (),
     ) -> IndexRecord | None:
-        """Create an index; None if the name is taken (and ``exist_ok``)."""
+        """Create an index with its first grants ((principal, permission) pairs); None if the
+        name is taken (and ``exist_ok``)."""
         try:
             async with self.db.write() as conn:
-                await conn.execute(
+                result = await conn.execute(
                     sa.insert(t.indexes).values(
                         name=name, kind=kind, config=dict(config), generation=0,
                         created_at=utcnow(),
                     )
                 )
+                index_id = result.inserted_primary_key[0]  # type: ignore[index]
+                if grants:
+                    await conn.execute(sa.insert(t.acl_entries), [
+                        {"index_id": index_id, "principal": who, "permission": what} for who, what in grants])
+                    await conn.execute(sa.update(t.auth_state).values(generation=t.auth_state.c.generation + 1))
         except IntegrityError:
             if exist_ok:
                 return None
@@ -242,8 +226,12 @@ class Repository:
             index_id = (await conn.execute(sa.select(t.indexes.c.id).where(t.indexes.c.name == name))).scalar()
             if index_id is None:
                 return False
-            for table in (t.files, t.mirror_pages, t.file_tombstones, t.projects):
+            publishers = sa.select(t.trusted_publishers.c.id).where(t.trusted_publishers.c.index_id == index_id)
+            await conn.execute(sa.delete(t.tokens).where(t.tokens.c.publisher_id.in_(publishers)))
+            for table in (t.files, t.mirror_pages, t.file_tombstones, t.projects, t.acl_entries,
+                          t.project_owners, t.trusted_publishers):
                 await conn.execute(sa.delete(table).where(table.c.index_id == index_id))
+            await conn.execute(sa.update(t.auth_state).values(generation=t.auth_state.c.generation + 1))
             await conn.execute(sa.delete(t.indexes).where(t.indexes.c.id == index_id))
             await self._audit(conn, utcnow(), audit)
             return True
@@ -509,6 +497,12 @@ class Repository:
             row = (await conn.execute(query)).first()
             return _file(row) if row else None
 
+    async def indexes_listing(self, sha256: str, filename: str) -> list[int]:
+        """Ids of the stored indexes that list these bytes under this name."""
+        query = sa.select(t.files.c.index_id).where(t.files.c.sha256 == sha256, t.files.c.filename == filename)
+        async with self.db.read() as conn:
+            return sorted({r.index_id for r in await conn.execute(query)})
+
     async def find_file_by_content(self, sha256: str, filename: str) -> FileRecord | None:
         """Any listed file with these bytes under this name (in whichever index)."""
         query = (
@@ -737,91 +731,6 @@ class Repository:
         query = sa.select(t.files.c.filename, t.files.c.sha256, t.files.c.size, t.files.c.metadata_sha256)
         async with self.db.read() as conn:
             return [(r.filename, r.sha256, r.size, r.metadata_sha256) for r in await conn.execute(query)]
-
-    # ------------------------------------------------------------ users and tokens
-
-    async def count_users(self) -> int:
-        async with self.db.read() as conn:
-            return int((await conn.execute(sa.select(sa.func.count()).select_from(t.users))).scalar_one())
-
-    async def create_user(self, name: str, password_hash: str | None, *, is_admin: bool) -> UserRecord | None:
-        try:
-            async with self.db.write() as conn:
-                await conn.execute(
-                    sa.insert(t.users).values(
-                        name=name, password_hash=password_hash, is_admin=is_admin,
-                        created_at=utcnow(),
-                    )
-                )
-        except IntegrityError:
-            return None
-        return await self.find_user(name)
-
-    async def set_password(self, name: str, password_hash: str) -> bool:
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                sa.update(t.users).where(t.users.c.name == name).values(password_hash=password_hash)
-            )
-            return bool(result.rowcount)
-
-    async def find_user(self, name: str) -> UserRecord | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(t.users).where(t.users.c.name == name))).first()
-        if row is None:
-            return None
-        return UserRecord(row.id, row.name, row.password_hash, bool(row.is_admin))
-
-    async def list_users(self) -> list[UserRecord]:
-        async with self.db.read() as conn:
-            rows = await conn.execute(sa.select(t.users).order_by(t.users.c.name))
-            return [UserRecord(r.id, r.name, r.password_hash, bool(r.is_admin)) for r in rows]
-
-    async def create_token(
-        self, user_id: int, token_hash: str, prefix: str, description: str | None,
-        index_name: str | None = None, permissions: str | None = None,
-    ) -> int:
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                sa.insert(t.tokens).values(
-                    user_id=user_id, token_hash=token_hash, prefix=prefix,
-                    description=description, created_at=utcnow(), index_name=index_name,
-                    permissions=permissions,
-                )
-            )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-    async def find_token_user(self, token_hash: str) -> tuple[UserRecord, str | None, str | None] | None:
-        """The token's user and scope (index name, permissions), or None."""
-        query = (
-            sa.select(t.users, t.tokens.c.index_name, t.tokens.c.permissions)
-            .join(t.tokens, t.tokens.c.user_id == t.users.c.id)
-            .where(t.tokens.c.token_hash == token_hash)
-        )
-        async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        return UserRecord(row.id, row.name, row.password_hash, bool(row.is_admin)), row.index_name, row.permissions
-
-    async def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
-        query = sa.select(
-            t.tokens.c.id, t.tokens.c.user_id, t.users.c.name.label("user_name"),
-            t.tokens.c.prefix, t.tokens.c.description, t.tokens.c.created_at,
-            t.tokens.c.last_used, t.tokens.c.index_name, t.tokens.c.permissions,
-        ).join(t.users, t.users.c.id == t.tokens.c.user_id).order_by(t.tokens.c.id)
-        if user is not None:
-            query = query.where(t.users.c.name == user)
-        async with self.db.read() as conn:
-            return [
-                TokenRecord(r.id, r.user_id, r.user_name, r.prefix, r.description,
-                            _aware(r.created_at) or utcnow(), _aware(r.last_used), r.index_name, r.permissions)
-                for r in await conn.execute(query)
-            ]
-
-    async def delete_token(self, token_id: int) -> bool:
-        async with self.db.write() as conn:
-            result = await conn.execute(sa.delete(t.tokens).where(t.tokens.c.id == token_id))
-            return bool(result.rowcount)
 
     # ------------------------------------------------------------ maintenance helpers for tests
 

@@ -125,17 +125,79 @@ tokens = sa.Table(
     "tokens",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # Null for tokens minted for a trusted publisher (they act as the publisher, not a user).
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("publisher_id", sa.ForeignKey("trusted_publishers.id", ondelete="CASCADE"), nullable=True),
     # sha256 of the secret; the secret itself is never stored.
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("description", sa.String(256), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("last_used", Timestamp, nullable=True),
-    # Scope: null = everything the user may do; else one index and a comma-separated subset of
-    # "upload,yank,delete,manage".
-    sa.Column("index_name", sa.String(64), nullable=True),
-    sa.Column("permissions", sa.String(128), nullable=True),
+    sa.Column("expires_at", Timestamp, nullable=True),
+    # Scope: null = everything the owner may do; else {"indexes": [...] | null,
+    # "projects": [...] | null, "permissions": [...] | null}. Never more than the owner holds.
+    sa.Column("scope", sa.JSON, nullable=True),
+)
+
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    sa.Column("group_id", sa.ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# Grants on one index: principal is "user:<name>", "group:<name>", "authenticated" or "anonymous".
+acl_entries = sa.Table(
+    "acl_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("index_id", sa.ForeignKey("indexes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("principal", sa.String(80), nullable=False),
+    sa.Column("permission", sa.String(16), nullable=False),
+    sa.UniqueConstraint("index_id", "principal", "permission"),
+)
+
+# Who may publish new versions of a project in a hosted index ("user:<name>", "group:<name>",
+# "publisher:<id>").
+project_owners = sa.Table(
+    "project_owners",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("index_id", sa.ForeignKey("indexes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("principal", sa.String(80), nullable=False),
+    sa.UniqueConstraint("index_id", "project", "principal"),
+)
+
+# CI identities (an OIDC issuer and required claims) that may publish to an index.
+trusted_publishers = sa.Table(
+    "trusted_publishers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("index_id", sa.ForeignKey("indexes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project", sa.String(200), nullable=True),
+    sa.Column("issuer", sa.String(512), nullable=False),
+    sa.Column("claims", sa.JSON, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),
+)
+
+# One row: bumped by every change to credentials or rights (a password, a revoked token, a
+# grant), so every worker and replica drops what it remembers within its poll interval.
+auth_state = sa.Table(
+    "auth_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("generation", sa.BigInteger, nullable=False),
 )
 
 audit_log = sa.Table(

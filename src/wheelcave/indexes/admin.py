@@ -11,13 +11,23 @@ from wheelcave.db.repository import IndexRecord, Repository
 from wheelcave.errors import BadRequest, Conflict, NotFound
 from wheelcave.indexes.hosted import HostedPolicy
 from wheelcave.indexes.mirror import MirrorConfig
-from wheelcave.upstream.client import mask_url
+from wheelcave.core.redact import mask_url
 
-__all__ = ["KINDS", "IndexAdmin"]
+__all__ = ["KINDS", "IndexAdmin", "default_grants"]
 
 KINDS = ("hosted", "mirror", "virtual")
 _MIRROR_KEYS = {"upstream", "ttl", "offline", "keep_removed", "timeout", "cooldown", "cooldown_exempt"}
 _VIRTUAL_KEYS = {"members", "upload_to", "allow_upstream", "cooldown", "cooldown_exempt"}
+
+
+def default_grants(kind: str, *, private: bool = False) -> list[tuple[str, str]]:
+    """The access list a new index starts with: readable by anyone (unless ``private``: then
+    only by administrators until someone is granted read), and for a hosted index, uploads by
+    any signed-in user (project ownership then decides who publishes to which project)."""
+    grants = [] if private else [("anonymous", "read")]
+    if kind == "hosted":
+        grants.append(("authenticated", "upload"))
+    return grants
 
 
 class IndexAdmin:
@@ -68,13 +78,19 @@ class IndexAdmin:
                 raise BadRequest(f"upload_to {upload_to!r} must name a hosted index.")
         return dict(config)
 
-    async def create(self, name: str, kind: str, config: Mapping[str, Any], *, actor: str | None = None) -> IndexRecord:
+    async def create(
+        self, name: str, kind: str, config: Mapping[str, Any], *, actor: str | None = None,
+        grants: Sequence[tuple[str, str]] | None = None,
+    ) -> IndexRecord:
+        """Create an index with its first access list (default: :func:`default_grants`)."""
         try:
             validate_index_name(name)
         except CoreError as exc:
             raise BadRequest(str(exc)) from None
         checked = await self._check(name, kind, config)
-        record = await self.repo.create_index(name, kind, checked, exist_ok=True)
+        if grants is None:
+            grants = default_grants(kind)
+        record = await self.repo.create_index(name, kind, checked, exist_ok=True, grants=grants)
         if record is None:
             raise Conflict(f"Index {name!r} exists already.", code="index-exists")
         await self.repo.audit({"actor": actor, "action": "index.create", "index_name": name,

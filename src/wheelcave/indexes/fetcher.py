@@ -20,7 +20,8 @@ import anyio.to_thread
 
 from wheelcave.errors import UpstreamError
 from wheelcave.storage.filesystem import FilesystemBlobStore
-from wheelcave.upstream.client import UpstreamClient, mask_url
+from wheelcave.core.redact import mask_url, redact
+from wheelcave.upstream.client import UpstreamClient
 
 __all__ = ["Download", "FileFetcher"]
 
@@ -80,7 +81,7 @@ class Download:
             self.done = True  # verified and in the blob store: followers may finish now
         except Exception as exc:  # noqa: BLE001 - every failure ends the download the same way
             self.error = exc if isinstance(exc, UpstreamError) else UpstreamError(
-                f"{self.spec.filename}: download from {mask_url(self.spec.url)} failed: {type(exc).__name__}: {exc}"
+                f"{self.spec.filename}: download from {mask_url(self.spec.url)} failed: {type(exc).__name__}: {redact(str(exc))}"
             )
             log.error("mirror.download_failed file=%s: %s", self.spec.filename, self.error)
             self.temp.discard()

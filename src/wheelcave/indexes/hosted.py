@@ -45,15 +45,17 @@ class HostedPolicy:
     max_file_size: int | None = None
     #: Retention for ``wheelcave gc``: keep the newest N pre-releases per project.
     prerelease_keep: int | None = None
+    #: The first uploader of a project owns it; others need an owner's grant to publish to it.
+    project_ownership: bool = True
 
-    KEYS = ("immutable", "allow_overwrite", "allow_delete", "max_file_size", "prerelease_keep")
+    KEYS = ("immutable", "allow_overwrite", "allow_delete", "max_file_size", "prerelease_keep", "project_ownership")
 
     @classmethod
     def from_config(cls, name: str, config: Mapping[str, Any]) -> HostedPolicy:
         unknown = set(config) - set(cls.KEYS)
         if unknown:
             raise BadRequest(f"Unknown settings for hosted index {name!r}: {', '.join(sorted(unknown))}.")
-        for key in ("immutable", "allow_overwrite", "allow_delete"):
+        for key in ("immutable", "allow_overwrite", "allow_delete", "project_ownership"):
             if key in config and not isinstance(config[key], bool):
                 raise BadRequest(f"{key} must be true or false.")
         for key in ("max_file_size", "prerelease_keep"):

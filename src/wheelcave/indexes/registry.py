@@ -19,6 +19,7 @@ from wheelcave.core.names import normalize
 from wheelcave.core.versions import same_release
 from wheelcave.db.repository import IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound
+from wheelcave.indexes.admin import default_grants
 from wheelcave.indexes.base import Index
 from wheelcave.indexes.fetcher import FileFetcher
 from wheelcave.indexes.hosted import HostedIndex
@@ -39,6 +40,7 @@ DEFAULT_INDEXES: Sequence[tuple[str, str, Mapping[str, object]]] = (
     ("pypi", "mirror", {"upstream": PIP_DEFAULT}),
     ("main", "virtual", {"members": ["local", "pypi"], "upload_to": "local"}),
 )
+
 
 
 class Registry:
@@ -66,6 +68,7 @@ class Registry:
         self._records: dict[str, IndexRecord] = {}
         self._by_id: dict[int, IndexRecord] = {}
         self._built: dict[str, Index] = {}
+        self._views: dict[tuple[str, frozenset[str]], Index] = {}
         self._loaded_at = -1e9
         self._lock = anyio.Lock()
         #: Changes only this process knows of at once (a mirror page fetched, a file cached):
@@ -78,7 +81,7 @@ class Registry:
         if await self.repo.list_indexes():
             return
         for name, kind, config in DEFAULT_INDEXES:
-            await self.repo.create_index(name, kind, config, exist_ok=True)
+            await self.repo.create_index(name, kind, config, exist_ok=True, grants=default_grants(kind))
         await self.reload()
 
     async def reload(self) -> None:
@@ -91,6 +94,7 @@ class Registry:
             n: (r.kind, r.config) for n, r in self._records.items()
         }:
             self._built = {}
+            self._views = {}
             await self._close_unused_clients()
         self._loaded_at = time.monotonic()
 
@@ -181,9 +185,30 @@ class Registry:
         await self._fresh()
         return sorted(self._records.values(), key=lambda r: r.name)
 
-    async def get(self, name: str) -> Index:
+    async def get(self, name: str, hidden: frozenset[str] = frozenset()) -> Index:
+        """Index ``name``; with ``hidden``, the view of a virtual index for a reader who may not
+        read those member indexes (see :class:`VirtualIndex`)."""
         await self._fresh()
-        return self._build(name, ())
+        if not hidden:
+            return self._build(name, ())
+        view = self._views.get((name, hidden))
+        if view is None:
+            if len(self._views) > 1000:
+                self._views.clear()
+            view = self._views[(name, hidden)] = self._view(name, hidden, ())
+        return view
+
+    def _view(self, name: str, hidden: frozenset[str], path: tuple[str, ...]) -> Index:
+        index = self._build(name, path)
+        if not isinstance(index, VirtualIndex):
+            return index
+        members = [self._view(m.name, hidden, (*path, name)) for m in index.members]
+        return VirtualIndex(index.name, index.id, members, list(index.allow_upstream), cooldown=index.cooldown,
+                            cooldown_exempt=list(index.cooldown_exempt), hidden=hidden)
+
+    def member_names(self, index: Index) -> list[str]:
+        """The names of every stored index the pages of ``index`` read (itself first)."""
+        return [r.name for i in index.dependencies() if (r := self._by_id.get(i)) is not None]
 
     async def upload_target(self, name: str) -> HostedIndex:
         """The hosted index that receives uploads sent to index ``name``."""
@@ -198,6 +223,9 @@ class Registry:
         if not isinstance(index, HostedIndex):
             raise BadRequest(f"Index {record.name!r} is a {record.kind} index; upload to a hosted index.")
         return index
+
+    def record_by_id(self, index_id: int) -> IndexRecord | None:
+        return self._by_id.get(index_id)
 
     def by_id(self, index_id: int) -> Index | None:
         record = self._by_id.get(index_id)

@@ -4,6 +4,10 @@ The merge rule (architecture §1, the dependency-confusion guard): walking the m
 order, once a *private* member has the project, later non-private (mirror) members are not
 consulted for that name unless it is in ``allow_upstream``. For one filename, the first
 member wins.
+
+A view for one reader hides the members that reader may not read (``hidden``, by name): a
+hidden member shows nothing, but a hidden *private* member that has the project still stops
+later mirrors from being asked for it, so hiding never leaks a private name upstream.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ class VirtualIndex:
 
     def __init__(
         self, name: str, index_id: int, members: Sequence[Index], allow_upstream: Sequence[str] = (),
-        *, cooldown: float = 0, cooldown_exempt: Sequence[str] = (),
+        *, cooldown: float = 0, cooldown_exempt: Sequence[str] = (), hidden: frozenset[str] = frozenset(),
     ) -> None:
         self.name = name
         self.id = index_id
@@ -33,6 +37,7 @@ class VirtualIndex:
         self.allow_upstream = frozenset(allow_upstream)
         self.cooldown = cooldown
         self.cooldown_exempt = frozenset(cooldown_exempt)
+        self.hidden = hidden
 
     def dependencies(self) -> Sequence[int]:
         deps: list[int] = [self.id]
@@ -55,8 +60,13 @@ class VirtualIndex:
         for member in self.members:
             if private_hit and not member.private and name not in self.allow_upstream:
                 continue
+            if member.name in self.hidden and member.kind == "mirror":
+                continue
             page = await member.project(name, with_metadata=with_metadata, cooldown=cooldown)
             if page is None:
+                continue
+            if member.name in self.hidden:  # shows nothing, but guards the name as a private hit would
+                private_hit = True
                 continue
             if cutoff is not None and not member.private:
                 page = apply_cooldown(page, cutoff)
@@ -69,6 +79,8 @@ class VirtualIndex:
     async def list_projects(self) -> list[tuple[str, str]]:
         seen: dict[str, str] = {}
         for member in self.members:
+            if member.name in self.hidden:
+                continue
             for normalized, display in await member.list_projects():
                 seen.setdefault(normalized, display)
         return sorted(seen.items())

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from wheelcave.core.errors import CoreError
+from wheelcave.core.redact import mask_url, redact
 from wheelcave.core.remote import RemotePage, parse_project_list, parse_project_page
 from wheelcave.errors import UpstreamError, UpstreamTimeout
 
@@ -24,15 +25,6 @@ __all__ = ["Fetched", "Missing", "NotModified", "UpstreamClient", "mask_url"]
 
 log = logging.getLogger("wheelcave.upstream")
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
-
-
-def mask_url(url: str) -> str:
-    """The URL without its password, for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True)
@@ -112,7 +104,7 @@ class UpstreamClient:
         except httpx.TimeoutException:
             raise UpstreamTimeout(f"upstream {mask_url(url)} did not answer in time") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise UpstreamError(f"upstream {mask_url(url)} failed: {type(exc).__name__}: {exc}") from None
+            raise UpstreamError(f"upstream {mask_url(url)} failed: {type(exc).__name__}: {redact(str(exc))}") from None
 
     async def fetch_project(self, project: str, etag: str | None = None, last_modified: str | None = None) -> Fetched | NotModified | Missing:
         url = self.project_url(project)
@@ -131,7 +123,7 @@ class UpstreamClient:
         try:
             page = parse_project_page(body, response.headers.get("content-type", ""), str(response.url))
         except CoreError as exc:
-            raise UpstreamError(f"bad page from {mask_url(url)}: {exc}") from None
+            raise UpstreamError(f"bad page from {mask_url(url)}: {redact(str(exc))}") from None
         for problem in page.problems:
             log.warning("upstream.bad_entry url=%s: %s", mask_url(url), problem)
         return Fetched(page, response.headers.get("etag"), response.headers.get("last-modified"))
@@ -143,7 +135,7 @@ class UpstreamClient:
         try:
             return parse_project_list(body, response.headers.get("content-type", ""))
         except CoreError as exc:
-            raise UpstreamError(f"bad project list from {mask_url(self.base)}: {exc}") from None
+            raise UpstreamError(f"bad project list from {mask_url(self.base)}: {redact(str(exc))}") from None
 
     async def fetch_small(self, url: str, limit: int) -> bytes | None:
         """A small file (``.metadata``); None on 404."""
@@ -163,7 +155,7 @@ class UpstreamClient:
         except httpx.TimeoutException:
             raise UpstreamTimeout(f"upstream {mask_url(url)} did not answer in time") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise UpstreamError(f"upstream {mask_url(url)} failed: {type(exc).__name__}: {exc}") from None
+            raise UpstreamError(f"upstream {mask_url(url)} failed: {type(exc).__name__}: {redact(str(exc))}") from None
         try:
             if response.status_code != 200:
                 raise UpstreamError(f"upstream {mask_url(url)} answered {response.status_code}")

@@ -20,7 +20,8 @@ from wheelcave.web import reason
 from wheelcave.web.api.app import create_api
 from wheelcave.web.fastpath import FastPages
 from wheelcave.web.pagecache import PageCache
-from wheelcave.web.readauth import PathGuardMiddleware, ReadAuthMiddleware
+from wheelcave.web.headers import SecurityHeaders
+from wheelcave.web.pathguard import PathGuardMiddleware
 from wheelcave.web.routes import files, health, pypi_json, simple, upload
 
 __all__ = ["SETTINGS_ENV", "create_app", "create_app_from_env"]
@@ -54,7 +55,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Mount("/api/v1", app=create_api(lambda: holder["services"])),
         ],
         exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},
-        middleware=[Middleware(FastPages), Middleware(PathGuardMiddleware), Middleware(ReadAuthMiddleware)],
+        middleware=[Middleware(SecurityHeaders), Middleware(FastPages), Middleware(PathGuardMiddleware)],
         lifespan=lifespan,
     )
 

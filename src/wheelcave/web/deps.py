@@ -11,8 +11,11 @@ __all__ = ["client_address", "page_cache", "services"]
 
 
 def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
+    """The services, from the main app or from a mounted sub-app (the API) that reaches them
+    through its ``get_services``."""
+    state = request.app.state
+    svc: Services | None = getattr(state, "services", None)
+    return svc if svc is not None else state.get_services()
 
 
 def page_cache(request: Request) -> PageCache:

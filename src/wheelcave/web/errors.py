@@ -27,8 +27,10 @@ def _wants_json(request: Request) -> bool:
     return first == "application/json"
 
 
-def error_response(request: Request, status: int, message: str, code: str) -> Response:
+def error_response(request: Request, status: int, message: str, code: str, *, retry_after: int | None = None) -> Response:
     headers = {"WWW-Authenticate": REALM} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     with_reason = StatusWithReason(status, message)
     if _wants_json(request):
         title = HTTPStatus(status).phrase
@@ -41,7 +43,7 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, WheelcaveError)
     if exc.status >= 500:
         log.error("request.failed %s %s: %s", request.method, request.url.path, exc.message)
-    return error_response(request, exc.status, exc.message, exc.code)
+    return error_response(request, exc.status, exc.message, exc.code, retry_after=getattr(exc, "retry_after", None))
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

@@ -2,8 +2,10 @@
 
 ``GET /simple/<project>/`` and ``GET /index/<name>/simple/<project>/`` whose page is in the page
 cache and still valid are answered here, with the same bytes and headers the route would send
-(both use :func:`page_answer`); anything else (a miss, a query string, private indexes that need
-credentials, redirects) goes on to the application unchanged.
+(both use :func:`page_answer`), after the same read check: anonymous requests for indexes
+anyone may read, and requests whose credentials this process verified since the last change
+to credentials or grants. Anything else (a miss, a query string, credentials not yet verified,
+redirects, errors) goes on to the application unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wheelcave.core.pages import choose_format
 from wheelcave.errors import WheelcaveError
+from wheelcave.web.access import hidden_members
 from wheelcave.web.routes.simple import DEFAULT_INDEX, cache_key, page_answer
 
 __all__ = ["FastPages"]
@@ -42,25 +45,36 @@ class FastPages:
     async def _answer(self, scope: Scope, send: Send, index_name: str, project: str, prefix: str) -> bool:
         state = scope["app"].state
         svc = getattr(state, "services", None)
-        if svc is None or not svc.settings.anonymous_read:
+        if svc is None:
             return False
         headers = {}
         for key, value in scope["headers"]:
-            if key in (b"accept", b"accept-encoding", b"if-none-match"):
+            if key in (b"accept", b"accept-encoding", b"if-none-match", b"authorization"):
                 headers[key] = value.decode("latin-1")
         fmt = choose_format(headers.get(b"accept"))
         if fmt is None:
+            return False
+        access = await svc.auth.access()
+        who = None
+        if b"authorization" in headers:
+            who = svc.auth.remembered(headers[b"authorization"])
+            if who is None:
+                return False
+        if not access.can(who, "read", index_name):
             return False
         try:
             index = await svc.registry.get(index_name)
         except WheelcaveError:
             return False
-        entry = state.page_cache.get(cache_key(index_name, project, fmt, prefix, True), await svc.registry.page_token(index, project))
+        hidden = hidden_members(svc, access, who, index)
+        names = svc.registry.member_names(index)
+        token = await svc.registry.page_token(index, project)
+        entry = state.page_cache.get(cache_key(index_name, project, fmt, prefix, True, hidden), token)
         if entry is None or entry.body is None:
             return False
         status, raw, body = page_answer(
             entry, fmt, svc.settings, accept_encoding=headers.get(b"accept-encoding", ""),
-            if_none_match=headers.get(b"if-none-match"),
+            if_none_match=headers.get(b"if-none-match"), public=all(access.public(n) for n in names),
         )
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})

@@ -26,6 +26,7 @@ class IndexCreate(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     kind: Literal["hosted", "mirror", "virtual"]
     config: dict[str, Any] = Field(default_factory=dict)
+    private: bool = Field(default=False, description="Start with no read grant (administrators only, until granted).")
 
 
 class IndexPatch(BaseModel):
@@ -119,22 +120,38 @@ class UserIn(BaseModel):
     is_admin: bool = False
 
 
+Permission = Literal["read", "upload", "yank", "delete", "manage"]
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
+    is_admin: bool | None = Field(default=None, description="Administrators only.")
+
+
 class TokenOut(BaseModel):
     id: int
-    user: str
+    user: str | None = Field(description="The owner; null for a trusted publisher's minted token.")
     prefix: str
     description: str | None
-    index: str | None
-    permissions: list[str] | None
+    indexes: list[str] | None = Field(description="The indexes it may act on; null: every one its owner may.")
+    projects: list[str] | None = Field(description="The projects it may change; null: any.")
+    permissions: list[str] | None = Field(description="What it may do; null: whatever its owner may.")
     created_at: datetime
+    last_used: datetime | None
+    expires_at: datetime | None
 
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: str | None = Field(default=None, description="Whose token (admins only; default: yourself).")
     description: str | None = Field(default=None, max_length=256)
-    index: str | None = Field(default=None, description="Scope the token to one index.")
-    permissions: list[Literal["upload", "yank", "delete", "manage"]] | None = None
+    index: str | None = Field(default=None, max_length=64, description="Scope the token to one index.")
+    indexes: list[str] | None = Field(default=None, max_length=100, description="Scope the token to these indexes.")
+    projects: list[str] | None = Field(default=None, max_length=1000, description="Scope the token to these projects.")
+    permissions: list[Permission] | None = None
+    expires_in: str | None = Field(default=None, max_length=32, description="Lifetime, e.g. 90d, 12h, 3600.")
 
 
 class TokenCreated(TokenOut):
@@ -144,5 +161,58 @@ class TokenCreated(TokenOut):
 class WhoAmI(BaseModel):
     name: str | None
     is_admin: bool
-    index: str | None
+    groups: list[str] = Field(default_factory=list)
+    indexes: list[str] | None = None
+    projects: list[str] | None = None
+    permissions: list[str] | None = None
+    expires_at: datetime | None = None
+
+
+class GroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=_NAME)
+
+
+class GroupOut(BaseModel):
+    name: str
+    members: list[str]
+
+
+class MembersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    users: list[str] = Field(min_length=1, max_length=1000)
+
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    principal: str = Field(min_length=1, max_length=80,
+                           description="NAME or user:NAME, group:NAME, authenticated or anonymous.")
+    permissions: list[Permission] = Field(min_length=1)
+
+
+class AclEntry(BaseModel):
+    principal: str
     permissions: list[str]
+
+
+class OwnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    principal: str = Field(min_length=1, max_length=80, description="NAME, user:NAME or group:NAME.")
+
+
+class PublisherIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    issuer: str = Field(min_length=8, max_length=512, description="The OIDC issuer URL (its iss claim).")
+    claims: dict[str, str] = Field(description="Claims the CI's token must carry, e.g. repository, workflow, "
+                                   "environment.")
+    project: str | None = Field(default=None, max_length=200, description="Only this project (default: any).")
+
+
+class PublisherOut(BaseModel):
+    id: int
+    index: str
+    project: str | None
+    issuer: str
+    claims: dict[str, str]
+    created_at: datetime
+    created_by: str | None

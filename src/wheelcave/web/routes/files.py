@@ -3,6 +3,10 @@
 One URL per content, whatever index lists it; the filename must be one the database lists
 with that content, so the URL space holds nothing but real distributions. Bytes a mirror
 lists but does not hold yet are fetched from its upstream while they stream to the client.
+
+A file is served only to a reader of at least one index that lists it (a virtual index shows
+only members its reader may read, so this covers it): content addressing is no way around an
+access list. Others get what an unknown file gets (see :mod:`wheelcave.web.access`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from wheelcave.errors import NotFound
 from wheelcave.indexes.fetcher import Download
 from wheelcave.indexes.mirror import MirrorIndex
 from wheelcave.services import Services
+from wheelcave.web.access import caller, deny
 from wheelcave.web.deps import services
 from wheelcave.web.fileresponse import BlobResponse
 
@@ -66,7 +71,8 @@ async def _stream(request: Request, download: Download, fd: int, sha256: str, fi
 class FileLookups:
     """What file URLs resolved to, remembered while no index's generation changes.
 
-    ``(sha256, filename)`` → (the blob to send, the mirror that lists it or None). Only
+    ``(sha256, filename)`` → (the blob to send, the mirror that lists it or None, the names of
+    the indexes that list it). Only
     answers whose bytes were in the blob store are kept; a delete or yank anywhere bumps a
     generation and empties the table, so a removed file is never served from it after this
     process sees the write (the same delay as for pages). A repeated install then costs no
@@ -76,16 +82,16 @@ class FileLookups:
     def __init__(self, max_entries: int = 100_000) -> None:
         self.max_entries = max_entries
         self._epoch: object = None
-        self._entries: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self._entries: dict[tuple[str, str], tuple[str, str | None, tuple[str, ...]]] = {}
 
-    def get(self, epoch: object, key: tuple[str, str]) -> tuple[str, str | None] | None:
+    def get(self, epoch: object, key: tuple[str, str]) -> tuple[str, str | None, tuple[str, ...]] | None:
         if epoch != self._epoch:
             self._entries.clear()
             self._epoch = epoch
             return None
         return self._entries.get(key)
 
-    def put(self, epoch: object, key: tuple[str, str], value: tuple[str, str | None]) -> None:
+    def put(self, epoch: object, key: tuple[str, str], value: tuple[str, str | None, tuple[str, ...]]) -> None:
         if epoch != self._epoch:
             self._entries.clear()
             self._epoch = epoch
@@ -103,6 +109,22 @@ def _send_blob(request: Request, svc: Services, blob: str, filename: str, mirror
     return response
 
 
+async def _listed_for(request: Request, svc: Services, sha256: str, filename: str,
+                      listing: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The indexes listing the file, if the caller may read one of them (else the error)."""
+    base = filename.removesuffix(_METADATA)
+    if listing is None:
+        listing = tuple(r.name for i in await svc.repo.indexes_listing(sha256, base) if (r := svc.registry.record_by_id(i)))
+        pending = svc.registry.pending_mirror(sha256, base)
+        if pending is not None and pending.name not in listing:
+            listing = (*listing, pending.name)
+    who = await caller(request)
+    access = await svc.auth.access()
+    if not any(access.can(who, "read", name) for name in listing):
+        raise await deny(svc, who, access, f"No file {filename!r} with sha256 {sha256}.")
+    return listing
+
+
 async def serve_file(request: Request) -> Response:
     sha256 = request.path_params["sha256"]
     filename = request.path_params["filename"]
@@ -114,10 +136,12 @@ async def serve_file(request: Request) -> Response:
     key = (sha256, filename)
     known = lookups.get(epoch, key)
     if known is not None:
+        await _listed_for(request, svc, sha256, filename, known[2])
         try:
             return _send_blob(request, svc, known[0], filename, known[1])
         except FileNotFoundError:
             pass  # collected since: resolve it again
+    listing = await _listed_for(request, svc, sha256, filename)
     record = await svc.repo.find_file_by_content(sha256, filename)
     if record is None:
         base = filename.removesuffix(_METADATA)
@@ -143,7 +167,7 @@ async def serve_file(request: Request) -> Response:
             response = _send_blob(request, svc, blob, filename, None)
         except FileNotFoundError:
             raise NotFound(f"The bytes of {filename!r} are missing from the blob store.") from None
-        lookups.put(epoch, key, (blob, None))
+        lookups.put(epoch, key, (blob, None, listing))
         return response
     if record is None:
         raise NotFound(f"No file {filename!r} with sha256 {sha256}.")
@@ -155,7 +179,7 @@ async def serve_file(request: Request) -> Response:
             raise NotFound(f"The bytes of {filename!r} are missing from the blob store.") from None
         download, fd = mirror.start_download(record)
         return await _stream(request, download, fd, sha256, filename)
-    lookups.put(epoch, key, (sha256, mirror.name if mirror else None))
+    lookups.put(epoch, key, (sha256, mirror.name if mirror else None, listing))
     return response
 
 

@@ -10,6 +10,8 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from wheelcave import __version__
+from wheelcave.errors import Forbidden, Unauthorized
+from wheelcave.web.access import caller
 from wheelcave.web.deps import services
 
 __all__ = ["routes"]
@@ -35,11 +37,16 @@ async def ready(request: Request) -> Response:
 
 async def home(request: Request) -> Response:
     svc = services(request)
+    who = await caller(request)
+    access = await svc.auth.access()
     base = str(request.base_url)
+    readable = [r for r in await svc.registry.names() if access.can(who, "read", r.name)]
+    if not readable and who is None and not svc.settings.anonymous_read:
+        raise Unauthorized("This index needs credentials to read.")
     rows = "".join(
         f"<tr><td>{html.escape(r.name)}</td><td>{r.kind}</td>"
         f"<td><code>{html.escape(base)}index/{html.escape(r.name)}/simple/</code></td></tr>"
-        for r in await svc.registry.names()
+        for r in readable
     )
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>wheelcave</title></head>
 <body><h1>wheelcave {__version__}</h1>
@@ -50,7 +57,17 @@ upload with <code>twine upload --repository-url {html.escape(base)}legacy/ dist/
 
 
 async def metrics(request: Request) -> Response:
-    body = services(request).registry.metrics.render()
+    """Prometheus counters. They name indexes, so where any index is not public they are for
+    administrators only (a scraper signs in with HTTP Basic)."""
+    svc = services(request)
+    access = await svc.auth.access()
+    if not all(access.public(r.name) for r in await svc.registry.names()):
+        who = await caller(request)
+        if who is None:
+            raise Unauthorized("The metrics need an administrator's credentials.")
+        if not who.is_admin:
+            raise Forbidden("The metrics are for administrators.")
+    body = svc.registry.metrics.render()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from wheelcave.core.jsonapi import project_document
 from wheelcave.core.names import normalize
 from wheelcave.errors import NotFound
+from wheelcave.web.access import readable_index
 from wheelcave.web.deps import services
 
 __all__ = ["routes"]
@@ -24,7 +25,8 @@ async def _document(request: Request, index_name: str, root: str) -> Response:
         tail = f"{version}/json" if version else "json"
         return RedirectResponse(f"{root}pypi/{normalized}/{tail}", status_code=301)
     svc = services(request)
-    index = await svc.registry.get(index_name)
+    index, _, access = await readable_index(request, index_name)
+    public = all(access.public(n) for n in svc.registry.member_names(index))
     page = await index.project(normalized, with_metadata=True)
     if page is None:
         raise NotFound(f"Project {project!r} not found in index {index_name!r}.")
@@ -37,7 +39,7 @@ async def _document(request: Request, index_name: str, root: str) -> Response:
     if doc is None:
         raise NotFound(f"Project {project!r} has no release {version!r}.")
     body = orjson.dumps(doc)
-    return Response(body, media_type="application/json", headers={"Cache-Control": "max-age=60, public"})
+    return Response(body, media_type="application/json", headers={"Cache-Control": f"max-age=60, {'public' if public else 'private'}"})
 
 
 async def root_json(request: Request) -> Response:

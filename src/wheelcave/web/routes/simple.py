@@ -10,6 +10,7 @@ from starlette.routing import Route
 from wheelcave.config import Settings
 from wheelcave.core.names import normalize
 from wheelcave.core.pages import PageFormat, choose_format, render_project, render_project_list
+from wheelcave.web.access import readable_index
 from wheelcave.web.deps import page_cache, services
 from wheelcave.web.pagecache import CachedPage
 
@@ -40,11 +41,13 @@ def _accepts_gzip(accept_encoding: str) -> bool:
 
 
 def page_answer(
-    entry: CachedPage, fmt: PageFormat, settings: Settings, *, accept_encoding: str, if_none_match: str | None
+    entry: CachedPage, fmt: PageFormat, settings: Settings, *, accept_encoding: str, if_none_match: str | None,
+    public: bool,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Status, raw headers and body for a cached page: the one place that shapes them."""
+    """Status, raw headers and body for a cached page: the one place that shapes them.
+    ``public``: readable without credentials (else shared caches must not keep it)."""
     max_age = settings.page_max_age
-    scope = "public" if settings.anonymous_read else "private"
+    scope = "public" if public else "private"
     use_gzip = _accepts_gzip(accept_encoding)
     etag = entry.gzip_etag if use_gzip else entry.etag
     cache_control = f"max-age={max_age}, {scope}" if max_age else f"max-age=0, must-revalidate, {scope}"
@@ -63,18 +66,22 @@ def page_answer(
     return 200, headers, body
 
 
-def _page_response(request: Request, entry: CachedPage, fmt: PageFormat) -> Response:
+def _page_response(request: Request, entry: CachedPage, fmt: PageFormat, public: bool) -> Response:
     status, headers, body = page_answer(
         entry, fmt, services(request).settings, accept_encoding=request.headers.get("accept-encoding", ""),
-        if_none_match=request.headers.get("if-none-match"),
+        if_none_match=request.headers.get("if-none-match"), public=public,
     )
     response = Response(body if request.method != "HEAD" else b"", status_code=status)
     response.raw_headers = headers
     return response
 
 
-def cache_key(index_name: str, project: str | None, fmt: PageFormat, url_prefix: str, cooldown: bool) -> tuple[str, ...]:
-    return (index_name, project or "", fmt.name, url_prefix, "" if cooldown else "no-cooldown")
+def cache_key(
+    index_name: str, project: str | None, fmt: PageFormat, url_prefix: str, cooldown: bool,
+    hidden: frozenset[str] = frozenset(),
+) -> tuple[str, ...]:
+    """A page's cache key; ``hidden``: the members a reader's view of a virtual index leaves out."""
+    return (index_name, project or "", fmt.name, url_prefix, "" if cooldown else "no-cooldown", ",".join(sorted(hidden)))
 
 
 async def _serve(
@@ -84,9 +91,11 @@ async def _serve(
     if fmt is None:
         return _not_acceptable()
     svc = services(request)
-    index = await svc.registry.get(index_name)
+    index, _, access = await readable_index(request, index_name)
+    hidden: frozenset[str] = getattr(index, "hidden", frozenset())
+    public = all(access.public(n) for n in svc.registry.member_names(index))
     token = await svc.registry.page_token(index, project)
-    key = cache_key(index_name, project, fmt, url_prefix, cooldown)
+    key = cache_key(index_name, project, fmt, url_prefix, cooldown, hidden)
     cache = page_cache(request)
     entry = cache.get(key, token)
     if entry is None:
@@ -105,7 +114,7 @@ async def _serve(
             status_code=404,
             headers={"Vary": _VARY},
         )
-    return _page_response(request, entry, fmt)
+    return _page_response(request, entry, fmt, public)
 
 
 async def root_list(request: Request) -> Response:

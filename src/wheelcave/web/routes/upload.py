@@ -12,7 +12,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from wheelcave.errors import Forbidden, Unauthorized, WheelcaveError
+from wheelcave.auth.access import Principal
+from wheelcave.core.filenames import parse_dist_filename
+from wheelcave.core.names import normalize
+from wheelcave.errors import Forbidden, NotFound, Unauthorized, WheelcaveError
+from wheelcave.indexes.hosted import HostedIndex, UploadForm
+from wheelcave.services import Services
+from wheelcave.web.access import caller, require
 from wheelcave.web.deps import client_address, services
 from wheelcave.web.multipart import read_upload_form
 
@@ -35,23 +41,70 @@ async def _drain(request: Request) -> None:
         return
 
 
+def _project_of(form: UploadForm) -> str | None:
+    """The project an upload is for: its filename's (what decides where it lands; for an sdist
+    name readable several ways, the reading its name field picks), else its name field; None
+    when neither says (the upload's own checks refuse it then)."""
+    name = form.get("name")
+    wanted = normalize(name) if name else None
+    try:
+        dist = parse_dist_filename(form.filename or "")
+    except ValueError:
+        return wanted
+    readings = {n for n, _ in dist.splits} or {dist.project}
+    return wanted if wanted in readings else dist.project
+
+
+async def _authorize(request: Request, index_name: str) -> tuple[Principal, HostedIndex]:
+    """Who uploads, and to which hosted index. Credentials come first: nothing about the index
+    (whether it exists, its kind) is told to someone who has not shown who they are."""
+    svc = services(request)
+    user = await caller(request)
+    if user is None:
+        raise Unauthorized("Upload needs credentials: a user name and password, or __token__ and an API token.")
+    access = await svc.auth.access()
+    if not (access.can(user, "read", index_name) or access.can(user, "upload", index_name)):
+        # A virtual index passes uploads to its target, whose grants decide (in require below).
+        if not any(r.name == index_name and r.kind == "virtual" for r in await svc.registry.names()):
+            raise NotFound(f"No index named {index_name!r}.")
+    target = await svc.registry.upload_target(index_name)
+    await require(request, "upload", target.name)
+    return user, target
+
+
+async def _check_project(svc: Services, user: Principal, target: HostedIndex, project: str | None) -> list[str] | None:
+    """Refuse an upload to a project the user may not publish to; the project's owners (None
+    when ownership does not apply)."""
+    access = await svc.auth.access()
+    if project is not None and not access.can(user, "upload", target.name, project):
+        raise Forbidden(f"The token of {user.name!r} isn't allowed to upload to project {project!r}.")
+    if not target.policy.project_ownership or project is None or access.can(user, "manage", target.name):
+        return None
+    owners = await svc.accounts.owners(target.id, project)
+    if owners and not user.owner_keys & set(owners):
+        raise Forbidden(f"The user {user.name!r} isn't an owner of project {project!r} in index {target.name!r}; "
+                        "an owner can add them.")
+    return owners
+
+
 async def _upload(request: Request, index_name: str) -> Response:
     svc = services(request)
+    form = None
     try:
-        target = await svc.registry.upload_target(index_name)
-        user = await svc.auth.authenticate(request.headers.get("authorization"))
-        if user is None:
-            raise Unauthorized("Upload needs credentials: a user name and password, or __token__ and an API token.")
-        if not user.can("upload", target.name):
-            raise Forbidden(f"The user {user.name!r} isn't allowed to upload to index {target.name!r}.")
+        user, target = await _authorize(request, index_name)
         limit = min(svc.settings.max_file_size, target.policy.max_file_size or svc.settings.max_file_size)
         form = await read_upload_form(request, svc.blobs, limit)
+        owners = await _check_project(svc, user, target, _project_of(form))
     except WheelcaveError:
+        if form is not None and form.temp is not None:
+            form.temp.discard()
         await _drain(request)
         raise
     result = await target.upload(form, uploader=user.name, address=client_address(request))
     if result.created:  # a repeated identical upload wrote nothing
         svc.registry.note_bump(target.id)
+    if owners == []:  # the first upload of a project nobody owns: its uploader owns it now
+        await svc.accounts.claim_project(target.id, result.file.project, user.owner_key)
     log.info(
         "upload.%s index=%s file=%s user=%s",
         "accepted" if result.created else "repeated", target.name, result.file.filename, user.name,
