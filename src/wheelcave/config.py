@@ -19,6 +19,10 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     page_max_age = 600       # Cache-Control max-age of simple pages, seconds
     [auth]
     anonymous_read = true
+    # Trusted publishing: the OIDC issuers whose CI tokens may be exchanged for upload tokens
+    # (default: GitHub Actions and GitLab.com), and the audience those tokens must name.
+    oidc_issuers = ["https://token.actions.githubusercontent.com", "https://gitlab.com"]
+    oidc_audience = "wheelcave"
     [indexes.dev]              # indexes declared here are created or updated to match at start
     kind = "hosted"
     immutable = false
@@ -60,7 +64,10 @@ _KEYS: dict[tuple[str, str], str] = {
     ("upload", "max_metadata_size"): "max_metadata_size",
     ("cache", "page_max_age"): "page_max_age",
     ("auth", "anonymous_read"): "anonymous_read",
+    ("auth", "oidc_issuers"): "oidc_issuers",
+    ("auth", "oidc_audience"): "oidc_audience",
 }
+DEFAULT_OIDC_ISSUERS = ("https://token.actions.githubusercontent.com", "https://gitlab.com")
 
 
 class ConfigError(ValueError):
@@ -119,6 +126,8 @@ class Settings:
     max_metadata_size: int = 4 * 2**20
     page_max_age: int = 0
     anonymous_read: bool = True
+    oidc_issuers: tuple[str, ...] = DEFAULT_OIDC_ISSUERS
+    oidc_audience: str = "wheelcave"
     #: ``[indexes.<name>]`` tables of the file: kind and settings, applied at start-up.
     declared_indexes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
@@ -132,6 +141,8 @@ class Settings:
         data.setdefault("declared_indexes", {})
         data["data_dir"] = Path(data["data_dir"])
         data["blob_dir"] = Path(data["blob_dir"])
+        if "oidc_issuers" in data:
+            data["oidc_issuers"] = tuple(data["oidc_issuers"])
         return cls(**data)
 
 
@@ -146,6 +157,14 @@ def _coerce(field: str, value: object) -> object:
         return parse_size(value)
     if field in {"access_log", "anonymous_read"}:
         return _bool(value)
+    if field == "oidc_issuers":
+        items = value if isinstance(value, list) else [v for v in str(value).split(",") if v.strip()]
+        issuers = tuple(str(v).strip().rstrip("/") for v in items)
+        bad = [i for i in issuers if not i.startswith(("https://", "http://"))]
+        if bad:
+            msg = f"oidc_issuers must be issuer URLs, not {bad[0]!r}"
+            raise ConfigError(msg)
+        return issuers
     return str(value)
 
 

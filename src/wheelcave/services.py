@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from wheelcave.auth.admin import AccountAdmin
+from wheelcave.auth.oidc import TrustedPublishing
 from wheelcave.auth.service import AuthService
 from wheelcave.config import Settings
 from wheelcave.db.accounts import Accounts
@@ -27,8 +28,10 @@ class Services:
     accounts: Accounts
     auth: AuthService
     people: AccountAdmin
+    publishing: TrustedPublishing
 
     async def close(self) -> None:
+        await self.publishing.close()
         await self.registry.close()
         await self.db.dispose()
 
@@ -56,4 +59,6 @@ async def open_services(settings: Settings, *, migrate: bool = True, serving: bo
     return Services(
         settings=settings, db=db, repo=repo, blobs=blobs, registry=registry, accounts=accounts,
         auth=auth, people=AccountAdmin(accounts, repo, auth),
+        publishing=TrustedPublishing(accounts, repo, auth, issuers=settings.oidc_issuers,
+                                     audience=settings.oidc_audience),
     )

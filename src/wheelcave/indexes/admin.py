@@ -21,13 +21,12 @@ _VIRTUAL_KEYS = {"members", "upload_to", "allow_upstream", "cooldown", "cooldown
 
 
 def default_grants(kind: str, *, private: bool = False) -> list[tuple[str, str]]:
-    """The access list a new index starts with: readable by anyone (unless ``private``: then
-    only by administrators until someone is granted read), and for a hosted index, uploads by
-    any signed-in user (project ownership then decides who publishes to which project)."""
-    grants = [] if private else [("anonymous", "read")]
-    if kind == "hosted":
-        grants.append(("authenticated", "upload"))
-    return grants
+    """The access list a new index starts with: readable by anyone, and for a hosted index,
+    uploads by any signed-in user (project ownership then decides who publishes to which
+    project). A ``private`` index starts with none: only administrators, until grants are made."""
+    if private:
+        return []
+    return [("anonymous", "read"), *([("authenticated", "upload")] if kind == "hosted" else [])]
 
 
 class IndexAdmin:

@@ -248,6 +248,11 @@ class Registry:
                 return index
         return None
 
+    def pending_mirror_names(self, sha256: str, filename: str) -> list[str]:
+        """Every mirror whose early answer lists this file while its row is still being written."""
+        return [i.name for i in list(self._built.values())
+                if isinstance(i, MirrorIndex) and i.pending_file(sha256, filename) is not None]
+
     def _pip_url(self) -> str:
         if self._pip_index is None:
             self._pip_index = pip_index_url()

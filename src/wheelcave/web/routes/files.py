@@ -111,15 +111,19 @@ def _send_blob(request: Request, svc: Services, blob: str, filename: str, mirror
 
 async def _listed_for(request: Request, svc: Services, sha256: str, filename: str,
                       listing: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The indexes listing the file, if the caller may read one of them (else the error)."""
-    base = filename.removesuffix(_METADATA)
-    if listing is None:
-        listing = tuple(r.name for i in await svc.repo.indexes_listing(sha256, base) if (r := svc.registry.record_by_id(i)))
-        pending = svc.registry.pending_mirror(sha256, base)
-        if pending is not None and pending.name not in listing:
-            listing = (*listing, pending.name)
+    """The indexes listing the file, if the caller may read one of them (else the error).
+
+    ``listing``: what a lookup remembered; mirrors cache files without a generation bump, so
+    when it denies, the database is asked again before refusing."""
     who = await caller(request)
     access = await svc.auth.access()
+    if listing is not None and any(access.can(who, "read", name) for name in listing):
+        return listing
+    base = filename.removesuffix(_METADATA)
+    # Pending first: an early answer's rows are committed before it stops being pending.
+    pending = svc.registry.pending_mirror_names(sha256, base)
+    stored = [r.name for i in await svc.repo.indexes_listing(sha256, base) if (r := svc.registry.record_by_id(i))]
+    listing = tuple(dict.fromkeys([*stored, *pending]))
     if not any(access.can(who, "read", name) for name in listing):
         raise await deny(svc, who, access, f"No file {filename!r} with sha256 {sha256}.")
     return listing
