@@ -86,7 +86,8 @@ def serve(
     typer.echo(f"  upload URL for twine:     {base}legacy/", err=True)
     if password:
         path = _write_initial_password(settings.data_dir, password)
-        typer.echo(f"  first run: user 'admin', password {password} (also in {path})", err=True)
+        # Not the password itself: logs travel further than a 0600 file.
+        typer.echo(f"  first run: user 'admin', password in {path} (readable by this user only)", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream request is noise
     options: dict[str, Any] = {

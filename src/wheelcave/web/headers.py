@@ -3,6 +3,7 @@
 Every answer gets ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy``; HTML answers also
 get a Content-Security-Policy that allows nothing from another origin and no inline script,
 and may not be framed (``frame-ancestors 'none'``, plus ``X-Frame-Options`` for old browsers).
+A page that sets its own policy keeps it (the API docs allow inline *styles*, never scripts).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
+                names = {key.lower() for key, _ in headers}
                 headers.extend(_ALWAYS)
                 for key, value in headers:
                     if key.lower() == b"content-type" and value.startswith(b"text/html"):
-                        headers.extend(_HTML)
+                        # a page that sets a stricter or looser policy of its own keeps it
+                        headers.extend(h for h in _HTML if h[0] not in names)
                         break
                 message = {**message, "headers": headers}
             await send(message)

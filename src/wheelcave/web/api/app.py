@@ -24,7 +24,7 @@ from wheelcave.indexes.hosted import HostedIndex
 from wheelcave.indexes.mirror import MirrorIndex
 from wheelcave.core.redact import mask_url
 from wheelcave.services import Services
-from wheelcave.web.api import accounts
+from wheelcave.web.api import accounts, docs
 from wheelcave.web.api import models as m
 from wheelcave.web.api.deps import Reader, SignedIn, need, need_admin, readable
 
@@ -33,12 +33,15 @@ __all__ = ["create_api"]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": m.Error, "description": text}
     for code, text in ((400, "Bad input"), (401, "Credentials needed or wrong"), (403, "Not allowed"),
-                       (404, "Not found"), (409, "Conflict"), (502, "Upstream failed"), (504, "Upstream timed out"))
+                       (404, "Not found"), (409, "Conflict"), (429, "Too many failed sign-ins"), (502, "Upstream failed"),
+                       (504, "Upstream timed out"))
 }
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="wheelcave"'} if status == 401 else None
+def _error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="wheelcave"'} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
@@ -62,14 +65,14 @@ def _file(f: FileEntry, base: str) -> m.FileOut:
 
 def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 - one route table
     api = FastAPI(
-        title="wheelcave", version=__version__, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+        title="wheelcave", version=__version__, openapi_url="/openapi.json", docs_url=None, redoc_url=None,
         description="Management API of a wheelcave package index. Authenticate with HTTP Basic "
         "(user and password, or __token__ and an API token).",
     )
 
     @api.exception_handler(WheelcaveError)
     async def _wheelcave_error(_: Request, exc: WheelcaveError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message)
+        return _error(exc.status, exc.code, exc.message, getattr(exc, "retry_after", None))
 
     @api.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -306,4 +309,5 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
                 for p, v in sorted(best.items())][:50]
 
     api.include_router(accounts.router)
+    api.include_router(docs.router)
     return api
