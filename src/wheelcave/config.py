@@ -8,6 +8,8 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     port = 8080
     workers = 1
     access_log = false
+    tls_cert = ""            # serve HTTPS: a PEM certificate (chain) and its key
+    tls_key = ""
     [database]
     url = "sqlite:///wheelcave-data/wheelcave.db"   # or postgresql://user@host/db
     [storage]
@@ -58,6 +60,8 @@ _KEYS: dict[tuple[str, str], str] = {
     ("server", "port"): "port",
     ("server", "workers"): "workers",
     ("server", "access_log"): "access_log",
+    ("server", "tls_cert"): "tls_cert",
+    ("server", "tls_key"): "tls_key",
     ("database", "url"): "database_url",
     ("storage", "path"): "blob_dir",
     ("upload", "max_file_size"): "max_file_size",
@@ -120,6 +124,8 @@ class Settings:
     port: int = 8080
     workers: int = 1
     access_log: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
     database_url: str = ""
     blob_dir: Path = Path()
     max_file_size: int = 2 * 2**30
@@ -219,10 +225,17 @@ def load_settings(
     if settings.workers < 1:
         msg = "workers must be at least 1"
         raise ConfigError(msg)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        msg = "tls_cert and tls_key go together: give both to serve HTTPS, or neither"
+        raise ConfigError(msg)
+    for path in (settings.tls_cert, settings.tls_key):
+        if path and not Path(path).is_file():
+            msg = f"TLS file not found: {path}"
+            raise ConfigError(msg)
     return settings
 
 
-_FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host"}
+_FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host", "tls_cert", "tls_key"}
 
 
 def _declared_indexes(path: Path, table: object) -> dict[str, dict[str, Any]]:

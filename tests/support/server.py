@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -70,14 +71,16 @@ class Server:
 
     def __init__(
         self, data_dir: Path, database_url: str | None = None, *, workers: int = 1,
-        extra_env: dict[str, str] | None = None,
+        extra_env: dict[str, str] | None = None, tls: tuple[Path, Path, Path] | None = None,
     ) -> None:
+        """``tls``: (CA bundle, certificate, key) to serve HTTPS (see tests/support/tls.py)."""
         self.extra_env = extra_env or {}
+        self.tls = tls
         self.data_dir = data_dir
         self.database_url = database_url
         self.workers = workers
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
         self._log_offset = 0
@@ -98,13 +101,15 @@ class Server:
             str(BIN / "wheelcave"), "serve", "--data-dir", str(self.data_dir),
             "--port", str(self.port), "--access-log", "--workers", str(self.workers),
         ]
+        if self.tls:
+            cmd += ["--tls-cert", str(self.tls[1]), "--tls-key", str(self.tls[2])]
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=1, verify=ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else True).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

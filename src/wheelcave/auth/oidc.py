@@ -152,6 +152,18 @@ class TrustedPublishing:
             self._used[str(jti)] = float(claims["exp"]) + _LEEWAY
         return claims
 
+    async def burn(self, secret: str, address: str | None = None) -> bool:
+        """Revoke a minted token at once (uv does this after its upload); others are left alone."""
+        found = await self.accounts.find_token(token_hash(secret))
+        if found is None or found.publisher is None:
+            return False
+        await self.accounts.delete_token(found.id)
+        await self.repo.audit({"actor": f"publisher:{found.publisher.id}", "action": "publisher.burn",
+                               "index_name": found.publisher.index_name, "address": address,
+                               "detail": {"id": found.id}})
+        self.auth.changed()
+        return True
+
     async def mint(self, token: str, address: str | None = None) -> MintedToken:
         claims = await self.verify(token)
         issuer = str(claims["iss"]).rstrip("/")

@@ -62,13 +62,16 @@ def serve(
     config: ConfigFile = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes [default: 1].")] = None,
     access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log", help="Log every request.")] = None,
+    tls_cert: Annotated[str | None, typer.Option(help="Serve HTTPS with this PEM certificate (chain).")] = None,
+    tls_key: Annotated[str | None, typer.Option(help="The certificate's PEM private key.")] = None,
 ) -> None:
     """Start the server (creates the data folder, the schema and an admin user on first run)."""
     import uvicorn
 
     from wheelcave.web.app import SETTINGS_ENV, create_app
 
-    settings = settings_for(data_dir, config, host=host, port=port, workers=workers, access_log=access_log)
+    settings = settings_for(data_dir, config, host=host, port=port, workers=workers, access_log=access_log,
+                            tls_cert=tls_cert, tls_key=tls_key)
     lock_fd = _lock_data_dir(settings.data_dir)
 
     async def bootstrap(svc: Services) -> str | None:
@@ -80,7 +83,8 @@ def serve(
         return await svc.auth.ensure_initial_admin()
 
     password = run(settings, bootstrap)
-    base = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}/"
+    scheme = "https" if settings.tls_cert else "http"
+    base = f"{scheme}://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}/"
     typer.echo(f"wheelcave {__version__} serving {settings.data_dir}", err=True)
     typer.echo(f"  index URL for pip and uv: {base}simple/", err=True)
     typer.echo(f"  upload URL for twine:     {base}legacy/", err=True)
@@ -94,6 +98,8 @@ def serve(
         "host": settings.host, "port": settings.port, "access_log": settings.access_log,
         "log_level": "info", "server_header": False, "timeout_graceful_shutdown": 10,
     }
+    if settings.tls_cert:
+        options.update(ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = settings.to_json()
         uvicorn.run("wheelcave.web.app:create_app_from_env", factory=True, workers=settings.workers, **options)

@@ -62,7 +62,8 @@ async def readable_index(request: Request, name: str) -> tuple[Index, Principal 
 
 
 async def require(request: Request, action: str, index: str, project: str | None = None) -> Principal:
-    """The caller, if they may do ``action`` on ``index`` (401, 404 or 403 otherwise)."""
+    """The caller, if they may do ``action`` on ``index`` (401, 404 or 403 otherwise); without
+    ``project``, on the index at all (a token limited to projects is checked per project later)."""
     svc = services(request)
     who = await caller(request)
     if who is None:
@@ -70,7 +71,8 @@ async def require(request: Request, action: str, index: str, project: str | None
     access = await svc.auth.access()
     if not access.can(who, "read", index) and not access.can(who, action, index):
         raise NotFound(f"No index named {index!r}.")
-    if not access.can(who, action, index, project):
+    allowed = access.can(who, action, index, project) if project is not None else action in access.rights(who, index)
+    if not allowed:
         what = f" project {project!r} in" if project else ""
         raise Forbidden(f"The user {who.name!r} isn't allowed to {action} to{what} index {index!r}."
                         if action == "upload" else f"The user {who.name!r} isn't allowed to {action} on{what} index {index!r}.")
