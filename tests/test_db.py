@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,3 +90,58 @@ def test_sqlite_is_in_wal_mode(tmp_path: Path) -> None:
         return str(mode)
 
     assert asyncio.run(go()) == "wal"
+
+
+def test_access_control_migration_keeps_what_was_allowed(db_url: str) -> None:
+    """0004 on a database of 0003: every index readable as before, uploads on hosted ones for
+    any user, past uploaders own their projects, a token's one-index scope becomes its scope."""
+    from alembic import command
+    from alembic.config import Config
+
+    from wheelcave.db import engine as engine_module
+
+    def upgrade_to(revision: str) -> object:
+        def go(connection: sa.Connection) -> None:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(engine_module._MIGRATIONS))
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+        return go
+
+    async def go() -> None:
+        from wheelcave.db.accounts import Accounts
+
+        db = Database(db_url)
+        async with db.write() as conn:
+            await conn.run_sync(upgrade_to("0003"))
+            now = datetime(2026, 1, 1, tzinfo=UTC)
+            await conn.execute(sa.text(
+                "INSERT INTO indexes (id, name, kind, config, generation, created_at) VALUES "
+                "(1, 'local', 'hosted', '{}', 0, :now), (2, 'pypi', 'mirror', '{}', 0, :now)"), {"now": now})
+            await conn.execute(sa.text(
+                "INSERT INTO users (id, name, password_hash, is_admin, created_at) VALUES (1, 'ann', NULL, false, :now)"),
+                {"now": now})
+            await conn.execute(sa.text(
+                "INSERT INTO projects (id, index_id, name, display_name, created_at, updated_at) "
+                "VALUES (1, 1, 'anns', 'anns', :now, :now)"), {"now": now})
+            await conn.execute(sa.text(
+                "INSERT INTO files (index_id, project_id, filename, version, kind, python_tag, sha256, size, yanked, "
+                "uploader, upload_time) VALUES (1, 1, 'anns-1.0-py3-none-any.whl', '1.0', 'wheel', 'py3', :sha, 1, false, 'ann', :now)"),
+                {"sha": "a" * 64, "now": now})
+            await conn.execute(sa.text(
+                "INSERT INTO tokens (user_id, token_hash, prefix, created_at, index_name, permissions) VALUES "
+                "(1, :h1, 'wc_1', :now, 'local', 'upload,yank'), (1, :h2, 'wc_2', :now, NULL, NULL)"),
+                {"h1": "1" * 64, "h2": "2" * 64, "now": now})
+        await db.migrate()
+        accounts = Accounts(db)
+        assert sorted(await accounts.grants()) == [
+            ("local", "anonymous", "read"), ("local", "authenticated", "upload"), ("pypi", "anonymous", "read")]
+        assert await accounts.owners(1, "anns") == ["user:ann"]
+        scoped = await accounts.find_token("1" * 64)
+        unscoped = await accounts.find_token("2" * 64)
+        assert scoped and scoped.scope == {"indexes": ["local"], "projects": None, "permissions": ["upload", "yank"]}
+        assert unscoped and unscoped.scope is None and unscoped.user and unscoped.user.name == "ann"
+        assert await accounts.generation() == 0
+        await db.dispose()
+
+    asyncio.run(go())

@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["wheelcave.core.names", "wheelcave.core.filenames", "wheelcave.core.pages", "wheelcave.core.versions"]
+MODULES = ["wheelcave.core.names", "wheelcave.core.filenames", "wheelcave.core.pages", "wheelcave.core.versions",
+           "wheelcave.core.redact", "wheelcave.auth.access", "wheelcave.auth.passwords", "wheelcave.auth.oidc"]
 
 
 @pytest.mark.parametrize("name", MODULES)
