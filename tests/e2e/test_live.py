@@ -7,7 +7,6 @@ uses by default (the server discovers it the way it always does; nothing here na
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -39,7 +38,7 @@ def test_install_through_default_mirror_then_offline(tmp_path: Path, client_env:
 
         install("online")
         srv.cli("index", "update", "pypi", "--offline")
-        time.sleep(0.6)
+        srv.wait_for_index("pypi", offline=True)
         install("offline")
     finally:
         srv.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,7 +46,7 @@ def test_dependency_confusion_guard_and_allow_upstream(tmp_path: Path, client_en
         assert installed_version(python, "acme_utils", client_env) == "1.0"
         assert not [r for r in upstream.requests if "acme" in r]
         srv.cli("index", "update", "main", "--allow-upstream", "acme-utils")
-        time.sleep(0.6)
+        srv.wait_for_index("main", allow_upstream=["acme-utils"])
         page = httpx.get(f"{srv.url}/simple/acme-utils/", headers=JSON).json()
         assert set(page["versions"]) == {"1.0", "99.0"}
         assert page["files"][0]["filename"] == wheel.name  # the private member comes first
@@ -60,7 +59,7 @@ def test_promotion_shares_blobs(fresh_server: Server, tmp_path: Path, client_env
     srv = fresh_server
     for name in ("dev", "prod"):
         srv.cli("index", "create", name, "--kind", "hosted")
-    time.sleep(0.6)
+        srv.wait_for_index(name)
     auth = ("admin", srv.admin_password)
     wheel = make_wheel(tmp_path, "promo-pkg", "1.0")
     assert upload(f"{srv.url}/index/dev/", wheel, auth=auth).status_code == 200
@@ -78,7 +77,7 @@ def test_promotion_shares_blobs(fresh_server: Server, tmp_path: Path, client_env
     assert missing.returncode == 1 and "No release promo-pkg 9.9" in missing.stderr
     srv.cli("index", "create", "frozen", "--kind", "hosted")
     other = wheel_bytes("promo-pkg", "1.0", summary="other bytes")
-    time.sleep(0.6)
+    srv.wait_for_index("frozen")
     r = upload(f"{srv.url}/index/frozen/", wheel, auth=auth, data=other)
     assert r.status_code == 200
     refused = srv.cli("promote", "promo-pkg", "1.0", "--from", "dev", "--to", "frozen", check=False)
@@ -97,7 +96,7 @@ def test_immutable_and_overwrite(fresh_server: Server, tmp_path: Path) -> None:
     assert "deleted" in r.text
     # A scratch index that takes overwrites.
     srv.cli("index", "create", "scratch", "--kind", "hosted", "--allow-overwrite")
-    time.sleep(0.6)
+    srv.wait_for_index("scratch", allow_overwrite=True)
     assert upload(f"{srv.url}/index/scratch/", wheel, auth=auth).status_code == 200
     first = httpx.get(f"{srv.url}/index/scratch/simple/imm-pkg/", headers=JSON).json()["files"][0]["hashes"]["sha256"]
     changed = wheel_bytes("imm-pkg", "1.0", summary="rebuilt")
@@ -140,7 +139,7 @@ def test_cooldown(tmp_path: Path, client_env: dict[str, str], where: str) -> Non
     try:
         target = "pypi" if where == "mirror" else "main"
         srv.cli("index", "update", target, "--cooldown", "7d", "--cooldown-exempt", "hot-fix")
-        time.sleep(0.6)
+        srv.wait_for_index(target, cooldown_exempt=["hot-fix"])
         python = new_venv(tmp_path / "venv", client_env)
         pip_install(python, f"{srv.url}/simple/", client_env, "cool-pkg", "hot-fix")
         assert installed_version(python, "cool_pkg", client_env) == "1.0"

@@ -146,6 +146,20 @@ class Server:
             env=self.env, input=input, capture_output=True, text=True, check=check,
         )
 
+    def wait_for_index(self, name: str, seconds: float = 10.0, **config: object) -> None:
+        """Poll until the running server lists index ``name`` with these settings (it re-reads
+        index definitions on its own poll interval); fail after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        seen: object = None
+        while time.monotonic() < deadline:
+            r = httpx.get(f"{self.url}/api/v1/indexes", auth=("admin", self.admin_password), timeout=5,
+                          verify=ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else True)
+            seen = next((i for i in r.json() if i["name"] == name), None) if r.status_code == 200 else r.text
+            if isinstance(seen, dict) and all(seen["config"].get(k) == v for k, v in config.items()):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"index {name!r} with {config} never showed; last seen: {seen}")
+
     def create_token(self, user: str = "admin") -> str:
         return self.cli("token", "create", "--user", user).stdout.strip()
 

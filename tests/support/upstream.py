@@ -55,6 +55,9 @@ class FakeUpstream:
         self.wrong_bytes = False
         self.throttle: int | None = None
         self.raw_pages: dict[str, tuple[bytes, str]] = {}
+        #: Bytes of each file sent so far (to tell, without a clock, that a client got bytes
+        #: before the upstream finished).
+        self.sent: dict[str, int] = {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/simple/"
         self._server: uvicorn.Server | None = None
@@ -163,6 +166,7 @@ class FakeUpstream:
                 if self.drop_files and i >= len(data) // 2:
                     raise ConnectionResetError("injected: connection dropped mid-file")
                 yield data[i : i + chunk]
+                self.sent[filename] = min(len(data), i + chunk)
                 if self.throttle:
                     await asyncio.sleep(chunk / self.throttle)
 
