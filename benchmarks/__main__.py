@@ -2,8 +2,8 @@
 ``benchmarks/out/``.
 
 With no scenario: every peer scenario (hot, warm, cold, scale, upload) for every server, and the
-table is also written to ``benchmarks/RESULTS.md``. ``foundation``, ``indexes`` and ``mirror``
-measure wheelcave alone against a reference in the same run.
+table is also written to ``benchmarks/RESULTS.md``. ``foundation``, ``indexes``, ``mirror`` and
+``auth`` measure wheelcave alone against a reference in the same run.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 PEER_SCENARIOS = ("hot", "warm", "cold", "scale", "upload")
-OWN_SCENARIOS = ("foundation", "indexes", "mirror")
+OWN_SCENARIOS = ("foundation", "indexes", "mirror", "auth")
 
 
 def main() -> None:
@@ -38,6 +38,10 @@ def main() -> None:
             from benchmarks.foundation import main as foundation
 
             text = foundation(args.seconds)
+        elif name == "auth":
+            from benchmarks.auth import main as auth
+
+            text = auth(args.seconds)
         elif name == "indexes":
             from benchmarks.indexes import main as indexes
 
