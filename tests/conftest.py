@@ -68,6 +68,12 @@ def server(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytes
 
 
 @pytest.fixture(scope="module")
+def admin(server: Server) -> tuple[str, str]:
+    """The first-run administrator's credentials on the module's server."""
+    return ("admin", server.admin_password)
+
+
+@pytest.fixture(scope="module")
 def token(server: Server) -> str:
     return server.create_token()
 

@@ -6,16 +6,10 @@ import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.support.dists import make_wheel
 from tests.support.server import BIN, Server
 from tests.support.upload import upload
-
-
-@pytest.fixture(scope="module")
-def admin(server: Server) -> tuple[str, str]:
-    return ("admin", server.admin_password)
 
 
 def api(server: Server) -> str:

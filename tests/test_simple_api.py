@@ -284,3 +284,30 @@ def test_fast_path_answers_like_the_route(server: Server, project: dict[str, Pat
         assert httpx.get(r.url, headers={**headers, "If-None-Match": etag}).status_code == 304
     head = httpx.head(url, headers=headers)
     assert head.status_code == 200 and head.headers["content-length"] == fast.headers["content-length"]
+
+
+def test_fast_path_serves_private_pages_only_to_their_readers(server: Server, tmp_path: Path) -> None:
+    """A private page in the cache is answered early only for credentials this process has
+    verified, with the same bytes and headers as the route; others get the route's 401/404."""
+    from tests.support.dists import make_wheel
+    from tests.support.upload import upload
+
+    api, admin = f"{server.url}/api/v1", ("admin", server.admin_password)
+    httpx.post(f"{api}/indexes", json={"name": "fp-private", "kind": "hosted", "private": True}, auth=admin).raise_for_status()
+    httpx.post(f"{api}/users", json={"name": "fp-reader", "password": "fp-password-1"}, auth=admin).raise_for_status()
+    httpx.post(f"{api}/users", json={"name": "fp-outsider", "password": "fp-password-1"}, auth=admin).raise_for_status()
+    httpx.post(f"{api}/indexes/fp-private/acl/grant", json={"principal": "fp-reader", "permissions": ["read"]},
+               auth=admin).raise_for_status()
+    assert upload(f"{server.url}/index/fp-private/", make_wheel(tmp_path, "fp-secret", "1.0"), auth=admin).status_code == 200
+    token = httpx.post(f"{api}/tokens", json={}, auth=("fp-reader", "fp-password-1")).json()["token"]
+    url = f"{server.url}/index/fp-private/simple/fp-secret/"
+    for auth in (("fp-reader", "fp-password-1"), ("__token__", token)):
+        first = httpx.get(url, headers={"Accept": JSON}, auth=auth)  # verifies the credentials, fills the cache
+        fast = httpx.get(url, headers={"Accept": JSON}, auth=auth)
+        slow = httpx.get(url + "?via=route", headers={"Accept": JSON}, auth=auth)
+        assert first.status_code == fast.status_code == slow.status_code == 200
+        assert fast.content == slow.content and fast.headers["cache-control"].endswith("private")
+        assert {k: v for k, v in fast.headers.items() if k != "date"} == {k: v for k, v in slow.headers.items() if k != "date"}
+    assert httpx.get(url, headers={"Accept": JSON}).status_code == 401
+    assert httpx.get(url, headers={"Accept": JSON}, auth=("fp-outsider", "fp-password-1")).status_code == 404
+    assert httpx.get(url, headers={"Accept": JSON}, auth=("fp-reader", "wrong-password")).status_code == 401

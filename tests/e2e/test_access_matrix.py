@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import run
 from tests.support.dists import make_wheel, wheel_bytes
-from tests.support.server import BIN, Server, clean_env
+from tests.support.server import BIN, Server, clean_env, ok
 from tests.support.upload import upload
 from tests.support.upstream import FakeUpstream, UpFile
 
@@ -65,10 +65,6 @@ def upstream() -> Iterator[FakeUpstream]:
     up.stop()
 
 
-def _ok(r: httpx.Response) -> None:
-    assert r.status_code < 300, r.text
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> Iterator[Setup]:
     srv = Server(tmp_path_factory.mktemp("matrix") / "data").start()
@@ -76,25 +72,25 @@ def setup(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> I
     api = f"{srv.url}/api/v1"
     tmp = tmp_path_factory.mktemp("matrix-dists")
     for user in ("mx-ulla", "mx-gus", "mx-auth", "mx-tess", "mx-exa", "mx-outsider"):
-        _ok(httpx.post(f"{api}/users", json={"name": user, "password": PASSWORD}, auth=admin))
-    _ok(httpx.post(f"{api}/groups", json={"name": "mx-gang"}, auth=admin))
-    _ok(httpx.post(f"{api}/groups/mx-gang/members", json={"users": ["mx-gus"]}, auth=admin))
+        ok(httpx.post(f"{api}/users", json={"name": user, "password": PASSWORD}, auth=admin))
+    ok(httpx.post(f"{api}/groups", json={"name": "mx-gang"}, auth=admin))
+    ok(httpx.post(f"{api}/groups/mx-gang/members", json={"users": ["mx-gus"]}, auth=admin))
     for kind, (principal, grants) in GRANTS.items():
         h, m, v = f"{kind}-h", f"{kind}-m", f"{kind}-v"
-        _ok(httpx.post(f"{api}/indexes", json={"name": h, "kind": "hosted", "private": True}, auth=admin))
-        _ok(httpx.post(f"{api}/indexes", json={"name": m, "kind": "mirror", "private": True,
+        ok(httpx.post(f"{api}/indexes", json={"name": h, "kind": "hosted", "private": True}, auth=admin))
+        ok(httpx.post(f"{api}/indexes", json={"name": m, "kind": "mirror", "private": True,
                                                "config": {"upstream": upstream.url}}, auth=admin))
-        _ok(httpx.post(f"{api}/indexes", json={"name": v, "kind": "virtual", "private": True,
+        ok(httpx.post(f"{api}/indexes", json={"name": v, "kind": "virtual", "private": True,
                                                "config": {"members": [h, m], "upload_to": h}}, auth=admin))
         for suffix, perms in grants.items():
-            _ok(httpx.post(f"{api}/indexes/{kind}-{suffix}/acl/grant",
+            ok(httpx.post(f"{api}/indexes/{kind}-{suffix}/acl/grant",
                            json={"principal": principal, "permissions": sorted(perms)}, auth=admin))
-        _ok(upload(f"{srv.url}/index/{h}/", make_wheel(tmp, f"acc-{kind}", "1.0"), auth=admin))
+        ok(upload(f"{srv.url}/index/{h}/", make_wheel(tmp, f"acc-{kind}", "1.0"), auth=admin))
     scoped = httpx.post(f"{api}/tokens", json={"indexes": ["scoped-token-h", "scoped-token-v"],
                                                 "permissions": ["read", "upload"]}, auth=("mx-tess", PASSWORD))
-    _ok(scoped)
+    ok(scoped)
     expiring = httpx.post(f"{api}/tokens", json={"expires_in": "1s"}, auth=("mx-exa", PASSWORD))
-    _ok(expiring)
+    ok(expiring)
     expired = ("__token__", expiring.json()["token"])
     for _ in range(200):  # poll until the token has expired (its lifetime is one second)
         if httpx.get(f"{api}/whoami", auth=expired).status_code == 401:

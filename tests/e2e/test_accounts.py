@@ -14,25 +14,15 @@ import httpx
 import pytest
 
 from tests.support.dists import make_wheel
-from tests.support.server import Server
+from tests.support.server import Server, ok
 from tests.support.upload import upload
 from tests.support.upstream import FakeUpstream
 
 PASSWORD = "accounts-password-1"
 
 
-def _ok(r: httpx.Response) -> httpx.Response:
-    assert r.status_code < 300, r.text
-    return r
-
-
-@pytest.fixture(scope="module")
-def admin(server: Server) -> tuple[str, str]:
-    return ("admin", server.admin_password)
-
-
 def _user(server: Server, admin: tuple[str, str], name: str) -> tuple[str, str]:
-    _ok(httpx.post(f"{server.url}/api/v1/users", json={"name": name, "password": PASSWORD}, auth=admin))
+    ok(httpx.post(f"{server.url}/api/v1/users", json={"name": name, "password": PASSWORD}, auth=admin))
     return (name, PASSWORD)
 
 
@@ -68,7 +58,7 @@ def test_project_ownership(server: Server, admin: tuple[str, str], tmp_path: Pat
     api = f"{server.url}/api/v1"
     ann, bob, cy = (_user(server, admin, n) for n in ("own-ann", "own-bob", "own-cy"))
     assert upload(f"{server.url}/legacy/", make_wheel(tmp_path, "own-proj", "1.0"), auth=ann).status_code == 200
-    assert _ok(httpx.get(f"{api}/indexes/local/projects/own-proj/owners", auth=bob)).json() == ["user:own-ann"]
+    assert ok(httpx.get(f"{api}/indexes/local/projects/own-proj/owners", auth=bob)).json() == ["user:own-ann"]
     r = upload(f"{server.url}/legacy/", make_wheel(tmp_path, "own-proj", "1.1"), auth=bob)
     assert r.status_code == 403 and "isn't an owner of project 'own-proj'" in r.text
     # the name field cannot smuggle the file past the check
@@ -76,7 +66,7 @@ def test_project_ownership(server: Server, admin: tuple[str, str], tmp_path: Pat
     assert r.status_code in (400, 403)
     # bob may not make himself an owner; ann makes him one
     assert httpx.post(f"{api}/indexes/local/projects/own-proj/owners", json={"principal": "own-bob"}, auth=bob).status_code == 403
-    _ok(httpx.post(f"{api}/indexes/local/projects/own-proj/owners", json={"principal": "own-bob"}, auth=ann))
+    ok(httpx.post(f"{api}/indexes/local/projects/own-proj/owners", json={"principal": "own-bob"}, auth=ann))
     assert upload(f"{server.url}/legacy/", make_wheel(tmp_path, "own-proj", "1.1"), auth=bob).status_code == 200
     # a group owns a project: its members publish, others do not
     server.cli("group", "add", "own-devs")
@@ -88,10 +78,10 @@ def test_project_ownership(server: Server, admin: tuple[str, str], tmp_path: Pat
     assert r.status_code == 403
     assert server.cli("owner", "list", "local", "own-proj").stdout.split() == ["group:own-devs", "user:own-ann", "user:own-bob"]
     # an index with ownership off takes uploads from any uploader
-    _ok(httpx.post(f"{api}/indexes", json={"name": "own-scratch", "kind": "hosted", "config": {"project_ownership": False}}, auth=admin))
+    ok(httpx.post(f"{api}/indexes", json={"name": "own-scratch", "kind": "hosted", "config": {"project_ownership": False}}, auth=admin))
     assert upload(f"{server.url}/index/own-scratch/", make_wheel(tmp_path, "own-free", "1.0"), auth=ann).status_code == 200
     assert upload(f"{server.url}/index/own-scratch/", make_wheel(tmp_path, "own-free", "1.1"), auth=bob).status_code == 200
-    audit = _ok(httpx.get(f"{api}/audit", params={"action": "project.owner"}, auth=admin)).json()
+    audit = ok(httpx.get(f"{api}/audit", params={"action": "project.owner"}, auth=admin)).json()
     assert {(e["actor"], e["project"], e["address"]) for e in audit} >= {("own-ann", "own-proj", "127.0.0.1")}
 
 
@@ -100,14 +90,14 @@ def test_token_expiry_last_use_and_project_scope(server: Server, admin: tuple[st
     dee = _user(server, admin, "tok-dee")
     for project in ("tok-one", "tok-two"):
         assert upload(f"{server.url}/legacy/", make_wheel(tmp_path, project, "1.0"), auth=dee).status_code == 200
-    created = _ok(httpx.post(f"{api}/tokens", json={"projects": ["tok-one"], "permissions": ["upload"], "expires_in": "90d",
+    created = ok(httpx.post(f"{api}/tokens", json={"projects": ["tok-one"], "permissions": ["upload"], "expires_in": "90d",
                                                     "description": "CI of tok-one"}, auth=dee)).json()
     assert created["projects"] == ["tok-one"] and created["expires_at"] and created["last_used"] is None
     token = ("__token__", created["token"])
     assert upload(f"{server.url}/legacy/", make_wheel(tmp_path, "tok-one", "1.1"), auth=token).status_code == 200
     r = upload(f"{server.url}/legacy/", make_wheel(tmp_path, "tok-two", "1.1"), auth=token)
     assert r.status_code == 403 and "tok-two" in r.text
-    listed = {t["id"]: t for t in _ok(httpx.get(f"{api}/tokens", auth=dee)).json()}
+    listed = {t["id"]: t for t in ok(httpx.get(f"{api}/tokens", auth=dee)).json()}
     assert listed[created["id"]]["last_used"] is not None
     out = server.cli("token", "list", "--user", "tok-dee").stdout
     assert "projects=tok-one" in out and "CI of tok-one" in out
@@ -138,22 +128,37 @@ def test_hidden_members_still_guard_private_names(guarded: tuple[Server, FakeUps
     its names are still never asked of the upstream."""
     srv, up = guarded
     api, admin = f"{srv.url}/api/v1", ("admin", srv.admin_password)
-    _ok(httpx.post(f"{api}/indexes", json={"name": "g-secret", "kind": "hosted", "private": True}, auth=admin))
-    _ok(httpx.post(f"{api}/indexes", json={"name": "g-up", "kind": "mirror", "config": {"upstream": up.url}}, auth=admin))
-    _ok(httpx.post(f"{api}/indexes", json={"name": "g-team", "kind": "virtual",
+    ok(httpx.post(f"{api}/indexes", json={"name": "g-secret", "kind": "hosted", "private": True}, auth=admin))
+    ok(httpx.post(f"{api}/indexes", json={"name": "g-up", "kind": "mirror", "config": {"upstream": up.url}}, auth=admin))
+    ok(httpx.post(f"{api}/indexes", json={"name": "g-team", "kind": "virtual",
                                            "config": {"members": ["g-secret", "g-up"], "upload_to": "g-secret"}}, auth=admin))
-    _ok(upload(f"{srv.url}/index/g-secret/", make_wheel(tmp_path, "g-private-name", "1.0"), auth=admin))
+    ok(upload(f"{srv.url}/index/g-secret/", make_wheel(tmp_path, "g-private-name", "1.0"), auth=admin))
     reader = _user(srv, admin, "g-reader")
     for who in (None, reader):
         r = httpx.get(f"{srv.url}/index/g-team/simple/g-private-name/", auth=who)
         assert r.status_code == 404, r.status_code
         listing = httpx.get(f"{srv.url}/index/g-team/simple/", auth=who).text
         assert "g-private-name" not in listing
-        hits = _ok(httpx.get(f"{api}/search", params={"q": "g-private", "index": "g-team"}, auth=who)).json()
+        hits = ok(httpx.get(f"{api}/search", params={"q": "g-private", "index": "g-team"}, auth=who)).json()
         assert hits == []
     assert not [r for r in up.requests if "g-private-name" in r]
     # granted read, the same reader sees it through the virtual index
-    _ok(httpx.post(f"{api}/indexes/g-secret/acl/grant", json={"principal": "g-reader", "permissions": ["read"]}, auth=admin))
+    ok(httpx.post(f"{api}/indexes/g-secret/acl/grant", json={"principal": "g-reader", "permissions": ["read"]}, auth=admin))
     r = httpx.get(f"{srv.url}/index/g-team/simple/g-private-name/", auth=reader)
     assert r.status_code == 200 and "g_private_name-1.0" in r.text and r.headers["cache-control"].endswith("private")
     assert httpx.get(f"{srv.url}/index/g-team/simple/g-private-name/").status_code == 404  # still not for anonymous
+
+
+def test_the_last_administrator_stays(fresh_server: Server) -> None:
+    srv = fresh_server
+    for args in (("user", "admin", "admin", "--revoke"), ("user", "remove", "admin")):
+        r = srv.cli(*args, check=False)
+        assert r.returncode == 1 and "last administrator" in r.stderr
+    srv.cli("user", "add", "second", "--admin", "--password-stdin", input="second-password\n")
+    srv.cli("user", "admin", "admin", "--revoke")
+    api = f"{srv.url}/api/v1"
+    assert httpx.get(f"{api}/users", auth=("admin", srv.admin_password)).status_code == 403
+    r = httpx.delete(f"{api}/users/second", auth=("second", "second-password"))
+    assert r.status_code == 400  # nobody removes themselves
+    r = httpx.patch(f"{api}/users/second", json={"is_admin": False}, auth=("second", "second-password"))
+    assert r.status_code == 400 and "last administrator" in r.json()["message"]

@@ -22,34 +22,24 @@ import pytest
 
 from tests.conftest import run
 from tests.support.dists import make_wheel
-from tests.support.server import BIN, Server, clean_env
+from tests.support.server import BIN, Server, clean_env, ok
 from tests.support.upload import upload
 from tests.support.upstream import FakeUpstream
 
 PASSWORD = "trust-password-1"
 
 
-def _ok(r: httpx.Response) -> httpx.Response:
-    assert r.status_code < 300, r.text
-    return r
-
-
-@pytest.fixture(scope="module")
-def admin(server: Server) -> tuple[str, str]:
-    return ("admin", server.admin_password)
-
-
 def _state(server: Server, admin: tuple[str, str]) -> dict[str, object]:
     """Everything that decides who may do what, as an administrator sees it."""
     api = f"{server.url}/api/v1"
-    indexes = _ok(httpx.get(f"{api}/indexes", auth=admin)).json()
+    indexes = ok(httpx.get(f"{api}/indexes", auth=admin)).json()
     return {
         "indexes": indexes,
-        "acl": {i["name"]: _ok(httpx.get(f"{api}/indexes/{i['name']}/acl", auth=admin)).json() for i in indexes},
-        "users": _ok(httpx.get(f"{api}/users", auth=admin)).json(),
-        "groups": _ok(httpx.get(f"{api}/groups", auth=admin)).json(),
-        "publishers": _ok(httpx.get(f"{api}/publishers", auth=admin)).json(),
-        "owners": _ok(httpx.get(f"{api}/indexes/local/projects/tr-bobs/owners", auth=admin)).json(),
+        "acl": {i["name"]: ok(httpx.get(f"{api}/indexes/{i['name']}/acl", auth=admin)).json() for i in indexes},
+        "users": ok(httpx.get(f"{api}/users", auth=admin)).json(),
+        "groups": ok(httpx.get(f"{api}/groups", auth=admin)).json(),
+        "publishers": ok(httpx.get(f"{api}/publishers", auth=admin)).json(),
+        "owners": ok(httpx.get(f"{api}/indexes/local/projects/tr-bobs/owners", auth=admin)).json(),
     }
 
 
@@ -58,17 +48,17 @@ def test_escalation_replayed_is_refused(server: Server, admin: tuple[str, str], 
     did not grant (defect 1 first, then every other path to a right)."""
     api = f"{server.url}/api/v1"
     for name in ("tr-alice", "tr-bob"):
-        _ok(httpx.post(f"{api}/users", json={"name": name, "password": PASSWORD}, auth=admin))
+        ok(httpx.post(f"{api}/users", json={"name": name, "password": PASSWORD}, auth=admin))
     alice, bob = ("tr-alice", PASSWORD), ("tr-bob", PASSWORD)
-    _ok(upload(f"{server.url}/legacy/", make_wheel(tmp_path, "tr-bobs", "1.0"), auth=bob))
-    _ok(httpx.post(f"{api}/groups", json={"name": "tr-admins"}, auth=admin))
+    ok(upload(f"{server.url}/legacy/", make_wheel(tmp_path, "tr-bobs", "1.0"), auth=bob))
+    ok(httpx.post(f"{api}/groups", json={"name": "tr-admins"}, auth=admin))
     before = _state(server, admin)
 
     # defect 1, as found: a token for herself with every permission on local
     r = httpx.post(f"{api}/tokens", json={"index": "local", "permissions": ["upload", "yank", "delete", "manage"]}, auth=alice)
     assert r.status_code == 400 and "does not hold" in r.json()["message"]
     # her own unlimited token carries exactly her rights: the calls below fail with it too
-    own = ("__token__", _ok(httpx.post(f"{api}/tokens", json={"description": "mine"}, auth=alice)).json()["token"])
+    own = ("__token__", ok(httpx.post(f"{api}/tokens", json={"description": "mine"}, auth=alice)).json()["token"])
     attempts = [
         ("POST", "/tokens", {"permissions": ["manage"]}),
         ("POST", "/tokens", {"user": "admin"}),
@@ -103,7 +93,7 @@ def test_escalation_replayed_is_refused(server: Server, admin: tuple[str, str], 
     r = upload(f"{server.url}/legacy/", make_wheel(tmp_path, "tr-bobs", "1.1"), auth=alice)
     assert r.status_code == 403 and "owner" in r.text
     assert _state(server, admin) == before
-    assert _ok(httpx.get(f"{api}/whoami", auth=alice)).json()["is_admin"] is False
+    assert ok(httpx.get(f"{api}/whoami", auth=alice)).json()["is_admin"] is False
 
 
 def test_token_from_before_holds_no_more_than_its_owner(fresh_server: Server, tmp_path: Path) -> None:
@@ -111,7 +101,7 @@ def test_token_from_before_holds_no_more_than_its_owner(fresh_server: Server, tm
     holds at the moment of use; and taking a grant away takes it from her tokens at once."""
     srv, api = fresh_server, f"{fresh_server.url}/api/v1"
     admin = ("admin", srv.admin_password)
-    _ok(httpx.post(f"{api}/users", json={"name": "old-tok", "password": PASSWORD}, auth=admin))
+    ok(httpx.post(f"{api}/users", json={"name": "old-tok", "password": PASSWORD}, auth=admin))
     secret = "wc_" + "x" * 43
     db = sqlite3.connect(srv.data_dir / "wheelcave.db")
     with db:
@@ -123,12 +113,12 @@ def test_token_from_before_holds_no_more_than_its_owner(fresh_server: Server, tm
     token = ("__token__", secret)
     assert httpx.patch(f"{api}/indexes/local", json={"config": {"immutable": False}}, auth=token).status_code == 403
     for version in ("1.0", "1.1"):
-        _ok(upload(f"{srv.url}/legacy/", make_wheel(tmp_path, "old-tok-proj", version), auth=admin))
+        ok(upload(f"{srv.url}/legacy/", make_wheel(tmp_path, "old-tok-proj", version), auth=admin))
     assert httpx.delete(f"{api}/indexes/local/projects/old-tok-proj", auth=token).status_code == 403
     # granted delete: the token may now; revoked again: it may not, at once
-    _ok(httpx.post(f"{api}/indexes/local/acl/grant", json={"principal": "old-tok", "permissions": ["delete"]}, auth=admin))
+    ok(httpx.post(f"{api}/indexes/local/acl/grant", json={"principal": "old-tok", "permissions": ["delete"]}, auth=admin))
     assert httpx.delete(f"{api}/indexes/local/projects/old-tok-proj/versions/1.1", auth=token).status_code == 200
-    _ok(httpx.post(f"{api}/indexes/local/acl/revoke", json={"principal": "old-tok", "permissions": ["delete"]}, auth=admin))
+    ok(httpx.post(f"{api}/indexes/local/acl/revoke", json={"principal": "old-tok", "permissions": ["delete"]}, auth=admin))
     assert httpx.delete(f"{api}/indexes/local/projects/old-tok-proj", auth=token).status_code == 403
 
 
@@ -156,9 +146,9 @@ def test_password_change_and_revocation_reach_every_worker(tmp_path: Path) -> No
     try:
         api = f"{srv.url}/api/v1"
         admin = ("admin", srv.admin_password)
-        _ok(httpx.post(f"{api}/users", json={"name": "rev-user", "password": PASSWORD}, auth=admin))
-        token = ("__token__", _ok(httpx.post(f"{api}/tokens", json={}, auth=("rev-user", PASSWORD))).json()["token"])
-        token_id = _ok(httpx.get(f"{api}/tokens", auth=("rev-user", PASSWORD))).json()[0]["id"]
+        ok(httpx.post(f"{api}/users", json={"name": "rev-user", "password": PASSWORD}, auth=admin))
+        token = ("__token__", ok(httpx.post(f"{api}/tokens", json={}, auth=("rev-user", PASSWORD))).json()["token"])
+        token_id = ok(httpx.get(f"{api}/tokens", auth=("rev-user", PASSWORD))).json()[0]["id"]
         # both workers verify and remember both credentials
         assert _fresh_connections(f"{api}/whoami", ("rev-user", PASSWORD), 24, "127.0.0.5") == {200}
         assert _fresh_connections(f"{api}/whoami", token, 24, "127.0.0.6") == {200}
@@ -174,7 +164,7 @@ def test_password_change_and_revocation_reach_every_worker(tmp_path: Path) -> No
         assert _fresh_connections(f"{api}/whoami", token, 40, "127.0.0.6") <= REFUSED
         assert _fresh_connections(f"{api}/whoami", ("rev-user", "a-new-password-2"), 12) == {200}
         # and a removed user, through the API (another worker may answer the next request)
-        _ok(httpx.delete(f"{api}/users/rev-user", auth=admin))
+        ok(httpx.delete(f"{api}/users/rev-user", auth=admin))
         removed = time.monotonic()
         time.sleep(max(0.0, removed + 1.0 - time.monotonic()))
         assert _fresh_connections(f"{api}/whoami", ("rev-user", "a-new-password-2"), 40, "127.0.0.7") <= REFUSED
@@ -187,7 +177,7 @@ def test_bad_password_flood_is_limited(fresh_server: Server) -> None:
     the right password from another address keeps working."""
     srv, api = fresh_server, f"{fresh_server.url}/api/v1"
     admin = ("admin", srv.admin_password)
-    _ok(httpx.post(f"{api}/users", json={"name": "flood-me", "password": PASSWORD}, auth=admin))
+    ok(httpx.post(f"{api}/users", json={"name": "flood-me", "password": PASSWORD}, auth=admin))
     srv.mark_log()
     with _client("127.0.0.2") as attacker:
         codes = [attacker.get(f"{api}/whoami", auth=("flood-me", f"wrong-{i}")).status_code for i in range(25)]
@@ -237,19 +227,19 @@ def test_no_credential_appears_anywhere(fresh_server: Server, leaky_upstream: st
         seen.append(f"{r.status_code} {dict(r.headers)} {r.text}")
         return r
 
-    keep(_ok(httpx.post(f"{api}/users", json={"name": "leak-u", "password": PASSWORD}, auth=admin)))
+    keep(ok(httpx.post(f"{api}/users", json={"name": "leak-u", "password": PASSWORD}, auth=admin)))
     # (the one answer that shows a token is the one that creates it, to its owner)
-    token = _ok(httpx.post(f"{api}/tokens", json={}, auth=("leak-u", PASSWORD))).json()["token"]
+    token = ok(httpx.post(f"{api}/tokens", json={}, auth=("leak-u", PASSWORD))).json()["token"]
     secrets.append(token)
-    keep(_ok(httpx.post(f"{api}/indexes", json={"name": "leaky", "kind": "mirror", "config": {"upstream": leaky_upstream, "timeout": 2}}, auth=admin)))
-    keep(_ok(httpx.post(f"{api}/indexes", json={"name": "tok-up", "kind": "mirror",
+    keep(ok(httpx.post(f"{api}/indexes", json={"name": "leaky", "kind": "mirror", "config": {"upstream": leaky_upstream, "timeout": 2}}, auth=admin)))
+    keep(ok(httpx.post(f"{api}/indexes", json={"name": "tok-up", "kind": "mirror",
                                                  "config": {"upstream": "http://TOKENONLY@127.0.0.1:9/simple/", "timeout": 2}}, auth=admin)))
-    keep(_ok(httpx.patch(f"{api}/indexes/leaky", json={"config": {"upstream": leaky_upstream.replace("key=", "other=")}}, auth=admin)))
+    keep(ok(httpx.patch(f"{api}/indexes/leaky", json={"config": {"upstream": leaky_upstream.replace("key=", "other=")}}, auth=admin)))
     for who in (None, ("leak-u", PASSWORD), ("__token__", token)):
-        keep(_ok(httpx.get(f"{api}/indexes", auth=who)))
-        shown = keep(_ok(httpx.get(f"{api}/indexes/leaky", auth=who))).json()
+        keep(ok(httpx.get(f"{api}/indexes", auth=who)))
+        shown = keep(ok(httpx.get(f"{api}/indexes/leaky", auth=who))).json()
         assert "upstream" not in shown["config"]
-    shown = keep(_ok(httpx.get(f"{api}/indexes/leaky", auth=admin))).json()
+    shown = keep(ok(httpx.get(f"{api}/indexes/leaky", auth=admin))).json()
     assert shown["config"]["upstream"].startswith("http://***@127.0.0.1:")
     for index in ("leaky", "tok-up"):
         r = keep(httpx.get(f"{srv.url}/index/{index}/simple/anything/"))
@@ -315,8 +305,8 @@ def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("login")
     srv = Server(tmp / "data", extra_env={"WHEELCAVE_AUTH_ANONYMOUS_READ": "false"}).start()
     admin = ("admin", srv.admin_password)
-    _ok(httpx.post(f"{srv.url}/api/v1/users", json={"name": "li-user", "password": PASSWORD}, auth=admin))
-    _ok(upload(f"{srv.url}/legacy/", make_wheel(tmp, "li-pkg", "1.0"), auth=admin))
+    ok(httpx.post(f"{srv.url}/api/v1/users", json={"name": "li-user", "password": PASSWORD}, auth=admin))
+    ok(upload(f"{srv.url}/legacy/", make_wheel(tmp, "li-pkg", "1.0"), auth=admin))
     yield srv
     srv.stop()
 

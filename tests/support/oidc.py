@@ -5,13 +5,11 @@ answers ``{"value": "<JWT>"}``), so uv's real trusted-publishing code runs again
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from typing import Any
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from starlette.applications import Starlette
@@ -19,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.support.server import free_port
+from tests.support.server import ThreadedServer, free_port
 
 REQUEST_TOKEN = "actions-request-token-for-tests"
 
@@ -33,8 +31,7 @@ class LocalIssuer:
         #: The claims the next tokens carry (besides iss, aud, iat, nbf, exp, jti).
         self.claims: dict[str, Any] = {}
         self.issued: list[dict[str, Any]] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     def token(self, audience: str, *, lifetime: int = 300, key: Any = None, **overrides: Any) -> str:
         now = int(time.time())
@@ -70,19 +67,10 @@ class LocalIssuer:
             Route("/jwks", self._jwks),
             Route("/token", self._token),
         ])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("local issuer did not start")
-            time.sleep(0.02)
+        self._server = ThreadedServer(app, self.port).start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-            assert self._thread is not None
-            self._thread.join(10)
+            self._server.stop()
             self._server = None

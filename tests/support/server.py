@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,6 +25,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class ThreadedServer:
+    """An ASGI app served by uvicorn in a thread of the test process, on 127.0.0.1 (httpx's
+    ``serve_in_thread``): fake upstreams, a local OIDC issuer."""
+
+    def __init__(self, app: object, port: int) -> None:
+        import uvicorn
+
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off"))  # type: ignore[arg-type]
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> ThreadedServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+def ok(response: httpx.Response) -> httpx.Response:
+    """The response, after checking it succeeded (its body is the failure message otherwise)."""
+    assert response.status_code < 300, response.text
+    return response
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -13,19 +13,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.server import free_port
+from tests.support.server import ThreadedServer, free_port
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
@@ -60,8 +57,7 @@ class FakeUpstream:
         self.sent: dict[str, int] = {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/simple/"
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     # ------------------------------------------------------------ content
 
@@ -183,20 +179,10 @@ class FakeUpstream:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> FakeUpstream:
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="error", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake upstream did not start")
-            time.sleep(0.02)
+        self._server = ThreadedServer(self.app(), self.port).start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-            assert self._thread is not None
-            self._thread.join(10)
+            self._server.stop()
             self._server = None

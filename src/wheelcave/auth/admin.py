@@ -78,12 +78,18 @@ class AccountAdmin:
         await self._audit(actor, "user.password", user=name)
 
     async def set_admin(self, name: str, is_admin: bool, *, actor: Actor = CLI) -> None:
-        if not await self.accounts.set_admin(name, is_admin):
+        done = await self.accounts.set_admin(name, is_admin)
+        if done is None:
+            raise BadRequest(f"{name!r} is the last administrator; make another one first")
+        if not done:
             raise NotFound(f"no user {name!r}")
         await self._audit(actor, "user.admin", user=name, admin=is_admin)
 
     async def remove_user(self, name: str, *, actor: Actor = CLI) -> None:
-        if not await self.accounts.delete_user(name):
+        done = await self.accounts.delete_user(name)
+        if done is None:
+            raise BadRequest(f"{name!r} is the last administrator; make another one first")
+        if not done:
             raise NotFound(f"no user {name!r}")
         await self._audit(actor, "user.remove", user=name)
 

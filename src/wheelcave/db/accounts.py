@@ -113,19 +113,30 @@ class Accounts:
             await self._bump(conn)
             return bool(result.rowcount)
 
-    async def set_admin(self, name: str, is_admin: bool) -> bool:
+    @staticmethod
+    async def _last_admin(conn: AsyncConnection, name: str) -> bool:
+        """Whether ``name`` is the only administrator left (checked inside the writing transaction)."""
+        others = await conn.execute(sa.select(sa.func.count()).select_from(t.users)
+                                    .where(t.users.c.is_admin == sa.true(), t.users.c.name != name))
+        me = await conn.execute(sa.select(t.users.c.is_admin).where(t.users.c.name == name))
+        return bool(me.scalar()) and not others.scalar_one()
+
+    async def set_admin(self, name: str, is_admin: bool) -> bool | None:
+        """True when done, False for no such user, None when it would leave no administrator."""
         async with self.db.write() as conn:
+            if not is_admin and await self._last_admin(conn, name):
+                return None
             result = await conn.execute(sa.update(t.users).where(t.users.c.name == name).values(is_admin=is_admin))
             await self._bump(conn)
             return bool(result.rowcount)
 
-    async def delete_user(self, name: str) -> bool:
-        """Remove a user, their tokens, memberships, grants and ownerships."""
+    async def delete_user(self, name: str) -> bool | None:
+        """Remove a user, their tokens, memberships, grants and ownerships (None: refused, it is
+        the last administrator)."""
         async with self.db.write() as conn:
-            principal = f"user:{name}"
-            await conn.execute(sa.delete(t.acl_entries).where(t.acl_entries.c.principal == principal))
-            await conn.execute(sa.delete(t.project_owners).where(t.project_owners.c.principal == principal))
-            user_id = (await conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name))).scalar()
+            if await self._last_admin(conn, name):
+                return None
+            user_id = await self._forget(conn, f"user:{name}", t.users, name)
             if user_id is None:
                 return False
             await conn.execute(sa.delete(t.tokens).where(t.tokens.c.user_id == user_id))
@@ -133,6 +144,14 @@ class Accounts:
             await conn.execute(sa.delete(t.users).where(t.users.c.id == user_id))
             await self._bump(conn)
             return True
+
+    @staticmethod
+    async def _forget(conn: AsyncConnection, principal: str, table: sa.Table, name: str) -> int | None:
+        """Drop a user's or group's grants and ownerships; its id (None if there is no such name)."""
+        await conn.execute(sa.delete(t.acl_entries).where(t.acl_entries.c.principal == principal))
+        await conn.execute(sa.delete(t.project_owners).where(t.project_owners.c.principal == principal))
+        found = (await conn.execute(sa.select(table.c.id).where(table.c.name == name))).scalar()
+        return None if found is None else int(found)
 
     async def find_user(self, name: str) -> UserRecord | None:
         async with self.db.read() as conn:
@@ -161,10 +180,7 @@ class Accounts:
 
     async def delete_group(self, name: str) -> bool:
         async with self.db.write() as conn:
-            principal = f"group:{name}"
-            await conn.execute(sa.delete(t.acl_entries).where(t.acl_entries.c.principal == principal))
-            await conn.execute(sa.delete(t.project_owners).where(t.project_owners.c.principal == principal))
-            group_id = (await conn.execute(sa.select(t.groups.c.id).where(t.groups.c.name == name))).scalar()
+            group_id = await self._forget(conn, f"group:{name}", t.groups, name)
             if group_id is None:
                 return False
             await conn.execute(sa.delete(t.group_members).where(t.group_members.c.group_id == group_id))
