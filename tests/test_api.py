@@ -137,3 +137,40 @@ def test_schemathesis_finds_no_server_errors(server: Server, admin: tuple[str, s
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_account_inputs_in_their_worst_forms(server: Server, admin: tuple[str, str]) -> None:
+    """Control characters, unknown names and impossible values in the accounts API: a precise
+    400 or 404 with the error shape, never a 500 (NUL would reach PostgreSQL), nothing written."""
+    base = api(server)
+    httpx.post(f"{base}/users", json={"name": "worst-u", "password": "worst-password"}, auth=admin)
+    before = httpx.get(f"{base}/indexes/local/acl", auth=admin).json()
+    cases = [
+        ("POST", "/indexes/local/acl/grant", {"principal": "user:a\x00b", "permissions": ["read"]}, 400),
+        ("POST", "/indexes/local/acl/grant", {"principal": "robot:x", "permissions": ["read"]}, 400),
+        ("POST", "/indexes/local/acl/grant", {"principal": "nobody-here", "permissions": ["read"]}, 404),
+        ("POST", "/indexes/local/acl/grant", {"principal": "group:nope", "permissions": ["read"]}, 404),
+        ("POST", "/indexes/local/acl/grant", {"principal": "anonymous", "permissions": ["upload"]}, 400),
+        ("POST", "/indexes/local/acl/grant", {"principal": "worst-u", "permissions": ["root"]}, 400),
+        ("POST", "/indexes/no-such/acl/grant", {"principal": "worst-u", "permissions": ["read"]}, 404),
+        ("POST", "/tokens", {"description": "line\nbreak"}, 400),
+        ("POST", "/tokens", {"description": "nul\x00"}, 400),
+        ("POST", "/tokens", {"projects": ["bad name!"]}, 400),
+        ("POST", "/tokens", {"projects": ["a\x00"]}, 400),
+        ("POST", "/groups", {"name": "bad\x00group"}, 400),
+        ("POST", "/groups/nope/members", {"users": ["worst-u"]}, 404),
+        ("POST", "/indexes/local/publishers", {"issuer": "https://ci.test\x00", "claims": {"repository": "a/b"}}, 400),
+        ("POST", "/indexes/local/publishers", {"issuer": "https://ci.test", "claims": {"repository": "a\x00"}}, 400),
+        ("POST", "/indexes/local/publishers", {"issuer": "ftp://ci.test", "claims": {"repository": "a/b"}}, 400),
+        ("POST", "/indexes/local/projects/-x-/owners", {"principal": "worst-u"}, 400),  # not a project name
+        ("PATCH", "/users/nobody-here", {"password": "some-password"}, 404),
+        ("DELETE", "/publishers/999999", None, 404),
+        ("DELETE", "/tokens/999999", None, 404),
+    ]
+    for method, path, body, status in cases:
+        r = httpx.request(method, base + path, json=body, auth=admin)
+        assert r.status_code == status, (method, path, body, r.status_code, r.text)
+        assert set(r.json()) == {"error", "message"}
+    r = httpx.post(f"{base}/groups/nope/members", json={"users": ["a\x00"]}, auth=admin)
+    assert r.status_code == 400
+    assert httpx.get(f"{base}/indexes/local/acl", auth=admin).json() == before

@@ -15,6 +15,7 @@ that may yank a file may look it up).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ ALL = frozenset(PERMISSIONS)
 ANONYMOUS = "anonymous"
 AUTHENTICATED = "authenticated"
 NONE: frozenset[str] = frozenset()
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def parse_principal(text: str) -> str:
@@ -48,7 +50,7 @@ def parse_principal(text: str) -> str:
     kind, sep, name = text.partition(":")
     if not sep:
         kind, name = "user", text
-    if kind not in ("user", "group") or not name:
+    if kind not in ("user", "group") or not _NAME.fullmatch(name):
         msg = f"not a principal: {text!r} (use NAME, user:NAME, group:NAME, authenticated or anonymous)"
         raise ValueError(msg)
     return f"{kind}:{name}"

@@ -4,6 +4,7 @@ bumps the auth generation (see :mod:`wheelcave.auth.service`)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,8 @@ from typing import Any
 from wheelcave.auth.access import ANONYMOUS, PERMISSIONS, AccessList, Principal, Scope, parse_principal
 from wheelcave.auth.passwords import HtpasswdError, parse_htpasswd
 from wheelcave.auth.service import TOKEN_USER, AuthService, token_hash, validate_user_name
+from wheelcave.core.errors import CoreError
+from wheelcave.core.names import validate_project_name
 from wheelcave.db.accounts import Accounts, PublisherRecord, UserRecord
 from wheelcave.db.repository import Repository
 from wheelcave.errors import BadRequest, Conflict, NotFound
@@ -19,6 +22,7 @@ from wheelcave.errors import BadRequest, Conflict, NotFound
 __all__ = ["AccountAdmin", "Actor"]
 
 _TOKEN_PREFIX = "wc_"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: The longest a token may live when an expiry is given (ten years), so dates stay sane.
 _MAX_LIFETIME = 10 * 365 * 86400.0
 
@@ -32,6 +36,13 @@ class Actor:
 
 
 CLI = Actor("cli")
+
+
+def _plain(text: str, what: str) -> str:
+    """Refuse control characters (a NUL would reach the database, a newline the logs)."""
+    if _CONTROL.search(text):
+        raise BadRequest(f"{what} must not contain control characters")
+    return text
 
 
 class AccountAdmin:
@@ -126,6 +137,8 @@ class AccountAdmin:
 
     async def set_members(self, group: str, users: Sequence[str], *, member: bool, actor: Actor = CLI) -> None:
         for user in users:
+            validate_user_name(user)
+        for user in users:
             missing = await self.accounts.set_member(group, user, member=member)
             if missing is not None:
                 raise NotFound(f"No {missing}.")
@@ -158,12 +171,13 @@ class AccountAdmin:
         await self._audit(actor, "acl.grant" if granted else "acl.revoke", index=index, principal=key, permissions=perms)
 
     async def set_owner(self, index: str, project: str, principal: str, *, owner: bool, actor: Actor = CLI) -> None:
-        from wheelcave.core.names import normalize
-
         key = await self._check_principal(principal)
         if key in ("anonymous", "authenticated"):
             raise BadRequest("a project is owned by users and groups")
-        name = normalize(project)
+        try:
+            name = validate_project_name(project)
+        except CoreError as exc:
+            raise BadRequest(str(exc)) from None
         await self.accounts.set_owner(await self._index_id(index), name, key, owner=owner)
         await self._audit(actor, "project.owner" if owner else "project.disown", index=index, project=name, principal=key)
 
@@ -176,6 +190,8 @@ class AccountAdmin:
         """A new API token for ``owner`` (shown once, stored hashed). Refused when its scope
         names a right the owner does not hold now (it could never be used anyway)."""
         record = await self._user(owner)
+        if description is not None:
+            _plain(description, "a token's description")
         if scope is not None:
             await self._check_scope(record, scope)
         expires_at = None
@@ -197,6 +213,11 @@ class AccountAdmin:
         bad = sorted(p for p in perms if p not in PERMISSIONS)
         if bad:
             raise BadRequest(f"unknown permission {bad[0]!r}: use {', '.join(PERMISSIONS)}")
+        for project in sorted(scope.projects or ()):
+            try:
+                validate_project_name(project)
+            except CoreError as exc:
+                raise BadRequest(str(exc)) from None
         access = await self.auth.access()
         who = Principal(owner.name, owner.id, owner.is_admin, frozenset(await self.accounts.user_groups(owner.id)))
         names = [r.name for r in await self.repo.list_indexes()]
@@ -227,18 +248,22 @@ class AccountAdmin:
 
     async def add_publisher(self, index: str, issuer: str, claims: Mapping[str, str], project: str | None = None,
                             *, actor: Actor = CLI) -> int:
-        from wheelcave.core.names import normalize
-
         record = await self.repo.find_index(index)
         if record is None:
             raise NotFound(f"No index named {index!r}.")
         if record.kind != "hosted":
             raise BadRequest(f"Index {index!r} is {record.kind}; trusted publishers publish to hosted indexes.")
+        _plain(issuer, "the issuer")
+        for key, value in claims.items():
+            _plain(f"{key}{value}", "claims")
         if not issuer.startswith(("https://", "http://")):
             raise BadRequest("issuer must be the issuer's URL (its iss claim)")
         if not claims or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in claims.items()):
             raise BadRequest("a trusted publisher needs at least one claim to match, e.g. repository=owner/name")
-        name = normalize(project) if project else None
+        try:
+            name = validate_project_name(project) if project else None
+        except CoreError as exc:
+            raise BadRequest(str(exc)) from None
         publisher_id = await self.accounts.add_publisher(record.id, name, issuer.rstrip("/"), claims, actor.name)
         await self._audit(actor, "publisher.add", index=index, project=name, id=publisher_id, issuer=issuer,
                           claims=dict(claims))
