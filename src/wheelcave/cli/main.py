@@ -100,6 +100,9 @@ def serve(
     }
     if settings.tls_cert:
         options.update(ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
+    from wheelcave.web.limits import BoundedHttpToolsProtocol
+
+    options["http"] = BoundedHttpToolsProtocol  # request heads bounded (431 past 64 KiB or 100 headers)
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = settings.to_json()
         uvicorn.run("wheelcave.web.app:create_app_from_env", factory=True, workers=settings.workers, **options)

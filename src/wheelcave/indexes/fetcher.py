@@ -4,8 +4,10 @@ The download runs as its own task, writing to an unbuffered temporary blob while
 Every client that asks meanwhile follows the growing file, so the first bytes reach the first
 client while the rest is still arriving. At the end the sha256 is checked against what the
 upstream's page promised: a match commits the blob; a mismatch or a truncated transfer keeps
-nothing, and every follower's transfer fails (the response is cut short, so the client
-reports an error rather than installing bad bytes).
+nothing, and every follower's transfer fails. Followers never send the last byte before the
+hash is verified, so a client (or a proxy between) never holds a complete body of wrong bytes:
+the response is cut short and the client reports an error. A download that is cancelled (a
+shutdown) fails its followers the same way instead of leaving them waiting.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ class Download:
                     self.total = int(length)
                 self.started.set()
                 async for chunk in response.aiter_raw(_CHUNK):
-                    self.temp.write(chunk)
+                    # writing and hashing 256 KiB is off the event loop
+                    await anyio.to_thread.run_sync(self.temp.write, chunk)
                     self.written += len(chunk)
                     self._pulse()
             if self.total is not None and self.written != self.total:
@@ -85,6 +88,13 @@ class Download:
             )
             log.error("mirror.download_failed file=%s: %s", self.spec.filename, self.error)
             self.temp.discard()
+        except BaseException:  # cancelled (a shutdown): followers must not wait for bytes that never come
+            self.error = UpstreamError(f"{self.spec.filename}: the download was cancelled")
+            self.temp.discard()
+            self.started.set()
+            self._pulse()
+            self.recorded.set()
+            raise
         finally:
             self.started.set()
             self._pulse()
@@ -101,15 +111,17 @@ class Download:
         return os.open(self.temp.path, os.O_RDONLY)
 
     async def follow(self, fd: int) -> AsyncIterator[bytes]:
-        """The file's bytes as they arrive; raises if the download fails."""
+        """The file's bytes as they arrive; raises if the download fails. The last byte waits
+        for the verified hash (see the module docstring)."""
         sent = 0
         try:
             while True:
                 progress = self._progress
                 if self.error is not None:
                     raise self.error
-                if sent < self.written:
-                    chunk = await anyio.to_thread.run_sync(os.pread, fd, min(_CHUNK * 4, self.written - sent), sent)
+                ready = self.written if self.done else self.written - 1
+                if sent < ready:
+                    chunk = await anyio.to_thread.run_sync(os.pread, fd, min(_CHUNK * 4, ready - sent), sent)
                     if not chunk:
                         raise UpstreamError(f"{self.spec.filename}: cached bytes vanished")
                     sent += len(chunk)

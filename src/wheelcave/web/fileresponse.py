@@ -18,25 +18,41 @@ from starlette.types import Receive, Scope, Send
 __all__ = ["BlobResponse"]
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_MAX_DIGITS = 18  # more than any file's size; longer numbers are compared as text, never parsed
 _CHUNK = 256 * 1024  # read in one go up to this size
 _BIG_CHUNK = 1024 * 1024  # larger files: one read (one thread hop) per MiB
 
 
+def _number(digits: str) -> int:
+    """A range bound; one too long to be a file offset counts as "past any end" (5,000 digits
+    would otherwise cost a big-integer parse, and Python refuses over 4,300)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
+
+
 def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
-    """(start, end inclusive); None to ignore the header; False if unsatisfiable."""
+    """(start, end inclusive); None to ignore the header; False if unsatisfiable (RFC 9110 §14).
+
+    >>> _parse_range("bytes=0-9", 100), _parse_range("bytes=-10", 100), _parse_range("bytes=90-", 100)
+    ((0, 9), (90, 99), (90, 99))
+    >>> _parse_range("bytes=5-2", 100), _parse_range("bytes=1-2,4-5", 100), _parse_range("bytes=" + "9" * 5000 + "-", 100)
+    (None, None, False)
+    """
     match = _RANGE.fullmatch(header.strip())
     if not match or (not match.group(1) and not match.group(2)):
         return None  # malformed or multi-range: serve the whole file (allowed by RFC 9110)
     first, last = match.group(1), match.group(2)
     if not first:
-        length = int(last)
+        length = _number(last)
         if length == 0:
             return False
         return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
+    start = _number(first)
+    if last and _number(last) < start:
+        return None  # an invalid range-spec: ignore the header, send the whole file
+    if start >= size:
         return False
+    end = min(_number(last), size - 1) if last else size - 1
     return start, end
 
 
