@@ -8,6 +8,7 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     port = 8080
     workers = 1
     access_log = false
+    public_url = ""          # the root URL clients use (behind a proxy); absolute links use it
     tls_cert = ""            # serve HTTPS: a PEM certificate (chain) and its key
     tls_key = ""
     [database]
@@ -60,6 +61,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("server", "port"): "port",
     ("server", "workers"): "workers",
     ("server", "access_log"): "access_log",
+    ("server", "public_url"): "public_url",
     ("server", "tls_cert"): "tls_cert",
     ("server", "tls_key"): "tls_key",
     ("database", "url"): "database_url",
@@ -126,6 +128,7 @@ class Settings:
     access_log: bool = False
     tls_cert: str = ""
     tls_key: str = ""
+    public_url: str = ""
     database_url: str = ""
     blob_dir: Path = Path()
     max_file_size: int = 2 * 2**30
@@ -225,6 +228,10 @@ def load_settings(
     if settings.workers < 1:
         msg = "workers must be at least 1"
         raise ConfigError(msg)
+    if settings.public_url and (not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", settings.public_url)
+                                or not settings.public_url.endswith("/")):
+        msg = f"public_url must be an http(s) URL ending in '/', like https://pypi.example.com/ (not {settings.public_url!r})"
+        raise ConfigError(msg)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         msg = "tls_cert and tls_key go together: give both to serve HTTPS, or neither"
         raise ConfigError(msg)
@@ -235,7 +242,7 @@ def load_settings(
     return settings
 
 
-_FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host", "tls_cert", "tls_key"}
+_FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host", "tls_cert", "tls_key", "public_url"}
 
 
 def _declared_indexes(path: Path, table: object) -> dict[str, dict[str, Any]]:

@@ -114,3 +114,60 @@ def test_oversized_request_heads_get_431(server: Server, head: bytes) -> None:
     # a request just within the limits is fine
     headers = {f"x-h{i}": "v" * 500 for i in range(60)}
     assert httpx.get(f"{server.url}/health", headers=headers).status_code == 200
+
+
+def _json_page(upstream: FakeUpstream, project: str, files: list[dict[str, object]]) -> None:
+    import json
+
+    doc = {"meta": {"api-version": "1.1"}, "name": project, "files": files}
+    upstream.raw_pages[project] = (json.dumps(doc).encode(), "application/vnd.pypi.simple.v1+json")
+
+
+def test_small_wrong_answers(fresh_server: Server, upstream: FakeUpstream) -> None:
+    """Defect 10.11: the JSON API when a cooldown hides every file (was a 500); `check` on a
+    mirror with listed-but-uncached files (was "blob missing", exit 1); an upstream filename
+    with '#' is never a link that loses its tail (such names are not valid distribution names:
+    dropped; every link's filename is percent-encoded, see core.pages.files_url)."""
+    srv = fresh_server
+    fresh = UpFile("fa_fresh-1.0-py3-none-any.whl", wheel_bytes("fa-fresh", "1.0"))
+    odd = UpFile("fa_odd-1.0#x.tar.gz", b"not really an sdist")
+    upstream.add("fa-fresh", fresh)
+    good = UpFile("fa_odd-1.0+local.1-py3-none-any.whl", wheel_bytes("fa-odd", "1.0+local.1"))
+    _json_page(upstream, "fa-odd", [
+        {"filename": odd.filename, "url": "../../files/fa_odd-1.0%23x.tar.gz", "hashes": {"sha256": odd.sha256}},
+        {"filename": good.filename, "url": f"../../files/{good.filename}", "hashes": {"sha256": good.sha256}},
+    ])
+    upstream.add("fa-odd-files", odd, good)
+    srv.cli("index", "create", "up", "--kind", "mirror", "--upstream", upstream.url, "--cooldown", "7d")
+    srv.wait_for_index("up")
+    r = httpx.get(f"{srv.url}/index/up/pypi/fa-fresh/json")
+    assert r.status_code == 404 and "lists no file" in r.text
+    assert httpx.get(f"{srv.url}/index/up/no-cooldown/simple/fa-fresh/", headers=JSON).status_code == 200
+    page = httpx.get(f"{srv.url}/index/up/no-cooldown/simple/fa-odd/", headers=JSON).json()
+    assert [f["filename"] for f in page["files"]] == [good.filename]
+    url = str(httpx.URL(f"{srv.url}/index/up/no-cooldown/simple/fa-odd/").join(page["files"][0]["url"]))
+    assert url.endswith("/fa_odd-1.0+local.1-py3-none-any.whl")
+    r = srv.cli("check")
+    assert r.returncode == 0, r.stderr
+    assert "0 files with their bytes, 2 mirror files listed and not cached yet" in r.stderr
+    assert hashlib.sha256(httpx.get(url, timeout=30).content).hexdigest() == good.sha256
+    r = srv.cli("check")
+    assert "1 files with their bytes, 1 mirror files listed and not cached yet" in r.stderr
+
+
+def test_public_url_is_used_instead_of_the_host_header(tmp_path: Path) -> None:
+    """Defect 10.11: with [server] public_url, absolute URLs never reflect a client's Host."""
+    srv = Server(tmp_path / "data", extra_env={"WHEELCAVE_SERVER_PUBLIC_URL": "https://pypi.example.test/"}).start()
+    try:
+        wheel = make_wheel(tmp_path, "fa-host", "1.0")
+        assert upload(f"{srv.url}/legacy/", wheel, auth=("admin", srv.admin_password)).status_code == 200
+        doc = httpx.get(f"{srv.url}/pypi/fa-host/json", headers={"Host": "evil.example"}).json()
+        assert doc["urls"][0]["url"].startswith("https://pypi.example.test/files/sha256/")
+        assert doc["info"]["project_url"] == "https://pypi.example.test/project/fa-host/"
+        files = httpx.get(f"{srv.url}/api/v1/indexes/local/projects/fa-host", headers={"Host": "evil.example"}).json()["files"]
+        assert files[0]["url"].startswith("https://pypi.example.test/")
+        bad = Server(tmp_path / "bad", extra_env={"WHEELCAVE_SERVER_PUBLIC_URL": "pypi.example.test"})
+        with pytest.raises(RuntimeError, match="public_url must be an http"):
+            bad.start()
+    finally:
+        srv.stop()

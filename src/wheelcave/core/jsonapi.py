@@ -109,9 +109,12 @@ def project_document(
 ) -> dict[str, Any] | None:
     """The JSON API document; with ``version``, the per-release form (no ``releases``).
 
-    Returns None if ``version`` is not a release of the project.
+    Returns None if ``version`` is not a release of the project, or the page lists no file
+    (a cooldown can hide every one).
     """
     releases = versions_of(page)
+    if not releases:
+        return None
     if version is not None:
         wanted = version_key(version)
         match = next((v for v in releases if version_key(v) == wanted), None)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from html import escape
+from urllib.parse import quote
 
 import orjson
 from packaging.utils import NormalizedName
@@ -48,8 +49,13 @@ class PageFormat(Enum):
 
 
 def files_url(sha256: str, filename: str) -> str:
-    """A file's URL relative to the site root: one URL per content, whatever index lists it."""
-    return f"files/sha256/{sha256}/{filename}"
+    """A file's URL relative to the site root: one URL per content, whatever index lists it.
+    The filename is percent-encoded (an upstream's ``#`` or ``?`` would otherwise cut the link).
+
+    >>> files_url("ab", "odd#name-1.0.tar.gz"), files_url("ab", "torch-2.0+cpu-py3-none-any.whl")
+    ('files/sha256/ab/odd%23name-1.0.tar.gz', 'files/sha256/ab/torch-2.0+cpu-py3-none-any.whl')
+    """
+    return f"files/sha256/{sha256}/{quote(filename, safe='+')}"
 
 
 @dataclass(slots=True)

@@ -726,11 +726,13 @@ class Repository:
         async with self.db.read() as conn:
             return (await conn.execute(query)).first() is not None
 
-    async def file_blobs(self) -> list[tuple[str, str, int, str | None]]:
-        """(filename, sha256, size, metadata_sha256) of every file row, for integrity checks."""
-        query = sa.select(t.files.c.filename, t.files.c.sha256, t.files.c.size, t.files.c.metadata_sha256)
+    async def file_blobs(self) -> list[tuple[str, str, int | None, str | None, bool]]:
+        """(filename, sha256, size, metadata_sha256, mirrored) of every file row, for checks."""
+        query = sa.select(t.files.c.filename, t.files.c.sha256, t.files.c.size, t.files.c.metadata_sha256,
+                          t.files.c.origin_url)
         async with self.db.read() as conn:
-            return [(r.filename, r.sha256, r.size, r.metadata_sha256) for r in await conn.execute(query)]
+            return [(r.filename, r.sha256, r.size, r.metadata_sha256, r.origin_url is not None)
+                    for r in await conn.execute(query)]
 
     # ------------------------------------------------------------ maintenance helpers for tests
 

@@ -1,4 +1,8 @@
-"""``wheelcave check``: every file row has its blob, of the recorded size (and hash)."""
+"""``wheelcave check``: every file row has its blob, of the recorded size (and hash).
+
+A mirror lists files it has not downloaded yet: those are normal, counted apart, never a
+problem (so ``check`` can run from cron on a busy mirror). A hosted file without its bytes is.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import anyio.to_thread
 from wheelcave.db.repository import Repository
 from wheelcave.storage.filesystem import FilesystemBlobStore
 
-__all__ = ["Problem", "check_store"]
+__all__ = ["CheckCounts", "Problem", "check_store"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,14 @@ class Problem:
     filename: str
     sha256: str
     message: str
+
+
+@dataclass
+class CheckCounts:
+    """What a check saw besides problems."""
+
+    stored: int = 0
+    listed_only: int = 0
 
 
 def _hash_file(store: FilesystemBlobStore, sha256: str) -> str:
@@ -29,15 +41,22 @@ def _hash_file(store: FilesystemBlobStore, sha256: str) -> str:
     return digest.hexdigest()
 
 
-async def check_store(repo: Repository, store: FilesystemBlobStore, *, hashes: bool = False) -> AsyncIterator[Problem]:
-    for filename, sha256, size, metadata_sha256 in await repo.file_blobs():
+async def check_store(
+    repo: Repository, store: FilesystemBlobStore, *, hashes: bool = False, counts: CheckCounts | None = None,
+) -> AsyncIterator[Problem]:
+    counts = counts if counts is not None else CheckCounts()
+    for filename, sha256, size, metadata_sha256, mirrored in await repo.file_blobs():
         try:
             path = store.path(sha256)
         except FileNotFoundError:
-            yield Problem(filename, sha256, "blob missing")
+            if mirrored:
+                counts.listed_only += 1  # not downloaded yet: the normal state of a mirror
+            else:
+                yield Problem(filename, sha256, "blob missing")
             continue
+        counts.stored += 1
         actual = path.stat().st_size
-        if actual != size:
+        if size is not None and actual != size:
             yield Problem(filename, sha256, f"blob is {actual} bytes, the row says {size}")
         elif hashes and await anyio.to_thread.run_sync(_hash_file, store, sha256) != sha256:
             yield Problem(filename, sha256, "blob content does not match its sha256")

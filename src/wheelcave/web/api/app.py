@@ -26,6 +26,7 @@ from wheelcave.core.redact import mask_url
 from wheelcave.services import Services
 from wheelcave.web.api import accounts, docs
 from wheelcave.web.api import models as m
+from wheelcave.web.deps import site_url
 from wheelcave.web.api.deps import Reader, SignedIn, need, need_admin, readable
 
 __all__ = ["create_api"]
@@ -161,7 +162,7 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
     @api.get("/indexes/{name}/projects/{project}", response_model=m.ProjectOut, responses=ERRORS, tags=["projects"])
     async def read_project(name: str, project: str, request: Request, who: Reader) -> m.ProjectOut:
         page = await _page(request, who, name, project)
-        base = str(request.base_url).removesuffix("api/v1/")
+        base = site_url(request)
         return m.ProjectOut(name=page.name, display_name=page.display_name, versions=page.versions,
                             files=[_file(f, base) for f in page.files])
 
@@ -181,7 +182,7 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         files = [f for f in page.files if same_release(f.version, version)]
         if not files:
             raise NotFound(f"Project {project!r} has no release {version!r} in index {name!r}.")
-        base = str(request.base_url).removesuffix("api/v1/")
+        base = site_url(request)
         return m.ReleaseOut(project=page.name, version=files[0].version, files=[_file(f, base) for f in files])
 
     @api.delete("/indexes/{name}/projects/{project}/versions/{version}", response_model=m.Changed,
@@ -230,7 +231,7 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
     @api.get("/indexes/{name}/files/{filename}", response_model=m.FileOut, responses=ERRORS, tags=["files"])
     async def read_file(name: str, filename: str, request: Request, who: Reader) -> m.FileOut:
         r = await _file_record(request, who, name, filename)
-        base = str(request.base_url).removesuffix("api/v1/")
+        base = site_url(request)
         return m.FileOut(filename=r.filename, version=r.version, url=f"{base}files/sha256/{r.sha256}/{r.filename}",
                          sha256=r.sha256, size=r.size, requires_python=r.requires_python, yanked=r.yanked,
                          yanked_reason=r.yanked_reason, upload_time=r.upload_time, metadata_sha256=r.metadata_sha256)

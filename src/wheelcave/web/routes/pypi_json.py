@@ -12,7 +12,7 @@ from wheelcave.core.jsonapi import project_document
 from wheelcave.core.names import normalize
 from wheelcave.errors import NotFound
 from wheelcave.web.access import readable_index
-from wheelcave.web.deps import services
+from wheelcave.web.deps import services, site_url
 
 __all__ = ["routes"]
 
@@ -32,12 +32,13 @@ async def _document(request: Request, index_name: str, root: str) -> Response:
         raise NotFound(f"Project {project!r} not found in index {index_name!r}.")
     serial = sum(await svc.registry.generations(index))
     # Absolute URLs: JSON API clients (poetry) use them as they are.
-    site = str(request.base_url)
+    site = site_url(request)
     doc = project_document(
         page, version=version, url_prefix=site, base_url=f"{site}project/", serial=serial
     )
     if doc is None:
-        raise NotFound(f"Project {project!r} has no release {version!r}.")
+        raise NotFound(f"Project {project!r} has no release {version!r}." if version
+                       else f"Project {project!r} lists no file here now.")
     body = orjson.dumps(doc)
     return Response(body, media_type="application/json", headers={"Cache-Control": f"max-age=60, {'public' if public else 'private'}"})
 
