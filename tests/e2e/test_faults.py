@@ -171,3 +171,64 @@ def test_public_url_is_used_instead_of_the_host_header(tmp_path: Path) -> None:
             bad.start()
     finally:
         srv.stop()
+
+
+def test_form_field_bombs_are_capped(server: Server, admin: tuple[str, str], tmp_path: Path) -> None:
+    """Defect 10.5: a form of 100,000 empty fields is refused after 2,000 parts (it cost 49 s of
+    CPU with 200 MB of them); an ordinary upload with many repeated fields still works."""
+    boundary = "wcbomb"
+    part = f"--{boundary}\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n\r\n".encode()
+    body = part * 100_000 + f"--{boundary}--\r\n".encode()
+    r = httpx.post(f"{server.url}/legacy/", content=body, auth=admin, timeout=60,
+                   headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 413 and "Too many form fields" in r.text
+    big_fields = {"x": "y" * (17 * 2**20)}
+    wheel = make_wheel(tmp_path, "fa-fields", "1.0")
+    r = upload(f"{server.url}/legacy/", wheel, auth=admin, **big_fields)
+    assert r.status_code == 413 and "Form fields too large" in r.text
+    files = {"content": (wheel.name, wheel.read_bytes(), "application/octet-stream")}
+    from tests.support.upload import form_for
+
+    fields: dict[str, object] = {**form_for(wheel), "classifiers": [f"Topic :: Thing {i}" for i in range(1500)]}
+    r = httpx.post(f"{server.url}/legacy/", data=fields, files=files, auth=admin, timeout=60)
+    assert r.status_code == 200, r.text
+
+
+def test_a_client_leaving_mid_upload_is_one_info_line(fresh_server: Server, tmp_path: Path) -> None:
+    """Defect 10.12: no ERROR traceback when a client disconnects mid-upload; nothing kept."""
+    srv = fresh_server
+    boundary = "wcgone"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"fa_gone-1.0-py3-none-any.whl\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + b"x" * 100_000
+    import base64
+
+    creds = base64.b64encode(f"admin:{srv.admin_password}".encode()).decode()
+    request = (f"POST /legacy/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {creds}\r\n"
+               f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 10000000\r\n\r\n").encode()
+    srv.mark_log()
+    with socket.create_connection(("127.0.0.1", srv.port)) as sock:
+        sock.sendall(request + head)
+    for _ in range(200):  # poll the log for the server's line about it
+        if "upload.disconnected" in srv.log_path.read_text():
+            break
+        httpx.get(f"{srv.url}/health")
+    log = srv.log_path.read_text()
+    assert "INFO wheelcave.upload: upload.disconnected index=local address=127.0.0.1" in log
+    assert "Traceback" not in log and "ERROR" not in log
+    assert list((srv.data_dir / "blobs" / "tmp").iterdir()) == []
+
+
+def test_unusable_upstream_files_are_one_line_a_page(fresh_server: Server, upstream: FakeUpstream) -> None:
+    """Defect 10.12: an upstream page listing .egg and .exe files logs one line, not one a file."""
+    good = UpFile("fa_eggs-1.0-py3-none-any.whl", wheel_bytes("fa-eggs", "1.0"))
+    entries = [{"filename": f"fa_eggs-0.{i}-py2.7.egg", "url": f"../../files/fa_eggs-0.{i}-py2.7.egg",
+                "hashes": {"sha256": "0" * 64}} for i in range(30)]
+    entries.append({"filename": good.filename, "url": f"../../files/{good.filename}", "hashes": {"sha256": good.sha256}})
+    _json_page(upstream, "fa-eggs", entries)
+    fresh_server.cli("index", "create", "up", "--kind", "mirror", "--upstream", upstream.url, "--ttl", "0")
+    fresh_server.wait_for_index("up")
+    fresh_server.mark_log()
+    for _ in range(3):
+        assert httpx.get(f"{fresh_server.url}/index/up/simple/fa-eggs/", headers=JSON).status_code == 200
+    lines = [line for line in fresh_server.log_path.read_text().splitlines() if "fa_eggs-0." in line]
+    assert len(lines) == 1 and "upstream.skipped_entries" in lines[0] and " more" in lines[0], lines

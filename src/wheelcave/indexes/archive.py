@@ -20,6 +20,8 @@ from wheelcave.core.filenames import DistFilename
 __all__ = ["ArchiveError", "read_core_metadata"]
 
 _MAX_MEMBERS = 200_000
+#: GNU long names and pax headers are read whole by tarfile: bounded before it allocates them.
+_MAX_EXTENDED_HEADER = 1 * 2**20
 _MAX_RATIO = 50  # uncompressed bytes per archive byte (plus a fixed allowance)
 _RATIO_ALLOWANCE = 256 * 2**20
 
@@ -59,6 +61,8 @@ def read_core_metadata(path: Path, dist: DistFilename, max_metadata: int) -> byt
         if dist.extension == ".zip":
             return _zip_sdist_metadata(path, dist, max_metadata)
         return _tar_sdist_metadata(path, dist, max_metadata)
+    except _ExtendedHeaderTooLarge as exc:
+        raise ArchiveError(f"{dist.filename}: {exc}") from None
     except ArchiveError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, zlib.error, EOFError,
@@ -127,28 +131,48 @@ def _zip_sdist_metadata(path: Path, dist: DistFilename, limit: int) -> bytes:
             return _read_limited(fh, info.file_size, limit, info.filename)
 
 
+_EXTENDED = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+             tarfile.SOLARIS_XHDTYPE)
+
+
+class _ExtendedHeaderTooLarge(ArchiveError):
+    pass
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses an extended header (GNU long name or link, pax) larger than
+    ``_MAX_EXTENDED_HEADER`` before tarfile reads it into memory: a 500 KB .tar.gz can declare
+    a 500 MiB long name."""
+
+    def _proc_member(self, tf: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED and self.size > _MAX_EXTENDED_HEADER:
+            msg = f"a member has a {self.size}-byte extended header (the limit is {_MAX_EXTENDED_HEADER} bytes)"
+            raise _ExtendedHeaderTooLarge(msg)
+        return super()._proc_member(tf)  # type: ignore[misc,no-any-return]
+
+
 def _tar_sdist_metadata(path: Path, dist: DistFilename, limit: int) -> bytes:
     archive_size = path.stat().st_size
-    with tarfile.open(path, mode="r:*") as tf:
-        members: list[tarfile.TarInfo] = []
-        total = 0
-        # Walk to the end: a truncated archive fails here, not later in a client.
-        for member in tf:
+    with tarfile.open(path, mode="r:*", tarinfo=_BoundedTarInfo) as tf:
+        candidates: list[tarfile.TarInfo] = []
+        count = total = 0
+        # Walk to the end: a truncated archive fails here, not later in a client. Members are
+        # not kept (tarfile would keep them all: 200,000 of them is a lot of memory).
+        while (member := tf.next()) is not None:
+            tf.members.clear()
             _check_member(member.name, dist.filename)
             if member.islnk() or member.issym():
                 _check_link(member, dist.filename)
             total += member.size
-            if len(members) >= _MAX_MEMBERS:
+            count += 1
+            if count > _MAX_MEMBERS:
                 msg = f"{dist.filename} has more than {_MAX_MEMBERS} members"
                 raise ArchiveError(msg)
             if total > archive_size * _MAX_RATIO + _RATIO_ALLOWANCE:
                 msg = f"{dist.filename} has a suspicious compression ratio"
                 raise ArchiveError(msg)
-            members.append(member)
-        candidates = [
-            m for m in members
-            if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/PKG-INFO")
-        ]
+            if member.isfile() and member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
+                candidates.append(member)
         info = _pick_pkg_info(candidates, lambda m: m.name, dist)
         fh = tf.extractfile(info)
         if fh is None:

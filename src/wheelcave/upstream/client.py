@@ -124,8 +124,9 @@ class UpstreamClient:
             page = parse_project_page(body, response.headers.get("content-type", ""), str(response.url))
         except CoreError as exc:
             raise UpstreamError(f"bad page from {mask_url(url)}: {redact(str(exc))}") from None
-        for problem in page.problems:
-            log.warning("upstream.bad_entry url=%s: %s", mask_url(url), problem)
+        if page.problems:  # one line a page, not one a file (.egg, .exe: many pages list dozens)
+            shown = "; ".join(page.problems[:3]) + (f"; and {len(page.problems) - 3} more" if len(page.problems) > 3 else "")
+            log.info("upstream.skipped_entries url=%s count=%d: %s", mask_url(url), len(page.problems), redact(shown))
         return Fetched(page, response.headers.get("etag"), response.headers.get("last-modified"))
 
     async def list_projects(self) -> list[str]:

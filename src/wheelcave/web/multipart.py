@@ -15,7 +15,10 @@ from wheelcave.storage.base import BlobStore
 
 __all__ = ["read_upload_form"]
 
-_MAX_FIELDS_BYTES = 16 * 2**20  # all text fields together (long descriptions, attestations)
+_MAX_FIELDS_BYTES = 16 * 2**20  # all text fields and part headers together (long descriptions, attestations)
+#: Parts in one form: twine sends about 30, and one per classifier or requirement; 200 MB of
+#: empty fields would otherwise be a million parts to parse.
+_MAX_PARTS = 2000
 _FILE_PARTS = {"content"}
 _IGNORED_FILE_PARTS = {"gpg_signature"}
 
@@ -43,6 +46,7 @@ class _FormBuilder:
         self.form = UploadForm()
         self.ended = False
         self._fields_bytes = 0
+        self._parts = 0
         self._header_field = bytearray()
         self._header_value = bytearray()
         self._headers: dict[str, str] = {}
@@ -53,8 +57,8 @@ class _FormBuilder:
     def callbacks(self) -> dict[str, object]:
         return {
             "on_part_begin": self.part_begin,
-            "on_header_field": lambda d, s, e: self._header_field.extend(d[s:e]),
-            "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
+            "on_header_field": lambda d, s, e: self._header_bytes(self._header_field, d[s:e]),
+            "on_header_value": lambda d, s, e: self._header_bytes(self._header_value, d[s:e]),
             "on_header_end": self.header_end,
             "on_headers_finished": self.headers_finished,
             "on_part_data": self.part_data,
@@ -62,7 +66,19 @@ class _FormBuilder:
             "on_end": self.end,
         }
 
+    def _count(self, size: int) -> None:
+        self._fields_bytes += size
+        if self._fields_bytes > _MAX_FIELDS_BYTES:
+            raise PayloadTooLarge("Form fields too large: at most 16 MiB besides the file.")
+
+    def _header_bytes(self, into: bytearray, data: bytes) -> None:
+        self._count(len(data))
+        into.extend(data)
+
     def part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > _MAX_PARTS:
+            raise PayloadTooLarge(f"Too many form fields: at most {_MAX_PARTS}.")
         self._headers = {}
         self._value = bytearray()
 
@@ -96,9 +112,7 @@ class _FormBuilder:
                 )
             self.form.temp.write(data[start:end])
         elif self._target == "field":
-            self._fields_bytes += end - start
-            if self._fields_bytes > _MAX_FIELDS_BYTES:
-                raise PayloadTooLarge("Form fields too large.")
+            self._count(end - start)
             self._value.extend(data[start:end])
 
     def part_end(self) -> None:

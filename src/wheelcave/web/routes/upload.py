@@ -99,6 +99,9 @@ async def _upload(request: Request, index_name: str) -> Response:
             form.temp.discard()
         await _drain(request)
         raise
+    except ClientDisconnect:  # the client went away mid-body: nothing kept, nobody to answer
+        log.info("upload.disconnected index=%s address=%s", index_name, client_address(request) or "-")
+        return Response(status_code=400)
     result = await target.upload(form, uploader=user.name, address=client_address(request))
     if result.created:  # a repeated identical upload wrote nothing
         svc.registry.note_bump(target.id)
