@@ -232,3 +232,28 @@ def test_unusable_upstream_files_are_one_line_a_page(fresh_server: Server, upstr
         assert httpx.get(f"{fresh_server.url}/index/up/simple/fa-eggs/", headers=JSON).status_code == 200
     lines = [line for line in fresh_server.log_path.read_text().splitlines() if "fa_eggs-0." in line]
     assert len(lines) == 1 and "upstream.skipped_entries" in lines[0] and " more" in lines[0], lines
+
+
+def test_slow_drip_upstream_meets_the_deadline(fresh_server: Server, upstream: FakeUpstream) -> None:
+    """Defect 10.2: `timeout` bounds a page request as a whole. A never-cached project gets a
+    504 (every waiting client the same answer, one upstream request among them); a cached one
+    its stale page."""
+    srv = fresh_server
+    upstream.add("fa-drip", UpFile("fa_drip-1.0-py3-none-any.whl", wheel_bytes("fa-drip", "1.0")))
+    srv.cli("index", "create", "up", "--kind", "mirror", "--upstream", upstream.url, "--timeout", "2", "--ttl", "0")
+    srv.wait_for_index("up", timeout=2)
+    url = f"{srv.url}/index/up/simple/fa-drip/"
+    assert httpx.get(url, headers=JSON).status_code == 200  # cached now
+    upstream.drip = 1.0  # then the upstream sends a byte a second
+    upstream.add("fa-drip2", UpFile("fa_drip2-1.0-py3-none-any.whl", wheel_bytes("fa-drip2", "1.0")))
+    before = upstream.count("GET /simple/fa-drip2/")
+
+    def get(target: str) -> int:
+        return httpx.get(target, headers=JSON, timeout=30).status_code  # the client's deadline bounds the test
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        codes = list(pool.map(get, [f"{srv.url}/index/up/simple/fa-drip2/"] * 3))
+    assert codes == [504, 504, 504]
+    assert upstream.count("GET /simple/fa-drip2/") - before == 1
+    assert get(url) == 200  # stale, as it is cached
+    upstream.drip = 0.0

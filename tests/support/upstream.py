@@ -51,6 +51,8 @@ class FakeUpstream:
         self.drop_files = False
         self.wrong_bytes = False
         self.throttle: int | None = None
+        #: Seconds between single bytes of a project page (a slow-drip upstream).
+        self.drip: float = 0.0
         self.raw_pages: dict[str, tuple[bytes, str]] = {}
         #: Bytes of each file sent so far (to tell, without a clock, that a client got bytes
         #: before the upstream finished).
@@ -123,6 +125,12 @@ class FakeUpstream:
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})
+        if self.drip:
+            async def dripping() -> AsyncIterator[bytes]:
+                for i in range(len(body)):
+                    yield body[i : i + 1]
+                    await asyncio.sleep(self.drip)
+            return StreamingResponse(dripping(), media_type=content_type, headers={"ETag": etag})
         return Response(body, media_type=content_type, headers={"ETag": etag})
 
     async def index(self, request: Request) -> Response:

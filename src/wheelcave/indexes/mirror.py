@@ -113,6 +113,8 @@ class MirrorIndex:
         #: Told the project's name when this process changed what its page shows.
         self.on_change = on_change or (lambda project: None)
         self._flights: dict[str, asyncio.Lock] = {}
+        #: The last failed fetch of each project: requests that waited for it share its answer.
+        self._failed: dict[str, tuple[float, UpstreamError]] = {}
         self._background: set[asyncio.Task[None]] = set()
         #: Answer a first fetch before its rows are written (see :meth:`_answer_early`).
         self.early_answers = early_answers
@@ -150,6 +152,7 @@ class MirrorIndex:
         if len(self._flights) > 10_000:
             self._flights = {k: v for k, v in self._flights.items() if v.locked()}
         lock = self._flights.setdefault(name, asyncio.Lock())
+        waited_since = time.monotonic()
         await lock.acquire()
         handed_over = False  # to the task that writes an early answer's rows
         try:
@@ -157,8 +160,17 @@ class MirrorIndex:
             if again and again != state and time.time() - again.fetched_at.timestamp() < self.config.ttl:
                 self.metrics.page(self.name, "hit")  # refreshed by the request we waited for
                 return await self._page(name)
+            failed = self._failed.get(name)
             try:
-                result = await self._fetch(name, again)
+                if failed is not None and failed[0] >= waited_since:
+                    raise failed[1]  # the fetch we waited for failed: its answer is ours too
+                try:
+                    result = await self._fetch(name, again)
+                except UpstreamError as exc:
+                    if len(self._failed) > 10_000:
+                        self._failed.clear()
+                    self._failed[name] = (time.monotonic(), exc)
+                    raise
                 if again is None and self.early_answers and isinstance(result, Fetched):
                     handed_over = True
                     return self._answer_early(name, result, lock)

@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
+import anyio.to_thread
 import httpx
 
 from wheelcave.core.errors import CoreError
@@ -24,6 +26,7 @@ from wheelcave.errors import UpstreamError, UpstreamTimeout
 __all__ = ["Fetched", "Missing", "NotModified", "UpstreamClient", "mask_url"]
 
 log = logging.getLogger("wheelcave.upstream")
+_PARSE_INLINE = 256 * 1024
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 
 
@@ -62,6 +65,9 @@ class UpstreamClient:
         self.base = urlunsplit(parts._replace(netloc=netloc))
         self.origin = (parts.scheme, netloc)
         self.max_page_size = max_page_size
+        #: A page request as a whole (httpx's timeouts are per read: an upstream sending a byte
+        #: a second would never trip them).
+        self.deadline = timeout
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
@@ -84,7 +90,13 @@ class UpstreamClient:
         return f"{self.base}{project}/"
 
     async def _get_capped(self, url: str, headers: dict[str, str], limit: int | None = None) -> tuple[httpx.Response, bytes]:
-        limit = limit or self.max_page_size
+        try:
+            with anyio.fail_after(self.deadline):
+                return await self._get_capped_within(url, headers, limit or self.max_page_size)
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream {mask_url(url)} did not answer in time") from None
+
+    async def _get_capped_within(self, url: str, headers: dict[str, str], limit: int) -> tuple[httpx.Response, bytes]:
         try:
             async with self.client.stream("GET", url, headers=headers, auth=self._auth(url)) as response:
                 if response.status_code != 200:
@@ -121,7 +133,11 @@ class UpstreamClient:
         if response.status_code != 200:
             raise UpstreamError(f"upstream {mask_url(url)} answered {response.status_code}")
         try:
-            page = parse_project_page(body, response.headers.get("content-type", ""), str(response.url))
+            content_type = response.headers.get("content-type", "")
+            if len(body) > _PARSE_INLINE:  # a big page: parsed on a thread, the loop keeps serving
+                page = await anyio.to_thread.run_sync(parse_project_page, body, content_type, str(response.url))
+            else:
+                page = parse_project_page(body, content_type, str(response.url))
         except CoreError as exc:
             raise UpstreamError(f"bad page from {mask_url(url)}: {redact(str(exc))}") from None
         if page.problems:  # one line a page, not one a file (.egg, .exe: many pages list dozens)

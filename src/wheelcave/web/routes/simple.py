@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -18,6 +19,7 @@ __all__ = ["routes"]
 
 DEFAULT_INDEX = "main"
 _VARY = "Accept, Accept-Encoding"
+_RENDER_INLINE = 5000  # files; bigger pages are rendered on a thread
 _TAGS = {PageFormat.JSON: "j", PageFormat.HTML: "h", PageFormat.TEXT_HTML: "t"}
 _SUPPORTED = "\n".join(f.value for f in PageFormat)
 
@@ -104,7 +106,10 @@ async def _serve(
                 body: bytes | None = render_project_list(await index.list_projects(), fmt)
             else:
                 page = await index.project(normalize(project), cooldown=cooldown)
-                body = render_project(page, fmt, url_prefix) if page else None
+                if page is not None and len(page.files) > _RENDER_INLINE:  # the loop keeps serving meanwhile
+                    body = await anyio.to_thread.run_sync(render_project, page, fmt, url_prefix)
+                else:
+                    body = render_project(page, fmt, url_prefix) if page else None
         token = await svc.registry.settled_token(index, project, token, own)
         entry = CachedPage.make(token, body, _TAGS[fmt], index.cache_ttl())
         cache.put(key, entry)
