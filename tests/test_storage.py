@@ -56,3 +56,48 @@ def test_only_hex_keys(tmp_path: Path, bad: str) -> None:
     assert not store.exists("0" * 64)
     with pytest.raises(FileNotFoundError):
         store.path("0" * 64)
+
+
+def test_commit_is_durable_before_it_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bytes and the rename are fsynced before commit returns (a power loss cannot be had
+    here, so os.fsync is watched: every call is still made for real)."""
+    import os
+    import stat as stat_module
+
+    from wheelcave.storage.filesystem import FilesystemBlobStore
+
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    synced: list[str] = []
+    real = os.fsync
+
+    def watched(fd: int) -> None:
+        mode = os.fstat(fd).st_mode
+        synced.append("dir" if stat_module.S_ISDIR(mode) else "file")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", watched)
+    temp = store.new_temp()
+    temp.write(b"durable bytes")
+    sha = store.commit(temp)
+    assert store.read_bytes(sha) == b"durable bytes"
+    # the file, then its folder and the two folders made for it
+    assert synced == ["file", "dir", "dir", "dir"]
+
+
+def test_sqlite_commits_are_durable(tmp_path: Path) -> None:
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from wheelcave.db.engine import Database
+
+    async def go(mode: str) -> int:
+        db = Database(f"sqlite:///{tmp_path / mode}.db", sqlite_synchronous=mode)
+        async with db.write() as conn:
+            value = (await conn.execute(sa.text("PRAGMA synchronous"))).scalar_one()
+        await db.dispose()
+        return int(value)
+
+    assert asyncio.run(go("full")) == 2 and asyncio.run(go("normal")) == 1
+    with pytest.raises(ValueError, match="sqlite_synchronous"):
+        Database("sqlite:///x.db", sqlite_synchronous="off")

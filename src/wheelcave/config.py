@@ -13,6 +13,7 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     tls_key = ""
     [database]
     url = "sqlite:///wheelcave-data/wheelcave.db"   # or postgresql://user@host/db
+    sqlite_synchronous = "full"   # "normal": faster commits, the last ones may be lost to a power loss
     [storage]
     path = "wheelcave-data/blobs"
     [upload]
@@ -65,6 +66,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("server", "tls_cert"): "tls_cert",
     ("server", "tls_key"): "tls_key",
     ("database", "url"): "database_url",
+    ("database", "sqlite_synchronous"): "sqlite_synchronous",
     ("storage", "path"): "blob_dir",
     ("upload", "max_file_size"): "max_file_size",
     ("upload", "max_metadata_size"): "max_metadata_size",
@@ -130,6 +132,7 @@ class Settings:
     tls_key: str = ""
     public_url: str = ""
     database_url: str = ""
+    sqlite_synchronous: str = "full"
     blob_dir: Path = Path()
     max_file_size: int = 2 * 2**30
     max_metadata_size: int = 4 * 2**20
@@ -232,6 +235,9 @@ def load_settings(
                                 or not settings.public_url.endswith("/")):
         msg = f"public_url must be an http(s) URL ending in '/', like https://pypi.example.com/ (not {settings.public_url!r})"
         raise ConfigError(msg)
+    if settings.sqlite_synchronous not in ("full", "normal"):
+        msg = f"sqlite_synchronous must be \"full\" or \"normal\", not {settings.sqlite_synchronous!r}"
+        raise ConfigError(msg)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         msg = "tls_cert and tls_key go together: give both to serve HTTPS, or neither"
         raise ConfigError(msg)
@@ -242,7 +248,8 @@ def load_settings(
     return settings
 
 
-_FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host", "tls_cert", "tls_key", "public_url"}
+_FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host", "tls_cert", "tls_key", "public_url",
+                                          "sqlite_synchronous"}
 
 
 def _declared_indexes(path: Path, table: object) -> dict[str, dict[str, Any]]:

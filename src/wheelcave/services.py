@@ -45,7 +45,7 @@ async def open_services(settings: Settings, *, migrate: bool = True, serving: bo
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o750)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:
         await db.migrate()
     repo = Repository(db)

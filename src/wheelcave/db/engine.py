@@ -34,7 +34,7 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, begin: str, pool_size: int, synchronous: str = "FULL") -> AsyncEngine:
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -42,7 +42,10 @@ def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a committed write (an acknowledged upload's row) survives a power loss, not only
+        # a crash of the process (NORMAL, in WAL mode, may lose the last commits after a power
+        # loss, never consistency).
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -54,16 +57,23 @@ def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
     return engine
 
 
+SYNCHRONOUS = ("full", "normal")
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "full") -> None:
+        if sqlite_synchronous not in SYNCHRONOUS:
+            msg = f"sqlite_synchronous must be one of {', '.join(SYNCHRONOUS)}"
+            raise ValueError(msg)
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self._read = _sqlite_engine(self.url, "BEGIN", pool_size=4)
-            self._write = _sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1)
+            sync = sqlite_synchronous.upper()
+            self._read = _sqlite_engine(self.url, "BEGIN", pool_size=4, synchronous=sync)
+            self._write = _sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1, synchronous=sync)
         else:
             self._read = create_async_engine(self.url, pool_size=10, max_overflow=10)
             self._write = self._read

@@ -1,4 +1,9 @@
-"""Blob store on the local filesystem: ``<root>/sha256/ab/cd/<hex>``, temp files in ``<root>/tmp``."""
+"""Blob store on the local filesystem: ``<root>/sha256/ab/cd/<hex>``, temp files in ``<root>/tmp``.
+
+Durability: a blob's bytes are fsynced before the rename that makes it visible, and the folder
+(and any folder the rename needed) after it, so once ``commit`` returns the blob survives a
+power loss; the caller writes its row only after that.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,15 @@ from wheelcave.storage.base import TempBlob
 __all__ = ["FilesystemBlobStore"]
 
 _HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename (or a new entry) in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class FilesystemBlobStore:
@@ -43,8 +57,11 @@ class FilesystemBlobStore:
             # Freshly wanted again: gc spares young blobs, so a row about to point here is safe.
             os.utime(final)
             return sha256
+        created = [p for p in (final.parent.parent, final.parent) if not p.is_dir()]
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temp.path, final)
+        for folder in (final.parent, *(p.parent for p in reversed(created))):
+            _fsync_dir(folder)
         return sha256
 
     def put_bytes(self, data: bytes) -> str:
