@@ -53,10 +53,15 @@ class FilesystemBlobStore:
         sha256 = temp.digests.sha256
         final = self._final(sha256)
         if final.exists():
-            temp.discard()
-            # Freshly wanted again: gc spares young blobs, so a row about to point here is safe.
-            os.utime(final)
-            return sha256
+            try:
+                # Freshly wanted again: gc spares (and puts back) blobs touched while it decides,
+                # so a row about to point here is safe.
+                os.utime(final)
+            except FileNotFoundError:
+                pass  # collected this instant: our copy takes its place below
+            else:
+                temp.discard()
+                return sha256
         created = [p for p in (final.parent.parent, final.parent) if not p.is_dir()]
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temp.path, final)
