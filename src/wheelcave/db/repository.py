@@ -22,6 +22,7 @@ from wheelcave.db.engine import Database
 
 __all__ = [
     "FileRecord",
+    "IndexGone",
     "IndexRecord",
     "MirrorPageState",
     "NewFile",
@@ -164,6 +165,24 @@ def _file(row: sa.Row[Any], *, with_metadata: bool = True) -> FileRecord:
         origin_url=m["origin_url"],
         upstream_metadata=bool(m["upstream_metadata"]),
     )
+
+
+class IndexGone(Exception):
+    """The index a write was for was deleted meanwhile."""
+
+    def __init__(self, index_id: int) -> None:
+        super().__init__(f"index {index_id} was deleted")
+        self.index_id = index_id
+
+
+def is_unique_violation(exc: IntegrityError, table: str) -> bool:
+    """Whether an IntegrityError is a unique constraint of ``table`` (SQLite and PostgreSQL
+    word it differently); anything else (a foreign key) is not "exists"."""
+    text = str(exc.orig)
+    constraint = getattr(exc.orig, "constraint_name", None) or getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+    if constraint:
+        return str(constraint).startswith(f"uq_{table}_")
+    return f"UNIQUE constraint failed: {table}." in text or (f"uq_{table}_" in text and "unique" in text.lower())
 
 
 class Repository:
@@ -429,7 +448,7 @@ class Repository:
             if any(_differs(getattr(old, k), v) for k, v in values.items()):
                 updates.append({"_id": old.id, **values})
         if inserts:
-            await _bulk_insert(conn, t.files, inserts)
+            await _bulk_insert(conn, t.files, inserts, ignore_conflicts=True)
         if updates:
             keys = [k for k in updates[0] if k != "_id"]
             statement = sa.update(t.files).where(c.id == sa.bindparam("_id")).values(
@@ -520,36 +539,51 @@ class Repository:
         """Insert a file row (and its project, blob and audit rows) in one transaction.
 
         Returns None when ``(index, filename)`` exists already: the unique constraint decides,
-        so of two concurrent uploads of one filename exactly one is inserted.
+        so of two concurrent uploads of one filename exactly one is inserted. Any other
+        integrity failure is not "exists": a project row deleted under us (a concurrent delete
+        of the project's last file) is made again and the insert retried; an index deleted
+        under us raises :class:`IndexGone`.
         """
-        now = utcnow()
-        try:
-            async with self.db.write() as conn:
-                project_id = await self._ensure_project(conn, new, now)
-                await self._ensure_blob(conn, new.sha256, new.size, now)
-                if new.metadata_sha256:
-                    await self._ensure_blob(conn, new.metadata_sha256, new.metadata_size, now)
-                await conn.execute(
-                    sa.insert(t.files).values(
-                        index_id=new.index_id, project_id=project_id, filename=new.filename,
-                        version=new.version, kind=new.kind, python_tag=new.python_tag,
-                        sha256=new.sha256, md5=new.md5, blake2b_256=new.blake2b_256,
-                        size=new.size, requires_python=new.requires_python, yanked=False,
-                        upload_time=now, uploader=new.uploader,
-                        metadata_sha256=new.metadata_sha256,
-                        core_metadata=dict(new.core_metadata) if new.core_metadata else None,
-                        summary=_summary(new.core_metadata),
-                    )
-                )
-                await conn.execute(
-                    sa.update(t.projects).where(t.projects.c.id == project_id)
-                    .values(updated_at=now)
-                )
-                await self._bump(conn, new.index_id)
-                await self._audit(conn, now, audit)
-        except IntegrityError:
-            return None
-        return await self.find_file(new.index_id, new.filename)
+        for attempt in range(3):
+            now = utcnow()
+            try:
+                async with self.db.write() as conn:
+                    await self._insert_file(conn, new, now, audit)
+            except IntegrityError as exc:
+                if is_unique_violation(exc, "files"):
+                    return None
+                if await self._index_gone(new.index_id):
+                    raise IndexGone(new.index_id) from None
+                if attempt == 2:
+                    raise
+                continue
+            return await self.find_file(new.index_id, new.filename)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _insert_file(self, conn: AsyncConnection, new: NewFile, now: datetime, audit: Mapping[str, Any]) -> None:
+        project_id = await self._ensure_project(conn, new, now)
+        await self._ensure_blob(conn, new.sha256, new.size, now)
+        if new.metadata_sha256:
+            await self._ensure_blob(conn, new.metadata_sha256, new.metadata_size, now)
+        await conn.execute(
+            sa.insert(t.files).values(
+                index_id=new.index_id, project_id=project_id, filename=new.filename,
+                version=new.version, kind=new.kind, python_tag=new.python_tag,
+                sha256=new.sha256, md5=new.md5, blake2b_256=new.blake2b_256,
+                size=new.size, requires_python=new.requires_python, yanked=False,
+                upload_time=now, uploader=new.uploader,
+                metadata_sha256=new.metadata_sha256,
+                core_metadata=dict(new.core_metadata) if new.core_metadata else None,
+                summary=_summary(new.core_metadata),
+            )
+        )
+        await conn.execute(sa.update(t.projects).where(t.projects.c.id == project_id).values(updated_at=now))
+        await self._bump(conn, new.index_id)
+        await self._audit(conn, now, audit)
+
+    async def _index_gone(self, index_id: int) -> bool:
+        async with self.db.read() as conn:
+            return (await conn.execute(sa.select(t.indexes.c.id).where(t.indexes.c.id == index_id))).first() is None
 
     def _insert(self, table: sa.Table) -> Any:
         """INSERT ... ON CONFLICT DO NOTHING, in the dialect's spelling."""
@@ -640,9 +674,12 @@ class Repository:
             await self._audit(conn, now, {**audit, "detail": {"files": [r.filename for r in rows]}})
             return [r.filename for r in rows]
 
-    async def copy_files(self, records: Sequence[FileRecord], dst_index_id: int, audit: Mapping[str, Any]) -> None:
-        """Promotion: the same bytes listed in another index (no blob is copied)."""
+    async def copy_files(self, records: Sequence[FileRecord], dst_index_id: int, audit: Mapping[str, Any]) -> list[str]:
+        """Promotion: the same bytes listed in another index (no blob is copied). Filenames
+        the index lists already (a concurrent promotion of the same release) are left as they
+        are; returns the filenames this call listed."""
         now = utcnow()
+        done: list[str] = []
         async with self.db.write() as conn:
             for r in records:
                 new = NewFile(
@@ -653,7 +690,7 @@ class Repository:
                     metadata_sha256=r.metadata_sha256, core_metadata=r.core_metadata,
                 )
                 project_id = await self._ensure_project(conn, new, now)
-                await conn.execute(sa.insert(t.files).values(
+                result = await conn.execute(self._insert(t.files).values(
                     index_id=dst_index_id, project_id=project_id, filename=r.filename, version=r.version,
                     kind=r.kind, python_tag=r.python_tag, sha256=r.sha256, md5=r.md5,
                     blake2b_256=r.blake2b_256, size=r.size, requires_python=r.requires_python,
@@ -662,8 +699,12 @@ class Repository:
                     core_metadata=dict(r.core_metadata) if r.core_metadata else None,
                     summary=_summary(r.core_metadata),
                 ))
-            await self._bump(conn, dst_index_id)
-            await self._audit(conn, now, audit)
+                if result.rowcount:
+                    done.append(r.filename)
+            if done:
+                await self._bump(conn, dst_index_id)
+                await self._audit(conn, now, {**audit, "detail": {**(audit.get("detail") or {}), "files": done}})
+        return done
 
     async def set_yanked(
         self, index_id: int, project: str, version: str | None, filename: str | None,
@@ -747,7 +788,9 @@ class Repository:
         return out
 
 
-async def _bulk_insert(conn: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+async def _bulk_insert(
+    conn: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, ignore_conflicts: bool = False,
+) -> None:
     """Insert rows that share their keys with one driver-level executemany.
 
     The statement is compiled once and each row becomes a tuple with its columns' bind
@@ -756,10 +799,13 @@ async def _bulk_insert(conn: AsyncConnection, table: sa.Table, rows: Sequence[Ma
     thousands of files.
     """
     dialect = conn.dialect
-    compiled = sa.insert(table).compile(dialect=dialect, column_keys=list(rows[0]))
+    statement: Any = sa.insert(table)
+    if ignore_conflicts:  # rows another process wrote meanwhile (two replicas filling one page) win
+        statement = (sqlite_insert if dialect.name == "sqlite" else pg_insert)(table).on_conflict_do_nothing()
+    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
     order = compiled.positiontup
     if order is None:  # a dialect with named parameters: let SQLAlchemy do it
-        await conn.execute(sa.insert(table), list(rows))
+        await conn.execute(statement, list(rows))
         return
     getter = operator.itemgetter(*order)
     processed = [(i, p) for i, key in enumerate(order)

@@ -22,7 +22,7 @@ from wheelcave.core.metadata import CoreMetadata, parse_strict
 from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import FileEntry, ProjectPage
 from wheelcave.core.versions import same_release
-from wheelcave.db.repository import FileRecord, IndexRecord, NewFile, Repository
+from wheelcave.db.repository import IndexGone, FileRecord, IndexRecord, NewFile, Repository
 from wheelcave.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
 from wheelcave.indexes.archive import ArchiveError, MetadataTooLarge, read_core_metadata
 from wheelcave.indexes.base import files_url
@@ -210,8 +210,8 @@ class HostedIndex:
             audit = {"actor": actor, "action": "release.promote", "index_name": self.name,
                      "project": records[0].project, "address": address,
                      "detail": {"from": source, "files": [r.filename for r in todo]}}
-            await self.repo.copy_files(todo, self.id, audit)
-        return [r.filename for r in todo]
+            return await self.repo.copy_files(todo, self.id, audit)
+        return []
 
     # ------------------------------------------------------------ upload
 
@@ -265,13 +265,22 @@ class HostedIndex:
             replaced = await self.repo.replace_file(existing.id, new, audit)
             assert replaced is not None
             return UploadResult(file=replaced, created=True, warnings=meta.warnings)
-        record = await self.repo.add_file(new, audit)
-        if record is None:  # lost a race for this filename: the unique constraint decided
+        for _ in range(3):
+            try:
+                record = await self.repo.add_file(new, audit)
+            except IndexGone:
+                raise NotFound(f"Index {self.name!r} was deleted while the upload was written.") from None
+            if record is not None:
+                return UploadResult(file=record, created=True, warnings=meta.warnings)
+            # lost a race for this filename: the unique constraint decided
             existing = await self.repo.find_file(self.id, dist.filename)
-            if existing is None:  # pragma: no cover - the winner's row was deleted meanwhile
-                raise Conflict(f"File already exists: {dist.filename}")
-            return _same_or_conflict(existing, sha256)
-        return UploadResult(file=record, created=True, warnings=meta.warnings)
+            if existing is not None:
+                return _same_or_conflict(existing, sha256)
+            # the winner's row was deleted meanwhile: the name is free again (unless tombstoned)
+            if self.policy.immutable and await self.repo.find_tombstone(self.id, dist.filename):
+                raise Conflict(f"File already exists: {dist.filename} was used by a file that has since been deleted, "
+                               "and this index never takes a filename twice")
+        raise Conflict(f"{dist.filename} is being uploaded and deleted at once; try again.", code="concurrent-change")
 
     def _metadata_bytes(self, temp: TempBlob, dist: DistFilename) -> bytes:
         temp.finish()

@@ -1,0 +1,76 @@
+"""Issue 10, defect 7: writes racing each other get the right answer on both databases (the
+PostgreSQL runs are where they failed: a 409 for a file stored then deleted, 500s for
+concurrent promotions, two replicas first-fetching one mirror project)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import database_url_for
+from tests.support.dists import make_wheel, wheel_bytes
+from tests.support.server import Server, ok
+from tests.support.upload import upload
+from tests.support.upstream import FakeUpstream, UpFile
+
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+
+
+def test_uploads_racing_deletes_of_their_project(server: Server, admin: tuple[str, str], tmp_path: Path) -> None:
+    api = f"{server.url}/api/v1"
+    ok(httpx.post(f"{api}/indexes", json={"name": "race-h", "kind": "hosted", "config": {"immutable": False}}, auth=admin))
+    wheels = [make_wheel(tmp_path, "race-proj", f"1.{i}") for i in range(12)]
+    assert upload(f"{server.url}/index/race-h/", wheels[0], auth=admin).status_code == 200
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for wheel in wheels[1:]:
+            up = pool.submit(upload, f"{server.url}/index/race-h/", wheel, auth=admin)
+            gone = pool.submit(httpx.delete, f"{api}/indexes/race-h/projects/race-proj", auth=admin)
+            assert up.result().status_code == 200, up.result().text  # never "already exists"
+            assert gone.result().status_code in (200, 404), gone.result().text
+
+
+def test_concurrent_promotions(server: Server, admin: tuple[str, str], tmp_path: Path) -> None:
+    api = f"{server.url}/api/v1"
+    for name in ("race-dev", "race-prod"):
+        ok(httpx.post(f"{api}/indexes", json={"name": name, "kind": "hosted"}, auth=admin))
+    for version in ("1.0", "2.0"):
+        assert upload(f"{server.url}/index/race-dev/", make_wheel(tmp_path, "race-promo", version), auth=admin).status_code == 200
+    body = {"project": "race-promo", "version": "1.0", "source": "race-dev", "target": "race-prod"}
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: httpx.post(f"{api}/promote", json=body, auth=admin, timeout=30), range(6)))
+    assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers]
+    assert sorted(f for r in answers for f in r.json()["files"]) == ["race_promo-1.0-py3-none-any.whl"]
+    listed = ok(httpx.get(f"{api}/indexes/race-prod/projects/race-promo", auth=admin)).json()["files"]
+    assert [f["filename"] for f in listed] == ["race_promo-1.0-py3-none-any.whl"]
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    up = FakeUpstream().start()
+    yield up
+    up.stop()
+
+
+@pytest.mark.postgres
+def test_two_replicas_first_fetching_one_mirror_project(request: pytest.FixtureRequest, tmp_path: Path,
+                                                        upstream: FakeUpstream) -> None:
+    url = database_url_for("postgres", request)
+    files = [UpFile(f"race_mirror-{i}.0-py3-none-any.whl", wheel_bytes("race-mirror", f"{i}.0")) for i in range(300)]
+    upstream.add("race-mirror", *files)
+    env = {"PIP_INDEX_URL": upstream.url}
+    a = Server(tmp_path / "a", url, extra_env=env).start()
+    b = Server(tmp_path / "b", url, extra_env=env).start()
+    try:
+        upstream.delay = 0.3  # both ask before either has stored the page
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda srv: httpx.get(f"{srv.url}/index/pypi/simple/race-mirror/", headers=JSON, timeout=60),
+                                    [a, b, a, b]))
+        assert [r.status_code for r in answers] == [200] * 4, [r.text[:200] for r in answers]
+        assert all(len(r.json()["files"]) == 300 for r in answers)
+    finally:
+        a.stop()
+        b.stop()
