@@ -257,3 +257,27 @@ def test_slow_drip_upstream_meets_the_deadline(fresh_server: Server, upstream: F
     assert upstream.count("GET /simple/fa-drip2/") - before == 1
     assert get(url) == 200  # stale, as it is cached
     upstream.drip = 0.0
+
+
+def test_an_index_change_does_not_cut_downloads_in_flight(fresh_server: Server, upstream: FakeUpstream) -> None:
+    """Defect 10.10: changing a mirror's settings while a first download streams used to close
+    the upstream client under it."""
+    f = UpFile("fa_flight-1.0-py3-none-any.whl", wheel_bytes("fa-flight", "1.0", extra_files={"fa_flight/x.bin": os.urandom(4 * 2**20)}))
+    upstream.add("fa-flight", f)
+    upstream.throttle = 2 * 2**20
+    srv = fresh_server
+    srv.cli("index", "create", "up", "--kind", "mirror", "--upstream", upstream.url)
+    srv.wait_for_index("up")
+    entry = httpx.get(f"{srv.url}/index/up/simple/fa-flight/", headers=JSON).json()["files"][0]
+    url = str(httpx.URL(f"{srv.url}/index/up/simple/fa-flight/").join(entry["url"]))
+    digest = hashlib.sha256()
+    changed = False
+    with httpx.stream("GET", url, timeout=60) as r:
+        for chunk in r.iter_raw():
+            digest.update(chunk)
+            if not changed:
+                srv.cli("index", "update", "up", "--timeout", "20")  # a new client for the index
+                srv.wait_for_index("up", timeout=20)
+                changed = True
+    assert digest.hexdigest() == f.sha256
+    assert upstream.sent[f.filename] == len(f.data)

@@ -140,6 +140,11 @@ class FileFetcher:
     def __init__(self) -> None:
         self._active: dict[str, Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._clients: dict[asyncio.Task[None], UpstreamClient] = {}
+
+    def uses(self, client: UpstreamClient) -> bool:
+        """Whether a download in flight reads from ``client`` (it must not be closed yet)."""
+        return any(c is client for c in self._clients.values())
 
     def get(
         self, spec: DownloadSpec, store: FilesystemBlobStore, client: UpstreamClient,
@@ -157,9 +162,11 @@ class FileFetcher:
         self._active[spec.sha256] = download
         task = asyncio.create_task(download.run(client, on_commit))
         self._tasks.add(task)
+        self._clients[task] = client
 
         def finished(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
+            self._clients.pop(t, None)
             if self._active.get(spec.sha256) is download:
                 del self._active[spec.sha256]
 

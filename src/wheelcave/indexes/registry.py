@@ -60,6 +60,7 @@ class Registry:
         self.early_answers = early_answers
         self.fetcher = FileFetcher()
         self._clients: dict[tuple[str, str, float], UpstreamClient] = {}
+        self._retired: list[UpstreamClient] = []
         self._pip_index: str | None = None
         self.repo = repo
         self.blobs = blobs
@@ -96,6 +97,8 @@ class Registry:
             self._built = {}
             self._views = {}
             await self._close_unused_clients()
+        elif self._retired:
+            await self._close_retired()
         self._loaded_at = time.monotonic()
 
     async def _fresh(self) -> None:
@@ -267,7 +270,14 @@ class Registry:
                     upstream = self._pip_url() if config.upstream == PIP_DEFAULT else config.upstream
                     wanted.add((record.name, upstream, config.timeout))
         for key in [k for k in self._clients if k not in wanted]:
-            await self._clients.pop(key).aclose()
+            self._retired.append(self._clients.pop(key))
+        await self._close_retired()
+
+    async def _close_retired(self) -> None:
+        """A client whose index changed stays open until its downloads in flight are done."""
+        for client in [c for c in self._retired if not self.fetcher.uses(c)]:
+            self._retired.remove(client)
+            await client.aclose()
 
     async def promote(
         self, project: str, version: str, source: str, target: str, *, actor: str | None, address: str | None = None
@@ -289,9 +299,10 @@ class Registry:
             if isinstance(index, MirrorIndex):
                 await index.drain()
         await self.fetcher.close()
-        for client in self._clients.values():
+        for client in [*self._clients.values(), *self._retired]:
             await client.aclose()
         self._clients.clear()
+        self._retired.clear()
 
     def _record(self, name: str) -> IndexRecord:
         record = self._records.get(name)
