@@ -68,7 +68,8 @@ def read_core_metadata(path: Path, dist: DistFilename, max_metadata: int) -> byt
     except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, zlib.error, EOFError,
             OSError, ValueError, RuntimeError, NotImplementedError) as exc:
         kind = "zip" if dist.kind == "wheel" or dist.extension == ".zip" else "tar"
-        msg = f"{dist.filename} is not a valid {kind} archive or is truncated ({type(exc).__name__}: {exc})"
+        reason = " ".join(str(exc).split())  # one line (tarfile's "r:*" lists every method it tried)
+        msg = f"{dist.filename} is not a valid {kind} archive or is truncated ({type(exc).__name__}: {reason})"
         raise ArchiveError(msg) from None
 
 
