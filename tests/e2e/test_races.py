@@ -21,6 +21,7 @@ JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
 
 def test_uploads_racing_deletes_of_their_project(server: Server, admin: tuple[str, str], tmp_path: Path) -> None:
+    """An upload racing a delete of its project: always stored (never "already exists")."""
     api = f"{server.url}/api/v1"
     ok(httpx.post(f"{api}/indexes", json={"name": "race-h", "kind": "hosted", "config": {"immutable": False}}, auth=admin))
     wheels = [make_wheel(tmp_path, "race-proj", f"1.{i}") for i in range(12)]
@@ -34,6 +35,7 @@ def test_uploads_racing_deletes_of_their_project(server: Server, admin: tuple[st
 
 
 def test_concurrent_promotions(server: Server, admin: tuple[str, str], tmp_path: Path) -> None:
+    """Six promotions of one release at once: all 200, listed once (were 500s)."""
     api = f"{server.url}/api/v1"
     for name in ("race-dev", "race-prod"):
         ok(httpx.post(f"{api}/indexes", json={"name": name, "kind": "hosted"}, auth=admin))
@@ -58,6 +60,7 @@ def upstream() -> Iterator[FakeUpstream]:
 @pytest.mark.postgres
 def test_two_replicas_first_fetching_one_mirror_project(request: pytest.FixtureRequest, tmp_path: Path,
                                                         upstream: FakeUpstream) -> None:
+    """Two replicas on one PostgreSQL first-fetching one mirror project: both answer 200."""
     url = database_url_for("postgres", request)
     files = [UpFile(f"race_mirror-{i}.0-py3-none-any.whl", wheel_bytes("race-mirror", f"{i}.0")) for i in range(300)]
     upstream.add("race-mirror", *files)

@@ -47,7 +47,7 @@ def test_extended_header_bombs_are_refused_before_they_are_read(tmp_path: Path, 
 
 
 def test_many_members_are_not_all_kept(tmp_path: Path) -> None:
-    """Walking 20,000 members keeps only what it needs (tarfile alone keeps every TarInfo)."""
+    """Walking 40,000 members keeps only what it needs (tarfile alone keeps every TarInfo)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tf:
         info = tarfile.TarInfo("many-1.0/PKG-INFO")
@@ -64,4 +64,4 @@ def test_many_members_are_not_all_kept(tmp_path: Path) -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 4 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+    assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MiB"  # keeping every member: about 22 MiB

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 from sqlalchemy.engine import make_url
@@ -99,6 +100,9 @@ class Server:
     #: The upstream of every server's default ``pypi`` mirror (set by conftest: an empty fake
     #: upstream on 127.0.0.1, so no test reaches the public index by accident).
     default_upstream: str | None = None
+    #: Requests answered by every server of this test session, by status class (from their
+    #: access logs, counted when each stops): the fault report's "requests served".
+    served: ClassVar[dict[str, int]] = {}
 
     def __init__(
         self, data_dir: Path, database_url: str | None = None, *, workers: int = 1,
@@ -147,7 +151,20 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")
 
+    def _count_served(self) -> None:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return
+        for line in text[getattr(self, "_counted", 0):].splitlines():
+            if ' - "' in line and " HTTP/" in line:
+                code = line.rsplit('" ', 1)[-1][:1]
+                key = f"{code}xx" if code.isdigit() else "other"
+                Server.served[key] = Server.served.get(key, 0) + 1
+        self._counted = len(text)
+
     def stop(self) -> None:
+        self._count_served()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -158,6 +175,7 @@ class Server:
         self.proc = None
 
     def kill9(self) -> None:
+        self._count_served()
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
