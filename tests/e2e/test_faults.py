@@ -282,3 +282,32 @@ def test_an_index_change_does_not_cut_downloads_in_flight(fresh_server: Server, 
                 changed = True
     assert digest.hexdigest() == f.sha256
     assert upstream.sent[f.filename] == len(f.data)
+
+
+@pytest.mark.parametrize("fault", ["status", "delay", "drip", "stopped"])
+def test_cached_projects_never_5xx_under_upstream_faults(fresh_server: Server, upstream: FakeUpstream, fault: str) -> None:
+    """Upstream faults (500s, slow answers, a slow drip, gone) under 50 concurrent clients:
+    projects already cached always answer 200 (stale), never a 5xx."""
+    srv = fresh_server
+    for i in range(10):
+        upstream.add(f"fa-load{i}", UpFile(f"fa_load{i}-1.0-py3-none-any.whl", wheel_bytes(f"fa-load{i}", "1.0")))
+    srv.cli("index", "create", "up", "--kind", "mirror", "--upstream", upstream.url, "--ttl", "0", "--timeout", "2")
+    srv.wait_for_index("up", ttl=0)
+    for i in range(10):
+        assert httpx.get(f"{srv.url}/index/up/simple/fa-load{i}/", headers=JSON).status_code == 200
+    if fault == "status":
+        upstream.status = 500
+    elif fault == "delay":
+        upstream.delay = 5
+    elif fault == "drip":
+        upstream.drip = 0.5
+    else:
+        upstream.stop()
+
+    def read(n: int) -> int:
+        return httpx.get(f"{srv.url}/index/up/simple/fa-load{n % 10}/", headers=JSON, timeout=30).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        codes = list(pool.map(read, range(200)))
+    assert codes == [200] * 200, sorted(set(codes))
+    upstream.status, upstream.delay, upstream.drip = None, 0.0, 0.0
