@@ -311,3 +311,26 @@ def test_cached_projects_never_5xx_under_upstream_faults(fresh_server: Server, u
         codes = list(pool.map(read, range(200)))
     assert codes == [200] * 200, sorted(set(codes))
     upstream.status, upstream.delay, upstream.drip = None, 0.0, 0.0
+
+
+def test_workers_download_a_file_once(tmp_path: Path, upstream: FakeUpstream) -> None:
+    """Defect 10.10: with --workers 2, ten clients asking for one uncached file at once (on
+    fresh connections, so both workers get some) make one upstream download, and all get it."""
+    f = UpFile("fa_once-1.0-py3-none-any.whl", wheel_bytes("fa-once", "1.0", extra_files={"fa_once/x.bin": os.urandom(3 * 2**20)}))
+    upstream.add("fa-once", f)
+    upstream.throttle = 3 * 2**20
+    srv = Server(tmp_path / "data", workers=2, extra_env={"PIP_INDEX_URL": upstream.url}).start()
+    try:
+        entry = httpx.get(f"{srv.url}/index/pypi/simple/fa-once/", headers=JSON).json()["files"][0]
+        url = str(httpx.URL(f"{srv.url}/index/pypi/simple/fa-once/").join(entry["url"]))
+
+        def fetch(_: int) -> str:
+            with httpx.Client(timeout=60) as client:
+                return hashlib.sha256(client.get(url).content).hexdigest()
+
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            digests = list(pool.map(fetch, range(10)))
+        assert digests == [f.sha256] * 10
+        assert upstream.count(f"GET /files/{f.filename}") == 1
+    finally:
+        srv.stop()

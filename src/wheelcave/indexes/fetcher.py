@@ -1,4 +1,5 @@
-"""One upstream download per file, however many clients ask at once (per process).
+"""One upstream download per file, however many clients ask at once, in this process and in the
+other worker processes of the same data folder.
 
 The download runs as its own task, writing to an unbuffered temporary blob while hashing.
 Every client that asks meanwhile follows the growing file, so the first bytes reach the first
@@ -8,13 +9,21 @@ nothing, and every follower's transfer fails. Followers never send the last byte
 hash is verified, so a client (or a proxy between) never holds a complete body of wrong bytes:
 the response is cut short and the client reports an error. A download that is cancelled (a
 shutdown) fails its followers the same way instead of leaving them waiting.
+
+Across worker processes (``--workers N``): the downloading process holds a lock file for the
+sha256 and writes to a temporary file of a known name; a process that finds the lock taken
+follows that file instead of downloading again (:class:`RemoteDownload`: it polls the file's
+growth and the lock, and holds back the last byte until the blob is committed). Replicas on
+other machines do not share the folder: they each download once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -39,11 +48,28 @@ class DownloadSpec:
     size: int | None
 
 
+def _try_lock(path: os.PathLike[str] | str, *, shared: bool = False) -> int | None:
+    """An fd holding ``flock`` on ``path``, or None if another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _unlock(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
 class Download:
-    def __init__(self, spec: DownloadSpec, store: FilesystemBlobStore) -> None:
+    def __init__(self, spec: DownloadSpec, store: FilesystemBlobStore, lock_fd: int | None = None) -> None:
         self.spec = spec
         self.store = store
-        self.temp = store.new_temp(buffered=False)
+        self.lock_fd = lock_fd  # held until the blob is committed or the download failed
+        self.temp = store.new_temp(buffered=False, name=f"{spec.sha256}.dl")
         self.written = 0
         self.total: int | None = spec.size
         self.done = False
@@ -91,11 +117,13 @@ class Download:
         except BaseException:  # cancelled (a shutdown): followers must not wait for bytes that never come
             self.error = UpstreamError(f"{self.spec.filename}: the download was cancelled")
             self.temp.discard()
+            self._release()
             self.started.set()
             self._pulse()
             self.recorded.set()
             raise
         finally:
+            self._release()
             self.started.set()
             self._pulse()
         try:
@@ -105,6 +133,11 @@ class Download:
             log.error("mirror.record_failed file=%s: %s: %s", self.spec.filename, type(exc).__name__, exc)
         finally:
             self.recorded.set()
+
+    def _release(self) -> None:
+        if self.lock_fd is not None:
+            _unlock(self.lock_fd)
+            self.lock_fd = None
 
     def open_follower(self) -> int:
         """A file descriptor on the growing file; valid even after commit (rename) or discard."""
@@ -134,6 +167,57 @@ class Download:
             os.close(fd)
 
 
+class RemoteDownload:
+    """A download another worker process is making: its growing file, followed by polling.
+
+    Offers what the files route uses of a :class:`Download` (``started``, ``error``,
+    ``written``, ``total``, ``follow``). Finished is when the other process released the lock:
+    the blob is there (the rest is read from it) or the download failed (the transfer is cut)."""
+
+    POLL = 0.02
+
+    def __init__(self, spec: DownloadSpec, store: FilesystemBlobStore) -> None:
+        self.spec = spec
+        self.store = store
+        self.total = spec.size
+        self.written = 1  # bytes are on their way (the files route only asks "none at all?")
+        self.error: Exception | None = None
+        self.started = asyncio.Event()
+        self.started.set()
+
+    def _finished(self) -> bool:
+        fd = _try_lock(self.store.lock_path(self.spec.sha256), shared=True)
+        if fd is None:
+            return False
+        _unlock(fd)
+        return True
+
+    async def follow(self, fd: int) -> AsyncIterator[bytes]:
+        sent = 0
+        try:
+            while True:
+                finished = self._finished()
+                if finished:
+                    if not self.store.exists(self.spec.sha256):
+                        raise UpstreamError(f"{self.spec.filename}: the download by another worker failed")
+                    os.close(fd)  # the rest from the verified blob
+                    fd = os.open(self.store.path(self.spec.sha256), os.O_RDONLY)
+                size = os.fstat(fd).st_size
+                ready = size if finished else size - 1
+                if sent < ready:
+                    chunk = await anyio.to_thread.run_sync(os.pread, fd, min(_CHUNK * 4, ready - sent), sent)
+                    if not chunk:
+                        raise UpstreamError(f"{self.spec.filename}: cached bytes vanished")
+                    sent += len(chunk)
+                    yield chunk
+                    continue
+                if finished:
+                    return
+                await asyncio.sleep(self.POLL)
+        finally:
+            os.close(fd)
+
+
 class FileFetcher:
     """Single-flight downloads, keyed by sha256, for one process."""
 
@@ -157,7 +241,15 @@ class FileFetcher:
                 return download, download.open_follower(), False
             except FileNotFoundError:
                 pass  # finished and committed this instant: start over (the caller re-checks)
-        download = Download(spec, store)
+        lock_fd = _try_lock(store.lock_path(spec.sha256))
+        if lock_fd is None:  # another worker process downloads it: follow its file
+            remote = self._remote(spec, store)
+            if remote is not None:
+                return remote  # type: ignore[return-value]
+            if store.exists(spec.sha256):  # it finished meanwhile: the bytes are here
+                return RemoteDownload(spec, store), os.open(store.path(spec.sha256), os.O_RDONLY), False  # type: ignore[return-value]
+            lock_fd = _try_lock(store.lock_path(spec.sha256))  # it failed meanwhile: our turn
+        download = Download(spec, store, lock_fd)
         fd = download.open_follower()
         self._active[spec.sha256] = download
         task = asyncio.create_task(download.run(client, on_commit))
@@ -172,6 +264,19 @@ class FileFetcher:
 
         task.add_done_callback(finished)
         return download, fd, True
+
+    @staticmethod
+    def _remote(spec: DownloadSpec, store: FilesystemBlobStore) -> tuple[RemoteDownload, int, bool] | None:
+        """A follower of another process's download; None when there is none (any more)."""
+        remote = RemoteDownload(spec, store)
+        for _ in range(100):  # the other process creates its file right after taking the lock
+            try:
+                return remote, os.open(store.tmp / f"{spec.sha256}.dl.part", os.O_RDONLY), False
+            except FileNotFoundError:
+                if remote._finished():  # noqa: SLF001 - its own class's check
+                    return None
+                time.sleep(0.001)
+        return None
 
     async def close(self) -> None:
         for task in list(self._tasks):

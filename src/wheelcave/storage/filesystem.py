@@ -35,6 +35,7 @@ class FilesystemBlobStore:
         self.tmp = root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
         (root / "sha256").mkdir(parents=True, exist_ok=True)
+        (root / "locks").mkdir(parents=True, exist_ok=True)
 
     def _final(self, sha256: str) -> Path:
         if not _HEX.fullmatch(sha256):
@@ -42,11 +43,23 @@ class FilesystemBlobStore:
             raise ValueError(msg)
         return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
 
-    def new_temp(self, *, buffered: bool = True) -> TempBlob:
-        """A new temporary blob; unbuffered when other readers follow it while it grows."""
-        path = self.tmp / f"{uuid.uuid4().hex}.part"
-        fh = path.open("xb", buffering=-1 if buffered else 0)
+    def new_temp(self, *, buffered: bool = True, name: str | None = None) -> TempBlob:
+        """A new temporary blob; unbuffered when other readers follow it while it grows.
+        ``name``: a known name (``<name>.part``) other processes can find, for a writer that
+        holds a lock on it (a leftover of a crash under that name is replaced)."""
+        if name is None:
+            path = self.tmp / f"{uuid.uuid4().hex}.part"
+            fh = path.open("xb", buffering=-1 if buffered else 0)
+        else:
+            path = self.tmp / f"{name}.part"
+            path.unlink(missing_ok=True)
+            fh = path.open("xb", buffering=-1 if buffered else 0)
         return TempBlob(path, fh)  # type: ignore[arg-type]
+
+    def lock_path(self, name: str) -> Path:
+        """A lock file's path (``locks/<name>``), for writers in several processes. Lock files
+        stay (removing one another process may be locking is a race); start-up clears them."""
+        return self.root / "locks" / name
 
     def commit(self, temp: TempBlob) -> str:
         temp.finish()
@@ -94,7 +107,7 @@ class FilesystemBlobStore:
         """Delete leftovers of interrupted writes (called at start-up, before serving)."""
         cutoff = time.time() - older_than
         removed = 0
-        for part in self.tmp.glob("*.part"):
+        for part in [*self.tmp.glob("*.part"), *(self.root / "locks").iterdir()]:
             try:
                 if part.stat().st_mtime <= cutoff:
                     part.unlink()
