@@ -30,21 +30,26 @@ def _old(store: FilesystemBlobStore) -> Path:
     return path
 
 
+async def _setup(tmp_path: Path) -> tuple[Database, Repository, int, FilesystemBlobStore]:
+    """A migrated SQLite database with one hosted index, and a blob store."""
+    db = Database(f"sqlite:///{tmp_path / 'gc.db'}")
+    await db.migrate()
+    repo = Repository(db)
+    index = await repo.create_index("h", "hosted", {})
+    assert index is not None
+    return db, repo, index.id, FilesystemBlobStore(tmp_path / "blobs")
+
+
 def _run(tmp_path: Path, hook: Callable[[Repository, FilesystemBlobStore, int], Awaitable[None]] | None) -> tuple[bool, int]:
     """gc over one old, unlisted blob; ``hook`` plays the concurrent write. Whether the blob is
     there after, and how many blobs gc removed."""
     async def go() -> tuple[bool, int]:
-        db = Database(f"sqlite:///{tmp_path / 'gc.db'}")
-        await db.migrate()
-        repo = Repository(db)
-        index = await repo.create_index("h", "hosted", {})
-        assert index is not None
-        store = FilesystemBlobStore(tmp_path / "blobs")
+        db, repo, index_id, store = await _setup(tmp_path)
         store.put_bytes(DATA)
         _old(store)
         async def on_trashed(name: str) -> None:
             if hook is not None and name == SHA:
-                await hook(repo, store, index.id)
+                await hook(repo, store, index_id)
 
         report = await collect_garbage([], repo, store, grace=3600, on_trashed=on_trashed)
         there = store.exists(SHA)
@@ -85,17 +90,12 @@ def test_a_row_committed_meanwhile_keeps_the_blob(tmp_path: Path) -> None:
 
 def test_a_gc_killed_midway_is_finished_by_the_next(tmp_path: Path) -> None:
     async def go() -> None:
-        db = Database(f"sqlite:///{tmp_path / 'gc.db'}")
-        await db.migrate()
-        repo = Repository(db)
-        index = await repo.create_index("h", "hosted", {})
-        assert index is not None
-        store = FilesystemBlobStore(tmp_path / "blobs")
+        db, repo, index_id, store = await _setup(tmp_path)
         (store.root / "trash").mkdir()
         listed, unlisted = b"listed bytes", b"unlisted bytes"
         for data in (listed, unlisted):  # what the killed gc had moved aside
             (store.root / "trash" / hashlib.sha256(data).hexdigest()).write_bytes(data)
-        await repo.add_file(new_file(index.id, "p-1.0-py3-none-any.whl", hashlib.sha256(listed).hexdigest()),
+        await repo.add_file(new_file(index_id, "p-1.0-py3-none-any.whl", hashlib.sha256(listed).hexdigest()),
                             {"actor": "t", "action": "file.upload"})
         async with db.write() as conn:  # a blobs row whose bytes the killed gc had deleted
             await conn.execute(sa.insert(t.blobs).values(sha256="e" * 64, size=1, created_at=sa.func.now()))

@@ -59,6 +59,14 @@ def _try_lock(path: os.PathLike[str] | str, *, shared: bool = False) -> int | No
     return fd
 
 
+async def _read(fd: int, sent: int, ready: int, filename: str) -> bytes:
+    """The next chunk a follower may send: bytes ``sent`` up to ``ready`` (1 MiB at most)."""
+    chunk = await anyio.to_thread.run_sync(os.pread, fd, min(_CHUNK * 4, ready - sent), sent)
+    if not chunk:
+        raise UpstreamError(f"{filename}: cached bytes vanished")
+    return chunk
+
+
 def _unlock(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_UN)
     os.close(fd)
@@ -154,9 +162,7 @@ class Download:
                     raise self.error
                 ready = self.written if self.done else self.written - 1
                 if sent < ready:
-                    chunk = await anyio.to_thread.run_sync(os.pread, fd, min(_CHUNK * 4, ready - sent), sent)
-                    if not chunk:
-                        raise UpstreamError(f"{self.spec.filename}: cached bytes vanished")
+                    chunk = await _read(fd, sent, ready, self.spec.filename)
                     sent += len(chunk)
                     yield chunk
                     continue
@@ -205,9 +211,7 @@ class RemoteDownload:
                 size = os.fstat(fd).st_size
                 ready = size if finished else size - 1
                 if sent < ready:
-                    chunk = await anyio.to_thread.run_sync(os.pread, fd, min(_CHUNK * 4, ready - sent), sent)
-                    if not chunk:
-                        raise UpstreamError(f"{self.spec.filename}: cached bytes vanished")
+                    chunk = await _read(fd, sent, ready, self.spec.filename)
                     sent += len(chunk)
                     yield chunk
                     continue
