@@ -10,6 +10,7 @@ WheelcaveError
  ├── Gone                an action that no longer exists (410)
  ├── PayloadTooLarge     a body or file over its limit (413)
  ├── TooManyRequests     over a rate limit; ``retry_after`` seconds (429)
+ ├── InsufficientStorage the blob store is full (507)
  ├── UpstreamError       an upstream index failed or sent bad data (502)
  └── UpstreamTimeout     an upstream index did not answer in time (504)
 """
@@ -21,6 +22,8 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "Gone",
+    "InsufficientStorage",
+    "NO_SPACE",
     "NotFound",
     "PayloadTooLarge",
     "TooManyRequests",
@@ -85,6 +88,15 @@ class TooManyRequests(WheelcaveError):
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = max(1, retry_after)
+
+
+class InsufficientStorage(WheelcaveError):
+    code = "insufficient-storage"
+    status = 507
+
+
+#: errno values that mean "the disk is full" (no space, or over a quota).
+NO_SPACE = (28, 122)  # ENOSPC, EDQUOT
 
 
 class UpstreamError(WheelcaveError):

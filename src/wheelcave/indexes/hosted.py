@@ -23,7 +23,7 @@ from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import FileEntry, ProjectPage
 from wheelcave.core.versions import same_release
 from wheelcave.db.repository import IndexGone, FileRecord, IndexRecord, NewFile, Repository
-from wheelcave.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
+from wheelcave.errors import NO_SPACE, BadRequest, Conflict, Forbidden, Gone, InsufficientStorage, NotFound
 from wheelcave.indexes.archive import ArchiveError, MetadataTooLarge, read_core_metadata
 from wheelcave.indexes.base import files_url
 from wheelcave.storage.base import BlobStore, TempBlob
@@ -219,6 +219,10 @@ class HostedIndex:
         """Validate and store one uploaded file; the temp blob is consumed either way."""
         try:
             return await self._upload(form, uploader=uploader, address=address)
+        except OSError as exc:
+            if exc.errno in NO_SPACE:
+                raise InsufficientStorage("No space left on the server's storage; the upload was not kept.") from None
+            raise
         finally:
             if form.temp is not None:
                 form.temp.discard()  # a no-op once committed (the file was moved)

@@ -9,7 +9,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from wheelcave.errors import BadRequest, PayloadTooLarge
+from wheelcave.errors import NO_SPACE, BadRequest, InsufficientStorage, PayloadTooLarge
 from wheelcave.indexes.hosted import UploadForm
 from wheelcave.storage.base import BlobStore
 
@@ -146,6 +146,11 @@ async def read_upload_form(request: Request, blobs: BlobStore, max_file_size: in
     except MultipartParseError as exc:
         _discard(builder.form)
         raise BadRequest(f"Malformed multipart body: {exc}") from None
+    except OSError as exc:
+        _discard(builder.form)
+        if exc.errno in NO_SPACE:
+            raise InsufficientStorage("No space left on the server's storage; the upload was not kept.") from None
+        raise
     except (Exception, ClientDisconnect, BaseException):
         _discard(builder.form)
         raise
