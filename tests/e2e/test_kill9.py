@@ -1,14 +1,18 @@
 """The kill -9 matrix (issue 10's suite): the server is killed at random moments while it takes
-uploads, promotes releases and fills a mirror; after each restart, a consistency check: no row
-without its blob, no blob whose bytes are not its name's, and every upload that got a 200 before
-the kill is still listed with its bytes (the test keeps its own log of acknowledged uploads)."""
+uploads, promotes releases and fills a mirror, and a ``wheelcave gc`` collecting old orphan blobs
+is killed at its own random moment; after each restart, a consistency check: no row without its
+blob, no blob whose bytes are not its name's, and every upload that got a 200 before the kill is
+still listed with its bytes (the test keeps its own log of acknowledged uploads)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import random
+import signal
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.dists import wheel_bytes
-from tests.support.server import Server
+from tests.support.server import BIN, Server
 from tests.support.upload import form_for
 from tests.support.upstream import FakeUpstream, UpFile
 
@@ -73,6 +77,23 @@ def _work(srv: Server, stop: threading.Event, acked: dict[str, str], lock: threa
                     return
 
 
+def _orphans(srv: Server, count: int) -> None:
+    """Blobs nothing lists, a week old: what gc collects (and a killed gc leaves half done)."""
+    week_ago = time.time() - 7 * 86400
+    for _ in range(count):
+        data = os.urandom(64 * 1024)
+        sha = hashlib.sha256(data).hexdigest()
+        path = srv.data_dir / "blobs" / "sha256" / sha[:2] / sha[2:4] / sha
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (week_ago, week_ago))
+
+
+def _gc(srv: Server) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([str(BIN / "wheelcave"), "gc", "--data-dir", str(srv.data_dir)], env=srv.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _consistent(srv: Server, acked: dict[str, str]) -> None:
     check = srv.cli("check", "--hashes", check=False)
     assert check.returncode == 0, check.stdout + check.stderr  # no row without its blob (or with wrong bytes)
@@ -100,8 +121,12 @@ def test_kill9_matrix(tmp_path: Path, upstream: FakeUpstream) -> None:
             workers = [threading.Thread(target=_work, args=(srv, stop, acked, lock, round_ * 10 + i)) for i in range(3)]
             for w in workers:
                 w.start()
-            # let the work run for a random moment, then the hard kill
+            _orphans(srv, 30)
+            gc = _gc(srv)
+            # let the work run for a random moment, then the hard kills
             stop.wait(rng.uniform(0.2, 1.5))
+            gc.send_signal(signal.SIGKILL)
+            gc.wait()
             srv.kill9()
             stop.set()
             for w in workers:
@@ -110,5 +135,10 @@ def test_kill9_matrix(tmp_path: Path, upstream: FakeUpstream) -> None:
             _consistent(srv, acked)
         assert len(acked) >= ROUNDS  # the matrix really wrote things
         assert list((srv.data_dir / "blobs" / "tmp").iterdir()) == []  # leftovers cleared at start
+        # a gc that runs to the end finishes what the killed ones left, and takes every orphan
+        assert _gc(srv).wait(120) == 0
+        assert not list((srv.data_dir / "blobs" / "trash").iterdir())
+        assert "would remove 0 blobs" in srv.cli("gc", "--dry-run").stderr  # every old orphan taken
+        _consistent(srv, acked)
     finally:
         srv.stop()
