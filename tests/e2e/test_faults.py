@@ -284,10 +284,11 @@ def test_an_index_change_does_not_cut_downloads_in_flight(fresh_server: Server, 
     assert upstream.sent[f.filename] == len(f.data)
 
 
-@pytest.mark.parametrize("fault", ["status", "delay", "drip", "stopped"])
+@pytest.mark.parametrize("fault", ["status", "delay", "drip", "stopped", "redirect-loop", "huge", "truncated", "garbage"])
 def test_cached_projects_never_5xx_under_upstream_faults(fresh_server: Server, upstream: FakeUpstream, fault: str) -> None:
-    """Upstream faults (500s, slow answers, a slow drip, gone) under 50 concurrent clients:
-    projects already cached always answer 200 (stale), never a 5xx."""
+    """Upstream faults (500s, slow answers, a slow drip, gone, redirect loops, 40 MB pages,
+    truncated and garbage pages) under 50 concurrent clients: projects already cached always
+    answer 200 (stale), never a 5xx."""
     srv = fresh_server
     for i in range(10):
         upstream.add(f"fa-load{i}", UpFile(f"fa_load{i}-1.0-py3-none-any.whl", wheel_bytes(f"fa-load{i}", "1.0")))
@@ -301,6 +302,14 @@ def test_cached_projects_never_5xx_under_upstream_faults(fresh_server: Server, u
         upstream.delay = 5
     elif fault == "drip":
         upstream.drip = 0.5
+    elif fault == "redirect-loop":
+        upstream.redirect_loop = True
+    elif fault in ("huge", "truncated", "garbage"):
+        for i in range(10):
+            good, content_type = upstream._page(f"fa-load{i}")  # noqa: SLF001 - the page it served before
+            body = {"huge": good[:-1] + b" " * (40 * 2**20) + good[-1:], "truncated": good[: len(good) // 2],
+                    "garbage": b"\x00\xff<html><a href='"}[fault]
+            upstream.raw_pages[f"fa-load{i}"] = (body, content_type)
     else:
         upstream.stop()
 
@@ -310,7 +319,7 @@ def test_cached_projects_never_5xx_under_upstream_faults(fresh_server: Server, u
     with concurrent.futures.ThreadPoolExecutor(50) as pool:
         codes = list(pool.map(read, range(200)))
     assert codes == [200] * 200, sorted(set(codes))
-    upstream.status, upstream.delay, upstream.drip = None, 0.0, 0.0
+    upstream.status, upstream.delay, upstream.drip, upstream.redirect_loop = None, 0.0, 0.0, False
 
 
 def test_workers_download_a_file_once(tmp_path: Path, upstream: FakeUpstream) -> None:

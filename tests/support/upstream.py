@@ -53,6 +53,8 @@ class FakeUpstream:
         self.throttle: int | None = None
         #: Seconds between single bytes of a project page (a slow-drip upstream).
         self.drip: float = 0.0
+        #: Every request is redirected to itself.
+        self.redirect_loop = False
         self.raw_pages: dict[str, tuple[bytes, str]] = {}
         #: Bytes of each file sent so far (to tell, without a clock, that a client got bytes
         #: before the upstream finished).
@@ -78,6 +80,8 @@ class FakeUpstream:
             await asyncio.sleep(self.delay)
         if self.status is not None:
             return PlainTextResponse("injected failure", status_code=self.status)
+        if self.redirect_loop:
+            return Response(status_code=302, headers={"Location": str(request.url)})
         return None
 
     def _page(self, project: str) -> tuple[bytes, str]:
