@@ -64,3 +64,14 @@ def test_path_tricks_refused(bad: str) -> None:
 def test_unparsable_refused(bad: str) -> None:
     with pytest.raises(InvalidFilename):
         parse_dist_filename(bad)
+
+
+def test_equal_versions_keep_their_own_text() -> None:
+    """``Version("1") == Version("1.0")``: a cache keyed by the version alone gave one the other's
+    text (a mirror recorded files of 1.0 as release 1 after a page listing 1 was read)."""
+    from wheelcave.core.filenames import parse_dist_filename as parse
+    from wheelcave.core.filenames import version_text
+
+    for first, second in (("1", "1.0"), ("2.0", "2"), ("3.0", "3.0.0")):
+        assert version_text(parse(f"eq-{first}-py3-none-any.whl").version) == first
+        assert version_text(parse(f"eq-{second}-py3-none-any.whl").version) == second

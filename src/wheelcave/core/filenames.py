@@ -127,9 +127,18 @@ def _version(text: str) -> Version:
     return Version(text)
 
 
-@functools.lru_cache(maxsize=8192)
 def version_text(version: Version) -> str:
-    """``str(version)``, remembered for the same reason."""
+    """``str(version)``, remembered for the same reason. Keyed by the release numbers too:
+    ``Version("1") == Version("1.0")`` (and they hash alike), but their texts differ.
+
+    >>> version_text(Version("1")), version_text(Version("1.0")), version_text(Version("1.0.0"))
+    ('1', '1.0', '1.0.0')
+    """
+    return _version_text(version, version.release)
+
+
+@functools.lru_cache(maxsize=8192)
+def _version_text(version: Version, release: tuple[int, ...]) -> str:
     return str(version)
 
 
