@@ -116,29 +116,6 @@ def test_search_and_presence(server: Server, admin: tuple[str, str], tmp_path: P
     assert httpx.get(f"{base}/indexes/local/projects/api-nothing").status_code == 404
 
 
-def test_schemathesis_finds_no_server_errors(server: Server, admin: tuple[str, str]) -> None:
-    """Property-based run over the whole API (bounded), authenticated as an administrator.
-
-    Seeded, so CI is repeatable; set WHEELCAVE_TEST_SCHEMATHESIS_SEED=random to explore further
-    (that is how the bugs it found were found).
-    """
-    import base64
-    import os
-
-    seed = os.environ.get("WHEELCAVE_TEST_SCHEMATHESIS_SEED", "20261122")
-    seed_args = [] if seed == "random" else ["--seed", seed]
-
-    creds = base64.b64encode(f"{admin[0]}:{admin[1]}".encode()).decode()
-    result = subprocess.run(
-        [str(BIN / "schemathesis"), "run", f"{api(server)}/openapi.json", "--url", api(server),
-         "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "15",
-         "--header", f"Authorization: Basic {creds}", "--request-timeout", "20", "--workers", "1",
-         "--phases", "examples,coverage,fuzzing", "--no-color", *seed_args],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-
-
 def test_account_inputs_in_their_worst_forms(server: Server, admin: tuple[str, str]) -> None:
     """Control characters, unknown names and impossible values in the accounts API: a precise
     400 or 404 with the error shape, never a 500 (NUL would reach PostgreSQL), nothing written."""
@@ -174,3 +151,27 @@ def test_account_inputs_in_their_worst_forms(server: Server, admin: tuple[str, s
     r = httpx.post(f"{base}/groups/nope/members", json={"users": ["a\x00"]}, auth=admin)
     assert r.status_code == 400
     assert httpx.get(f"{base}/indexes/local/acl", auth=admin).json() == before
+
+
+def test_schemathesis_finds_no_server_errors(server: Server, admin: tuple[str, str]) -> None:
+    """Property-based run over the whole API (bounded), authenticated as an administrator.
+
+    Seeded, so CI is repeatable; set WHEELCAVE_TEST_SCHEMATHESIS_SEED=random to explore further
+    (that is how the bugs it found were found).
+    """
+    import base64
+    import os
+
+    seed = os.environ.get("WHEELCAVE_TEST_SCHEMATHESIS_SEED", "20261122")
+    seed_args = [] if seed == "random" else ["--seed", seed]
+
+    creds = base64.b64encode(f"{admin[0]}:{admin[1]}".encode()).decode()
+    result = subprocess.run(
+        [str(BIN / "schemathesis"), "run", f"{api(server)}/openapi.json", "--url", api(server),
+         "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "15",
+         "--header", f"Authorization: Basic {creds}", "--request-timeout", "20", "--workers", "1",
+         "--phases", "examples,coverage,fuzzing", "--no-color", *seed_args],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
