@@ -162,3 +162,36 @@ def test_the_last_administrator_stays(fresh_server: Server) -> None:
     assert r.status_code == 400  # nobody removes themselves
     r = httpx.patch(f"{api}/users/second", json={"is_admin": False}, auth=("second", "second-password"))
     assert r.status_code == 400 and "last administrator" in r.json()["message"]
+
+
+ACCOUNT_ROUTES = [
+    ("GET", "/users", None), ("POST", "/users", {"name": "sw-new", "password": "sweep-password"}),
+    ("PATCH", "/users/sw-other", {"password": "sweep-password-2"}), ("DELETE", "/users/sw-other", None),
+    ("GET", "/groups", None), ("POST", "/groups", {"name": "sw-group"}), ("DELETE", "/groups/sw-team", None),
+    ("POST", "/groups/sw-team/members", {"users": ["sw-plain"]}), ("DELETE", "/groups/sw-team/members/sw-other", None),
+    ("GET", "/indexes/local/acl", None), ("POST", "/indexes/local/acl/grant", {"principal": "sw-plain", "permissions": ["manage"]}),
+    ("POST", "/indexes/local/acl/revoke", {"principal": "anonymous", "permissions": ["read"]}),
+    ("POST", "/indexes/local/projects/sw-owned/owners", {"principal": "sw-plain"}),
+    ("DELETE", "/indexes/local/projects/sw-owned/owners/user:sw-other", None),
+    ("POST", "/tokens", {"user": "sw-other"}), ("DELETE", "/tokens/1", None),
+    ("GET", "/publishers", None), ("POST", "/indexes/local/publishers", {"issuer": "https://ci.test", "claims": {"a": "b"}}),
+    ("DELETE", "/publishers/1", None), ("GET", "/audit", None),
+]
+
+
+def test_account_routes_refuse_callers_without_the_right(server: Server, admin: tuple[str, str], tmp_path: Path) -> None:
+    """Every accounts route: 401 without credentials, 403/404 for a plain user; nothing changes."""
+    api = f"{server.url}/api/v1"
+    plain, other = _user(server, admin, "sw-plain"), _user(server, admin, "sw-other")
+    ok(httpx.post(f"{api}/groups", json={"name": "sw-team"}, auth=admin))
+    assert upload(f"{server.url}/legacy/", make_wheel(tmp_path, "sw-owned", "1.0"), auth=other).status_code == 200
+    before = [httpx.get(f"{api}{p}", auth=admin).json() for p in ("/users", "/groups", "/indexes/local/acl", "/publishers")]
+    for method, path, body in ACCOUNT_ROUTES:
+        r = httpx.request(method, api + path, json=body)
+        assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic"), (method, path, r.status_code)
+        r = httpx.request(method, api + path, json=body, auth=plain)
+        assert r.status_code in (403, 404), (method, path, r.status_code, r.text)
+    after = [httpx.get(f"{api}{p}", auth=admin).json() for p in ("/users", "/groups", "/indexes/local/acl", "/publishers")]
+    assert after == before
+    assert httpx.get(f"{api}/indexes/local/projects/sw-owned/owners", auth=admin).json() == ["user:sw-other"]
+    assert httpx.get(f"{api}/indexes/local/projects/sw-owned/owners").status_code == 401
