@@ -149,7 +149,62 @@ def big_file(size_gb: float) -> dict[str, float]:
             upstream.stop()
 
 
-def report(inst: tuple[dict[str, dict[str, list[float]]], int] | None, big: dict[str, float], runs: int) -> str:
+def huge_page(files: int = 100_000) -> dict[str, float]:
+    """/health latency while a first fetch of one upstream page of ``files`` files (an HTML
+    page of ~20 MB) is parsed, stored and rendered, against /health on the idle server (issue
+    #10, defect 3: such a page used to stop every request for seconds)."""
+    import threading
+
+    with tempfile.TemporaryDirectory(prefix="wheelcave-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        page = tmp / "up" / "simple" / "huge"
+        page.mkdir(parents=True)
+        links = "".join(
+            f'<a href="../../files/huge-{i // 10}.{i % 10}-py3-none-any.whl#sha256={hashlib.sha256(str(i).encode()).hexdigest()}"'
+            f' data-requires-python="&gt;=3.8">huge-{i // 10}.{i % 10}-py3-none-any.whl</a>\n' for i in range(files))
+        (page / "index.html").write_text(f"<!DOCTYPE html><html><body>{links}</body></html>")
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp / "up")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        upstream = Proc(proc, f"http://127.0.0.1:{port}")
+        wait_ready(f"{upstream.url}/simple/huge/", proc)
+        server = start_wheelcave(tmp / "data", env={"PIP_INDEX_URL": f"{upstream.url}/simple/"})
+        try:
+            with httpx.Client() as client:
+                idle = []
+                for _ in range(200):
+                    start = time.perf_counter()
+                    client.get(f"{server.url}/health")
+                    idle.append(time.perf_counter() - start)
+            during: list[float] = []
+            done = threading.Event()
+
+            def poll() -> None:
+                with httpx.Client() as client:
+                    while not done.is_set():
+                        start = time.perf_counter()
+                        client.get(f"{server.url}/health")
+                        during.append(time.perf_counter() - start)
+
+            poller = threading.Thread(target=poll)
+            poller.start()
+            start = time.perf_counter()
+            r = httpx.get(f"{server.url}/simple/huge/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=120)
+            first = time.perf_counter() - start
+            done.set()
+            poller.join()
+            assert r.status_code == 200 and len(r.json()["files"]) == files, r.status_code
+            during.sort()
+            return {"files": files, "first_fetch": first, "idle_median_ms": statistics.median(idle) * 1000,
+                    "median_ms": statistics.median(during) * 1000, "p99_ms": during[int(len(during) * 0.99)] * 1000,
+                    "worst_ms": during[-1] * 1000, "answered": len(during)}
+        finally:
+            server.stop()
+            upstream.stop()
+
+
+def report(inst: tuple[dict[str, dict[str, list[float]]], int] | None, big: dict[str, float], runs: int,
+           huge: dict[str, float] | None = None) -> str:
     lines = [f"# wheelcave mirror benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "", f"Machine: {os.cpu_count()} cores.", ""]
     if inst is not None:
         results, count = inst
@@ -173,6 +228,16 @@ def report(inst: tuple[dict[str, dict[str, list[float]]], int] | None, big: dict
         f"{big['cached_growth_mb']:.1f} MiB while serving from the cache (constant memory).",
         "",
     ]
+    if huge is not None:
+        lines += [
+            f"## /health during a first fetch of a {huge['files']:,.0f}-file upstream page",
+            "",
+            f"The page took {huge['first_fetch']:.1f} s; meanwhile {huge['answered']:.0f} /health requests were answered: "
+            f"median {huge['median_ms']:.1f} ms, p99 {huge['p99_ms']:.0f} ms, worst {huge['worst_ms']:.0f} ms "
+            f"(idle server: median {huge['idle_median_ms']:.1f} ms; worst / page time "
+            f"{huge['worst_ms'] / 1000 / huge['first_fetch']:.2f}).",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -180,6 +245,6 @@ def main(seconds: int = 10, *, network: bool = True, runs: int = 3, big_gb: floa
     del seconds
     inst = installs(runs) if network else None
     big = big_file(big_gb)
-    return report(inst, big, runs)
+    return report(inst, big, runs, huge_page())
 
 

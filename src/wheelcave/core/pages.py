@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from html import escape
+import re
 from urllib.parse import quote
 
 import orjson
@@ -55,7 +56,13 @@ def files_url(sha256: str, filename: str) -> str:
     >>> files_url("ab", "odd#name-1.0.tar.gz"), files_url("ab", "torch-2.0+cpu-py3-none-any.whl")
     ('files/sha256/ab/odd%23name-1.0.tar.gz', 'files/sha256/ab/torch-2.0+cpu-py3-none-any.whl')
     """
-    return f"files/sha256/{sha256}/{quote(filename, safe='+')}"
+    if _URL_SAFE(filename) is None:  # nearly every filename needs no escaping: skip quote()
+        filename = quote(filename, safe="+")
+    return f"files/sha256/{sha256}/{filename}"
+
+
+#: The characters :func:`urllib.parse.quote` leaves alone (with ``+`` kept as well).
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~+-]*").fullmatch
 
 
 @dataclass(slots=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,6 +30,8 @@ __all__ = [
     "NewFile",
     "Repository",
 ]
+
+_T = TypeVar("_T")
 
 
 def _summary(meta: Mapping[str, Any] | None) -> str | None:
@@ -336,16 +340,7 @@ class Repository:
             rows = (await conn.execute(query)).all()
         if not rows:
             return None
-        entries = [
-            FileEntry(
-                filename=r[1], url=files_url(r[2], r[1]), sha256=r[2], size=r[3],
-                version=r[4], requires_python=r[5], yanked=bool(r[6]), yanked_reason=r[7],
-                upload_time=r[8] if r[8] is None or r[8].tzinfo else r[8].replace(tzinfo=UTC),
-                metadata_sha256=r[9], metadata_available=bool(r[10]),
-            )
-            for r in rows
-        ]
-        return rows[0][0], entries
+        return rows[0][0], await off_loop(_page_entries, rows, size=len(rows))
 
     # ------------------------------------------------------------ mirror pages
 
@@ -409,44 +404,14 @@ class Repository:
         columns = (c.id, c.filename, c.sha256, c.size, c.requires_python, c.yanked, c.yanked_reason,
                    c.upload_time, c.upstream_metadata, c.origin_removed, c.origin_url, c.metadata_sha256)
         existing = {r.filename: r for r in await conn.execute(sa.select(*columns).where(c.project_id == project_id))}
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        seen: set[str] = set()
         files = [f for f in files if f.sha256]  # a mirror lists only files whose sha256 it knows
         swapped = [f.sha256 for f in files if f.filename in existing and existing[f.filename].sha256 != f.sha256]
         cached = set()
         if swapped:
             olds = [existing[f.filename].sha256 for f in files if f.filename in existing and f.sha256 in swapped]
             cached = set((await conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256.in_(olds)))).scalars())
-        for f in files:
-            if f.filename in seen:
-                continue
-            seen.add(f.filename)
-            values = {
-                "origin_url": f.url, "size": f.size, "requires_python": f.requires_python,
-                "yanked": f.yanked, "yanked_reason": f.yanked_reason if f.yanked else None,
-                "upload_time": f.upload_time, "upstream_metadata": f.metadata_available,
-                "origin_removed": False,
-            }
-            old = existing.get(f.filename)
-            if old is None:
-                inserts.append({
-                    "index_id": index_id, "project_id": project_id, "filename": f.filename,
-                    "version": f.version, "kind": f.kind, "python_tag": f.python_tag, "sha256": f.sha256,
-                    "metadata_sha256": f.metadata_sha256, **values,
-                })
-                continue
-            values["sha256"], values["metadata_sha256"] = old.sha256, old.metadata_sha256
-            if old.sha256 != f.sha256 and old.sha256 not in cached:
-                values["sha256"], values["metadata_sha256"] = f.sha256, f.metadata_sha256  # follow the upstream
-            elif f.metadata_sha256 and not old.metadata_sha256:
-                values["metadata_sha256"] = f.metadata_sha256
-            if old.size is not None and f.size is None:
-                values["size"] = old.size  # learned from a download; an HTML page does not say
-            if old.upload_time is not None and f.upload_time is None:
-                values["upload_time"] = old.upload_time
-            if any(_differs(getattr(old, k), v) for k, v in values.items()):
-                updates.append({"_id": old.id, **values})
+        inserts, updates, seen = await off_loop(
+            _plan_mirror_sync, files, existing, cached, index_id, project_id, size=len(files) + len(existing))
         if inserts:
             await _bulk_insert(conn, t.files, inserts, ignore_conflicts=True)
         if updates:
@@ -788,6 +753,72 @@ class Repository:
         return out
 
 
+def _plan_mirror_sync(
+    files: Sequence[RemoteFile], existing: Mapping[str, Any], cached: set[str], index_id: int, project_id: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[str]]:
+    """The rows to insert and update to bring a mirror project's rows (``existing``, by
+    filename) in line with the upstream's ``files``, and the filenames the upstream lists.
+    ``cached``: the old sha256s of swapped files whose bytes are cached (those keep theirs)."""
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for f in files:
+        if f.filename in seen:
+            continue
+        seen.add(f.filename)
+        values = {
+            "origin_url": f.url, "size": f.size, "requires_python": f.requires_python,
+            "yanked": f.yanked, "yanked_reason": f.yanked_reason if f.yanked else None,
+            "upload_time": f.upload_time, "upstream_metadata": f.metadata_available,
+            "origin_removed": False,
+        }
+        old = existing.get(f.filename)
+        if old is None:
+            inserts.append({
+                "index_id": index_id, "project_id": project_id, "filename": f.filename,
+                "version": f.version, "kind": f.kind, "python_tag": f.python_tag, "sha256": f.sha256,
+                "metadata_sha256": f.metadata_sha256, **values,
+            })
+            continue
+        values["sha256"], values["metadata_sha256"] = old.sha256, old.metadata_sha256
+        if old.sha256 != f.sha256 and old.sha256 not in cached:
+            values["sha256"], values["metadata_sha256"] = f.sha256, f.metadata_sha256  # follow the upstream
+        elif f.metadata_sha256 and not old.metadata_sha256:
+            values["metadata_sha256"] = f.metadata_sha256
+        if old.size is not None and f.size is None:
+            values["size"] = old.size  # learned from a download; an HTML page does not say
+        if old.upload_time is not None and f.upload_time is None:
+            values["upload_time"] = old.upload_time
+        if any(_differs(getattr(old, k), v) for k, v in values.items()):
+            updates.append({"_id": old.id, **values})
+    return inserts, updates, seen
+
+
+def _page_entries(rows: Sequence[sa.Row[Any]]) -> list[FileEntry]:
+    return [
+        FileEntry(
+            filename=r[1], url=files_url(r[2], r[1]), sha256=r[2], size=r[3],
+            version=r[4], requires_python=r[5], yanked=bool(r[6]), yanked_reason=r[7],
+            upload_time=r[8] if r[8] is None or r[8].tzinfo else r[8].replace(tzinfo=UTC),
+            metadata_sha256=r[9], metadata_available=bool(r[10]),
+        )
+        for r in rows
+    ]
+
+
+#: Row work over more items than this runs on a worker thread (see :func:`off_loop`).
+OFF_LOOP_ROWS = 2000
+
+
+async def off_loop(work: Callable[..., _T], *args: Any, size: int) -> _T:
+    """``work(*args)``: inline for a few rows, on a worker thread for many, so that one mirror
+    page of 100,000 files does not stop the event loop (and every other request) while its
+    rows are built."""
+    if size < OFF_LOOP_ROWS:
+        return work(*args)
+    return await anyio.to_thread.run_sync(lambda: work(*args))
+
+
 async def _bulk_insert(
     conn: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, ignore_conflicts: bool = False,
 ) -> None:
@@ -810,13 +841,17 @@ async def _bulk_insert(
     getter = operator.itemgetter(*order)
     processed = [(i, p) for i, key in enumerate(order)
                  if (p := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))]
-    params: list[Any] = []
-    for row in rows:
-        values = list(getter(row))
-        for i, process in processed:
-            values[i] = process(values[i])
-        params.append(tuple(values))
-    await conn.exec_driver_sql(str(compiled), params)
+
+    def driver_params() -> list[tuple[Any, ...]]:
+        params = []
+        for row in rows:
+            values = list(getter(row))
+            for i, process in processed:
+                values[i] = process(values[i])
+            params.append(tuple(values))
+        return params
+
+    await conn.exec_driver_sql(str(compiled), await off_loop(driver_params, size=len(rows)))
 
 
 def _file_no_meta(row: sa.Row[Any]) -> FileRecord:

@@ -40,7 +40,7 @@ from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import FileEntry, ProjectPage, apply_cooldown, files_url
 from wheelcave.core.remote import RemoteFile
 from wheelcave.core.versions import same_release
-from wheelcave.db.repository import FileRecord, IndexRecord, Repository
+from wheelcave.db.repository import FileRecord, IndexRecord, Repository, off_loop
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
 from wheelcave.indexes.archive import ArchiveError, read_core_metadata
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
@@ -173,7 +173,7 @@ class MirrorIndex:
                     raise
                 if again is None and self.early_answers and isinstance(result, Fetched):
                     handed_over = True
-                    return self._answer_early(name, result, lock)
+                    return await self._answer_early(name, result, lock)
                 first = await self._store(name, again, result)
             except UpstreamError as exc:
                 self.metrics.upstream_error(self.name, "page")
@@ -189,7 +189,7 @@ class MirrorIndex:
                 lock.release()
         return await self._page(name)
 
-    def _answer_early(self, name: NormalizedName, result: Fetched, lock: asyncio.Lock) -> ProjectPage | None:
+    async def _answer_early(self, name: NormalizedName, result: Fetched, lock: asyncio.Lock) -> ProjectPage | None:
         """A first fetch answered before its rows are written: the rows are written by a task of
         their own, which holds the project's lock until it is done (a second request for the
         project waits for them). Meanwhile the files route finds the page's files here
@@ -197,7 +197,7 @@ class MirrorIndex:
         another process would not know the files yet."""
         self._note_fetched(name, result)
         self.metrics.page(self.name, "early")
-        files = listed_files(result.page.files)
+        files, entries = await off_loop(_listed_and_entries, result.page.files, size=len(result.page.files))
 
         async def write_rows() -> None:
             try:
@@ -211,7 +211,6 @@ class MirrorIndex:
                 lock.release()
 
         self._pending[name] = _PendingRows(asyncio.create_task(write_rows()), files)
-        entries = _entries(files.values())
         return ProjectPage(name=name, files=entries, display_name=name) if entries else None
 
     def _pending_with(self, sha256: str, filename: str) -> tuple[_PendingRows, RemoteFile] | None:
@@ -290,7 +289,7 @@ class MirrorIndex:
         ):
             self.on_change(name)
         if state is None:
-            entries = stored_entries(result.page.files)
+            entries = await off_loop(stored_entries, result.page.files, size=len(result.page.files))
             return ProjectPage(name=name, files=entries, display_name=name) if entries else None
         return None
 
@@ -451,6 +450,11 @@ def listed_files(files: Sequence[RemoteFile]) -> dict[str, RemoteFile]:
         if f.sha256 and f.filename not in kept:
             kept[f.filename] = f
     return kept
+
+
+def _listed_and_entries(files: Sequence[RemoteFile]) -> tuple[dict[str, RemoteFile], list[FileEntry]]:
+    listed = listed_files(files)
+    return listed, _entries(listed.values())
 
 
 def stored_entries(files: Sequence[RemoteFile]) -> list[FileEntry]:

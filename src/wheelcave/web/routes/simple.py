@@ -20,6 +20,7 @@ __all__ = ["routes"]
 DEFAULT_INDEX = "main"
 _VARY = "Accept, Accept-Encoding"
 _RENDER_INLINE = 5000  # files; bigger pages are rendered on a thread
+_HASH_INLINE = 2**20  # bytes; bigger pages are hashed and compressed on a thread
 _TAGS = {PageFormat.JSON: "j", PageFormat.HTML: "h", PageFormat.TEXT_HTML: "t"}
 _SUPPORTED = "\n".join(f.value for f in PageFormat)
 
@@ -86,6 +87,13 @@ def cache_key(
     return (index_name, project or "", fmt.name, url_prefix, "" if cooldown else "no-cooldown", ",".join(sorted(hidden)))
 
 
+def _make_entry(token: tuple[int, ...], body: bytes, fmt: PageFormat, ttl: float | None, gzip: bool) -> CachedPage:
+    entry = CachedPage.make(token, body, _TAGS[fmt], ttl)
+    if gzip:
+        entry.gzipped()
+    return entry
+
+
 async def _serve(
     request: Request, index_name: str, project: str | None, url_prefix: str, *, cooldown: bool = True
 ) -> Response:
@@ -111,7 +119,11 @@ async def _serve(
                 else:
                     body = render_project(page, fmt, url_prefix) if page else None
         token = await svc.registry.settled_token(index, project, token, own)
-        entry = CachedPage.make(token, body, _TAGS[fmt], index.cache_ttl())
+        if body is not None and len(body) > _HASH_INLINE:  # a big page is hashed and compressed on a thread
+            gzip = _accepts_gzip(request.headers.get("accept-encoding", ""))
+            entry = await anyio.to_thread.run_sync(_make_entry, token, body, fmt, index.cache_ttl(), gzip)
+        else:
+            entry = CachedPage.make(token, body, _TAGS[fmt], index.cache_ttl())
         cache.put(key, entry)
     if entry.body is None:
         return PlainTextResponse(
