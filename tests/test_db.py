@@ -145,3 +145,63 @@ def test_access_control_migration_keeps_what_was_allowed(db_url: str) -> None:
         await db.dispose()
 
     asyncio.run(go())
+
+
+@pytest.mark.postgres
+def test_two_replicas_storing_one_mirror_page_at_once(request: pytest.FixtureRequest,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 10.7 for mirrors, the interleaving pinned: replica A has inserted a page's new
+    rows and not committed when replica B stores the same page. B waits for A (the page-state
+    row is locked by A's transaction), then finds A's rows and inserts nothing; were the order
+    of statements ever changed so that B read the rows first, its insert is ON CONFLICT DO
+    NOTHING. Both succeed and every file is listed once."""
+    from wheelcave.core.remote import RemoteFile
+    from wheelcave.db import repository as repository_module
+
+    url = database_url_for("postgres", request)
+
+    def remote(i: int) -> RemoteFile:
+        name = f"mir-{i}.0-py3-none-any.whl"
+        return RemoteFile(filename=name, url=f"http://127.0.0.1:1/{name}", sha256=f"{i:064x}", size=1, version=f"{i}.0",
+                          kind="wheel", python_tag="py3", requires_python=None, yanked=False, yanked_reason=None,
+                          upload_time=None, metadata_sha256=None, metadata_available=False)
+
+    async def go() -> None:
+        db_a, db_b = Database(url), Database(url)
+        await db_a.migrate()
+        a, b = Repository(db_a), Repository(db_b)
+        index = await a.create_index("m", "mirror", {"upstream": "http://127.0.0.1:1/simple/"})
+        assert index is not None
+        await a.store_mirror_page(index.id, "mir", [remote(0)], etag=None, last_modified=None, status="ok")
+        page = [remote(i) for i in range(50)]
+        reached, resume = asyncio.Event(), asyncio.Event()
+        bulk_insert = repository_module._bulk_insert
+
+        async def pausing(conn: object, table: object, rows: object, **kw: object) -> None:
+            await bulk_insert(conn, table, rows, **kw)  # type: ignore[arg-type]
+            if not reached.is_set():
+                reached.set()
+                await resume.wait()  # A's rows are written, not committed
+
+        monkeypatch.setattr(repository_module, "_bulk_insert", pausing)
+        first = asyncio.create_task(a.store_mirror_page(index.id, "mir", page, etag=None, last_modified=None, status="ok"))
+        await reached.wait()
+        second = asyncio.create_task(b.store_mirror_page(index.id, "mir", page, etag=None, last_modified=None, status="ok"))
+        async with db_a.read() as conn:  # wait (polling) until B is blocked on a lock A holds
+            waiting = sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            for _ in range(2000):
+                if (await conn.execute(waiting)).scalar_one():
+                    break
+                await asyncio.sleep(0.005)
+            else:
+                raise AssertionError("replica B never waited for A")
+        assert not second.done()
+        resume.set()
+        assert await first is True
+        await second  # never a unique violation
+        names = [f.filename for f in await a.project_files(index.id, "mir")]
+        assert sorted(names) == sorted(f.filename for f in page)
+        await db_a.dispose()
+        await db_b.dispose()
+
+    asyncio.run(go())

@@ -77,3 +77,61 @@ def test_two_replicas_first_fetching_one_mirror_project(request: pytest.FixtureR
     finally:
         a.stop()
         b.stop()
+
+
+@pytest.mark.postgres
+def test_an_upload_whose_file_is_deleted_before_it_answers(request: pytest.FixtureRequest, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first test's race with its interleaving pinned (in-process app on PostgreSQL, the
+    delete made by a second connection as another replica would): the upload's row is
+    committed, then a delete of the project commits, then the upload reads its row back. That
+    is not "File already exists" (it was a 409): the name is free again (no tombstone on a
+    mutable index), so the upload stores it again and answers 200. The pause is a wrapper
+    around the read-back (``Repository.find_file``: the first read that finds the row)."""
+    import asyncio
+
+    from wheelcave.config import load_settings
+    from wheelcave.db.engine import Database
+    from wheelcave.db.repository import Repository
+    from wheelcave.web.app import create_app
+
+    url = database_url_for("postgres", request)
+    app = create_app(load_settings(tmp_path / "data", environ={}, overrides={"database_url": url}))
+    wheel = make_wheel(tmp_path, "race-pin", "1.0")
+
+    async def main() -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            password = await app.state.services.auth.ensure_initial_admin()
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test", auth=("admin", password)) as client:
+                ok(await client.post("/api/v1/indexes", json={"name": "pin", "kind": "hosted", "config": {"immutable": False}}))
+                index_id = (await app.state.services.repo.find_index("pin")).id
+                replica = Repository(Database(url))
+                reached, resume = asyncio.Event(), asyncio.Event()
+                find_file = Repository.find_file
+
+                async def pausing(self: Repository, index: int, filename: str) -> object:
+                    found = await find_file(self, index, filename)
+                    if found is not None and filename == wheel.name and not reached.is_set():
+                        reached.set()  # the first read that finds the row: the upload's read-back
+                        await resume.wait()
+                        return await find_file(self, index, filename)
+                    return found
+
+                monkeypatch.setattr(Repository, "find_file", pausing)
+                from tests.support.upload import form_for
+
+                sent = asyncio.create_task(client.post(
+                    "/index/pin/", data=form_for(wheel), files={"content": (wheel.name, wheel.read_bytes())}))
+                await reached.wait()  # the upload's row is committed; it has not read it back
+                deleted = await replica.delete_files(index_id, "race-pin", None, None, {"actor": "t", "action": "project.delete"})
+                assert deleted == [wheel.name]
+                resume.set()
+                answer = await sent
+                await replica.db.dispose()
+                listed = ok(await client.get("/api/v1/indexes/pin/projects/race-pin")).json()["files"]
+                assert [f["filename"] for f in listed] == [wheel.name]
+                return answer
+
+    answer = asyncio.run(main())
+    assert answer.status_code == 200, answer.text
