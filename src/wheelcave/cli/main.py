@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from wheelcave import __version__
-from wheelcave.cli import accounts
+from wheelcave.cli import accounts, transfer
 from wheelcave.cli.common import ConfigFile, DataDir, fail, run, settings_for, split
 from wheelcave.config import Settings
 from wheelcave.errors import WheelcaveError
@@ -28,6 +28,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="wheelcave: a
 index_app = typer.Typer(no_args_is_help=True, help="Manage indexes.")
 app.add_typer(index_app, name="index")
 accounts.register(app)
+transfer.register(app)
 
 PASSWORD_FILE = "initial-admin-password"
 

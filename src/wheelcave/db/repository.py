@@ -101,6 +101,8 @@ class NewFile:
     metadata_sha256: str | None
     core_metadata: Mapping[str, Any] | None
     metadata_size: int = 0
+    #: When the file was first published, if earlier than now (an import keeps the source's).
+    upload_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -536,7 +538,7 @@ class Repository:
                 version=new.version, kind=new.kind, python_tag=new.python_tag,
                 sha256=new.sha256, md5=new.md5, blake2b_256=new.blake2b_256,
                 size=new.size, requires_python=new.requires_python, yanked=False,
-                upload_time=now, uploader=new.uploader,
+                upload_time=new.upload_time or now, uploader=new.uploader,
                 metadata_sha256=new.metadata_sha256,
                 core_metadata=dict(new.core_metadata) if new.core_metadata else None,
                 summary=_summary(new.core_metadata),
@@ -605,7 +607,7 @@ class Repository:
                 await self._ensure_blob(conn, new.metadata_sha256, new.metadata_size, now)
             await conn.execute(sa.update(t.files).where(t.files.c.id == file_id).values(
                 sha256=new.sha256, md5=new.md5, blake2b_256=new.blake2b_256, size=new.size,
-                requires_python=new.requires_python, upload_time=now, uploader=new.uploader,
+                requires_python=new.requires_python, upload_time=new.upload_time or now, uploader=new.uploader,
                 metadata_sha256=new.metadata_sha256,
                 core_metadata=dict(new.core_metadata) if new.core_metadata else None,
                 summary=_summary(new.core_metadata), yanked=False, yanked_reason=None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
@@ -215,10 +216,13 @@ class HostedIndex:
 
     # ------------------------------------------------------------ upload
 
-    async def upload(self, form: UploadForm, *, uploader: str, address: str | None) -> UploadResult:
-        """Validate and store one uploaded file; the temp blob is consumed either way."""
+    async def upload(
+        self, form: UploadForm, *, uploader: str, address: str | None, upload_time: datetime | None = None,
+    ) -> UploadResult:
+        """Validate and store one uploaded file; the temp blob is consumed either way.
+        ``upload_time``: when the file was first published (an import), if not now."""
         try:
-            return await self._upload(form, uploader=uploader, address=address)
+            return await self._upload(form, uploader=uploader, address=address, upload_time=upload_time)
         except OSError as exc:
             if exc.errno in NO_SPACE:
                 raise InsufficientStorage("No space left on the server's storage; the upload was not kept.") from None
@@ -227,7 +231,9 @@ class HostedIndex:
             if form.temp is not None:
                 form.temp.discard()  # a no-op once committed (the file was moved)
 
-    async def _upload(self, form: UploadForm, *, uploader: str, address: str | None) -> UploadResult:
+    async def _upload(
+        self, form: UploadForm, *, uploader: str, address: str | None, upload_time: datetime | None,
+    ) -> UploadResult:
         dist, name = _check_form(form)
         temp = form.temp
         assert temp is not None  # _check_form refuses a form without content
@@ -257,7 +263,7 @@ class HostedIndex:
             blake2b_256=temp.digests.blake2b_256, size=temp.size,
             requires_python=meta.requires_python, uploader=uploader,
             metadata_sha256=metadata_sha, core_metadata=dict(meta.fields),
-            metadata_size=len(metadata_bytes),
+            metadata_size=len(metadata_bytes), upload_time=upload_time,
         )
         audit = {
             "actor": uploader, "action": "file.upload", "index_name": self.name,

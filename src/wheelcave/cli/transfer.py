@@ -1,0 +1,150 @@
+"""Bulk in and out: ``wheelcave import`` and ``wheelcave bundle create``.
+
+Long commands show a progress bar on stderr (``--quiet`` hides it and the summary), print a
+summary, and with ``--json`` write a machine-readable report to stdout. ``import`` exits 1
+when anything was refused, 0 otherwise (already-there files are not a failure).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wheelcave.cli.common import ConfigFile, DataDir, fail, run, settings_for
+from wheelcave.services import Services
+
+__all__ = ["register"]
+
+bundle_app = typer.Typer(no_args_is_help=True, help="Air-gap bundles: files, metadata and a manifest in one tar.")
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary on stderr.")]
+Json = Annotated[bool, typer.Option("--json", help="Write a JSON report to stdout.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_)
+    app.add_typer(bundle_app, name="bundle")
+
+
+def _progress(quiet: bool, total_bytes: int, what: str):  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), disable=quiet, transient=True,
+    )
+    task = progress.add_task(what, total=total_bytes or None)
+    return progress, lambda n: progress.update(task, advance=n)
+
+
+def _source_bytes(paths: list[Path]) -> int:
+    from wheelcave.jobs.importer import discover
+
+    total = 0
+    for p in discover(paths):
+        try:
+            total += p.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def import_(
+    index: Annotated[str, typer.Argument(help="The hosted index to fill (or a virtual index with an upload target).")],
+    paths: Annotated[list[Path], typer.Argument(help="Folders (searched recursively: wheelhouses, pip's wheel cache), files, bundles (.tar).")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Files imported at once.")] = 4,
+    quiet: Quiet = False,
+    as_json: Json = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Import distribution files with the same checks as an upload; skips what the index has."""
+    from wheelcave.jobs.importer import Importer, Outcome
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise fail(f"{missing[0]}: no such file or folder")
+    progress, advance = _progress(quiet, _source_bytes(paths), f"importing into {index}")
+
+    async def go(svc: Services) -> list[Outcome]:
+        target = await svc.registry.upload_target(index)
+        with progress:
+            return await Importer(target, svc.blobs, jobs=jobs, on_bytes=advance).run(paths)
+
+    outcomes = run(settings_for(data_dir, config), go)
+    counts = Counter(o.status for o in outcomes)
+    refused = [o for o in outcomes if o.status == "refused"]
+    if as_json:
+        doc = {"index": index, "imported": counts["imported"], "present": counts["present"],
+               "refused": [{"source": o.source, "filename": o.filename, "reason": o.reason} for o in refused],
+               "files": [{"source": o.source, "filename": o.filename, "status": o.status} for o in outcomes]}
+        typer.echo(json.dumps(doc, indent=1))
+    if not quiet:
+        for o in refused:
+            typer.echo(f"refused: {o.source}: {o.reason}", err=True)
+        if not outcomes:
+            typer.echo("nothing to import: no distribution files found", err=True)
+        elif not counts["imported"]:
+            typer.echo(f"nothing new imported into {index}: {counts['present']} files already there, "
+                       f"{len(refused)} refused", err=True)
+        else:
+            typer.echo(f"{index}: {counts['imported']} imported, {counts['present']} already there, "
+                       f"{len(refused)} refused", err=True)
+    if refused:
+        raise typer.Exit(1)
+
+
+@bundle_app.command("create")
+def bundle_create(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The bundle to write (.tar).")],
+    index: Annotated[str, typer.Option("--index", help="Bundle this index's cached files (a virtual index: its members').")],
+    project: Annotated[list[str] | None, typer.Option("--project", help="Only these projects (repeatable).")] = None,
+    since: Annotated[Path | None, typer.Option("--since", help="An earlier bundle or its manifest: carry only what is new.")] = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Write an air-gap bundle: a tar of files, their metadata and a manifest of sha256s,
+    for 'wheelcave import' on the other side (or pip --no-index --find-links once extracted)."""
+    from wheelcave.jobs.bundles import BundleError, Manifest, index_sources, read_manifest, write_bundle
+
+    if output.suffix != ".tar":
+        raise fail(f"{output}: a bundle is a .tar file")
+    previous: Manifest | None = None
+    if since is not None:
+        try:
+            previous = read_manifest(since)
+        except (BundleError, OSError) as exc:
+            raise fail(f"--since {since}: {exc}") from None
+
+    async def go(svc: Services) -> tuple[Manifest, int]:
+        target = await svc.registry.get(index)
+        sources, uncached = await index_sources(svc.repo, svc.blobs, target.dependencies(), project)
+        if project and not sources:
+            raise fail(f"index {index!r} has no cached files of {', '.join(project)}")
+        total = sum(s.entry.size for s in sources)
+        progress, advance = _progress(quiet, total, f"writing {output.name}")
+        with progress:
+            manifest = write_bundle(output, sources, source={"index": index, "projects": project or []},
+                                    previous=previous, progress=advance)
+        return manifest, uncached
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    manifest, uncached = run(settings_for(data_dir, config), go)
+    size = output.stat().st_size
+    if as_json:
+        typer.echo(json.dumps({"bundle": str(output), "files": len(manifest.files), "bytes": size,
+                               "manifest_sha256": manifest.digest(), "previous": manifest.previous,
+                               "not_cached": uncached}, indent=1))
+    if not quiet:
+        note = f"; {uncached} listed files left out (not cached)" if uncached else ""
+        incremental = f" (new since {since.name})" if since else ""
+        typer.echo(f"{output}: {len(manifest.files)} files{incremental}, {size:,} bytes; "
+                   f"manifest sha256 {manifest.digest()}{note}", err=True)
+
