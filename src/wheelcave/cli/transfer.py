@@ -27,6 +27,7 @@ Json = Annotated[bool, typer.Option("--json", help="Write a JSON report to stdou
 
 def register(app: typer.Typer) -> None:
     app.command("import")(import_)
+    app.command("export")(export)
     app.add_typer(bundle_app, name="bundle")
 
 
@@ -148,3 +149,86 @@ def bundle_create(
         typer.echo(f"{output}: {len(manifest.files)} files{incremental}, {size:,} bytes; "
                    f"manifest sha256 {manifest.digest()}{note}", err=True)
 
+
+
+def export(
+    index: Annotated[str, typer.Argument(help="The index to export (hosted, mirror or virtual).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="A folder, or s3://bucket/prefix (obstore; AWS_* variables).")],
+    files: Annotated[str, typer.Option("--files", help="copy, link (hard links from the blob store) or url=BASE (files stay at BASE).")] = "copy",
+    base_url: Annotated[str, typer.Option("--base-url", help="Where the tree will be served, for absolute JSON API URLs.")] = "",
+    nginx_listen: Annotated[str, typer.Option("--nginx-listen", help="The listen directive of the generated nginx.conf.")] = "8080",
+    full: Annotated[bool, typer.Option("--full", help="Rewrite everything, not only what changed.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep exporting after every change (polls the index's generation).")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="With --watch: seconds between looks.")] = 1.0,
+    quiet: Quiet = False,
+    as_json: Json = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Write a static tree of an index for nginx or a bucket; a second run rewrites only what changed."""
+    import asyncio
+    import dataclasses
+
+    from wheelcave.indexes.registry import Registry
+    from wheelcave.jobs.export import ExportOptions, ExportReport, Exporter, ExportTarget, FolderTarget, ObjectStoreTarget
+
+    mode, _, files_base = files.partition("=")
+    if mode not in {"copy", "link", "url"} or (mode == "url") != bool(files_base):
+        raise fail(f"--files {files!r}: use copy, link or url=BASE")
+    if files_base and not files_base.startswith(("http://", "https://")):
+        raise fail(f"--files url={files_base}: BASE must be an http(s) URL")
+    if files_base and not files_base.endswith("/"):
+        files_base += "/"
+    if base_url and not base_url.endswith("/"):
+        base_url += "/"
+    target: ExportTarget
+    if "://" in output:
+        if not output.startswith(("s3://", "gs://", "az://", "azure://", "abfs://")):
+            raise fail(f"--output {output}: a folder or s3://, gs://, az:// URL")
+        if mode == "link":
+            raise fail("--files link needs a folder output")
+        try:
+            target = ObjectStoreTarget(output)
+        except Exception as exc:  # noqa: BLE001 - obstore's configuration errors
+            raise fail(f"--output {output}: {exc}") from None
+        root = ""
+    else:
+        folder = Path(output).absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        target = FolderTarget(folder, link=mode == "link")
+        root = str(folder)
+    options = ExportOptions(files=mode, files_base=files_base, base_url=base_url, nginx_listen=nginx_listen)
+
+    def say(report: ExportReport) -> None:
+        if as_json:
+            typer.echo(json.dumps(dataclasses.asdict(report)))
+        if not quiet:
+            typer.echo(f"{index} -> {output}: {len(report.projects_written)} projects written, "
+                       f"{report.projects_unchanged} unchanged, {len(report.projects_removed)} removed; "
+                       f"{report.files_written} files written, {report.files_removed} removed"
+                       + (f"; {report.not_cached} listed files not cached, left out" if report.not_cached else ""),
+                       err=True)
+
+    async def go(svc: Services) -> None:
+        registry = Registry(svc.repo, svc.blobs, max_metadata_size=svc.settings.max_metadata_size, offline=True)
+        await registry.reload()
+        the_index = await registry.get(index)
+        ids = list(the_index.dependencies())
+        exporter = Exporter(the_index, ids, lambda: svc.repo.project_stamps(ids), svc.blobs, target, options, root=root)
+        try:
+            seen = await svc.repo.project_stamps(ids)
+            say(await exporter.run(full=full))
+            while watch:  # every change moves a project's updated_at (uploads, yanks, mirror fills)
+                await asyncio.sleep(interval)
+                now = await svc.repo.project_stamps(ids)
+                if now != seen:
+                    seen = now
+                    await registry.reload()
+                    say(await exporter.run())
+        finally:
+            await registry.close()
+
+    try:
+        run(settings_for(data_dir, config), go)
+    except KeyboardInterrupt:
+        pass

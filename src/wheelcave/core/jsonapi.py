@@ -65,7 +65,9 @@ def _list(meta: Mapping[str, object], key: str) -> list[str] | None:
 
 
 def _info(page: ProjectPage, version: str, files: Sequence[FileEntry], base_url: str) -> dict[str, Any]:
-    meta: Mapping[str, object] = next((f.core_metadata for f in files if f.core_metadata), None) or {}
+    # A wheel's metadata first: an sdist's PKG-INFO may say less (and, before metadata 2.2, be unreliable).
+    ordered = sorted(files, key=lambda f: not f.filename.endswith(".whl"))
+    meta: Mapping[str, object] = next((f.core_metadata for f in ordered if f.core_metadata), None) or {}
     text = lambda key: meta.get(key) if isinstance(meta.get(key), str) else None  # noqa: E731
     urls = meta.get("project_urls")
     keywords = meta.get("keywords")

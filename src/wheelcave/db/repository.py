@@ -444,6 +444,7 @@ class Repository:
                 await self._ensure_blob(conn, metadata[0], metadata[1], now)
                 values["metadata_sha256"] = metadata[0]
             await conn.execute(sa.update(t.files).where(t.files.c.id == file_id).values(**values))
+            await self._touch_file_project(conn, file_id)
 
     async def record_metadata_blob(self, file_id: int, sha256: str, size: int) -> bool:
         """A mirrored wheel's metadata file is cached; returns whether the row changed."""
@@ -454,6 +455,8 @@ class Repository:
                 sa.update(t.files).where(t.files.c.id == file_id, t.files.c.metadata_sha256.is_(None))
                 .values(metadata_sha256=sha256)
             )
+            if result.rowcount:
+                await self._touch_file_project(conn, file_id)
             return bool(result.rowcount)
 
     async def blob_known(self, sha256: str) -> bool:
@@ -612,6 +615,7 @@ class Repository:
                 core_metadata=dict(new.core_metadata) if new.core_metadata else None,
                 summary=_summary(new.core_metadata), yanked=False, yanked_reason=None,
             ))
+            await self._touch_file_project(conn, file_id)
             await self._bump(conn, new.index_id)
             await self._audit(conn, now, audit)
         return await self.find_file(new.index_id, new.filename)
@@ -637,6 +641,7 @@ class Repository:
                  "deleted_by": audit.get("actor")} for r in rows
             ])
             await conn.execute(sa.delete(t.files).where(t.files.c.id.in_([r.id for r in rows])))
+            await self._touch_project(conn, index_id, project)
             await self._bump(conn, index_id)
             await self._audit(conn, now, {**audit, "detail": {"files": [r.filename for r in rows]}})
             return [r.filename for r in rows]
@@ -668,6 +673,7 @@ class Repository:
                 ))
                 if result.rowcount:
                     done.append(r.filename)
+                    await conn.execute(sa.update(t.projects).where(t.projects.c.id == project_id).values(updated_at=now))
             if done:
                 await self._bump(conn, dst_index_id)
                 await self._audit(conn, now, {**audit, "detail": {**(audit.get("detail") or {}), "files": done}})
@@ -693,9 +699,30 @@ class Repository:
                 sa.update(t.files).where(t.files.c.id.in_([r.id for r in rows]))
                 .values(yanked=yanked, yanked_reason=reason if yanked else None)
             )
+            await self._touch_project(conn, index_id, project)
             await self._bump(conn, index_id)
             await self._audit(conn, utcnow(), {**audit, "detail": {"files": [r.filename for r in rows], "reason": reason}})
             return [r.filename for r in rows]
+
+    async def _touch_project(self, conn: AsyncConnection, index_id: int, project: str) -> None:
+        """A project's listing changed: its ``updated_at`` moves (an export rewrites it)."""
+        await conn.execute(sa.update(t.projects).where(t.projects.c.index_id == index_id, t.projects.c.name == project)
+                           .values(updated_at=utcnow()))
+
+    async def _touch_file_project(self, conn: AsyncConnection, file_id: int) -> None:
+        project_id = sa.select(t.files.c.project_id).where(t.files.c.id == file_id).scalar_subquery()
+        await conn.execute(sa.update(t.projects).where(t.projects.c.id == project_id).values(updated_at=utcnow()))
+
+    async def project_stamps(self, index_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+        """Per index, each project's last change (``updated_at``) as text: what an export
+        compares to find the projects to rewrite without reading their files."""
+        query = sa.select(t.projects.c.index_id, t.projects.c.name, t.projects.c.updated_at).where(
+            t.projects.c.index_id.in_(list(index_ids)))
+        stamps: dict[int, dict[str, str]] = {i: {} for i in index_ids}
+        async with self.db.read() as conn:
+            for r in await conn.execute(query):
+                stamps[r.index_id][r.name] = str(r.updated_at)
+        return stamps
 
     async def _bump(self, conn: AsyncConnection, index_id: int) -> None:
         await conn.execute(

@@ -53,8 +53,11 @@ class Registry:
         refresh_interval: float = 0.5,
         metrics: Metrics | None = None,
         early_answers: bool = False,
+        offline: bool = False,
     ) -> None:
         self.metrics = metrics or Metrics()
+        #: Mirrors never contact their upstream (an export shows what they hold).
+        self.offline = offline
         #: Mirrors answer first fetches before writing their rows: only where this process is
         #: the only one serving the database (SQLite, one worker), see MirrorIndex._answer_early.
         self.early_answers = early_answers
@@ -236,6 +239,8 @@ class Registry:
 
     def _mirror(self, record: IndexRecord) -> MirrorIndex:
         config = MirrorConfig.from_config(record.name, dict(record.config))
+        if self.offline:
+            record = dataclasses.replace(record, config={**record.config, "offline": True})
         upstream = self._pip_url() if config.upstream == PIP_DEFAULT else config.upstream
         key = (record.name, upstream, config.timeout)
         client = self._clients.get(key)
