@@ -8,6 +8,7 @@ when anything was refused, 0 otherwise (already-there files are not a failure).
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -28,17 +29,20 @@ Json = Annotated[bool, typer.Option("--json", help="Write a JSON report to stdou
 def register(app: typer.Typer) -> None:
     app.command("import")(import_)
     app.command("export")(export)
+    app.command("prefetch")(prefetch)
     app.add_typer(bundle_app, name="bundle")
 
 
-def _progress(quiet: bool, total_bytes: int, what: str):  # type: ignore[no-untyped-def]
+def _progress(quiet: bool, total_bytes: int, what: str, *, files: bool = False):  # type: ignore[no-untyped-def]
+    """A progress bar on stderr counting bytes (or files); returns it and its advance(n)."""
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), disable=quiet, transient=True,
+    from rich.progress import (
+        BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn,
     )
+
+    columns = (MofNCompleteColumn(),) if files else (DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), *columns,
+                        console=Console(stderr=True), disable=quiet, transient=True)
     task = progress.add_task(what, total=total_bytes or None)
     return progress, lambda n: progress.update(task, advance=n)
 
@@ -232,3 +236,56 @@ def export(
         run(settings_for(data_dir, config), go)
     except KeyboardInterrupt:
         pass
+
+
+def prefetch(
+    index: Annotated[str, typer.Argument(help="The index to fill (usually a mirror, or a virtual index over one).")],
+    requirements: Annotated[Path, typer.Option("--requirement", "-r", help="A requirements file.")],
+    python: Annotated[list[str] | None, typer.Option("--python", help="Target Python version, e.g. 3.12 (repeatable) [default: this Python].")] = None,
+    platform: Annotated[list[str] | None, typer.Option("--platform", help="Target platform: linux, macos, windows or a uv triple (repeatable) [default: linux].")] = None,
+    server: Annotated[str | None, typer.Option("--server", help="The running wheelcave's URL [default: public_url, else http://host:port of the settings].")] = None,
+    token: Annotated[str | None, typer.Option("--token", envvar="WHEELCAVE_TOKEN", help="An API token, for a private index.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Downloads at once.")] = 4,
+    quiet: Quiet = False,
+    as_json: Json = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Resolve a requirements file for every target with uv's resolver against the index, and
+    cache every file those installs need; then they work with the upstream switched off."""
+    import asyncio
+    import dataclasses
+
+    from wheelcave.jobs.prefetch import Target, platform_tags, prefetch as run_prefetch
+
+    if not requirements.is_file():
+        raise fail(f"{requirements}: no such file")
+    pythons = python or [f"{sys.version_info.major}.{sys.version_info.minor}"]
+    platforms = platform or ["linux"]
+    for p in platforms:
+        try:
+            platform_tags(p)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+    settings = settings_for(data_dir, config)
+    base = server or settings.public_url or f"http://{settings.host}:{settings.port}"
+    index_url = f"{base.rstrip('/')}/index/{index}/simple/"
+    targets = [Target(py, plat) for py in pythons for plat in platforms]
+    progress, advance = _progress(quiet, 0, f"prefetching into {index}", files=True)
+
+    async def go() -> list:  # type: ignore[type-arg]
+        with progress:
+            return await run_prefetch(index_url, requirements, targets, credentials=("__token__", token) if token else None,
+                                      jobs=jobs, on_file=lambda name: advance(1))
+
+    reports = asyncio.run(go())
+    if as_json:
+        typer.echo(json.dumps([{**dataclasses.asdict(r), "target": str(r.target)} for r in reports], indent=1))
+    if not quiet:
+        for r in reports:
+            state = "ok" if r.ok else f"{len(r.failed)} failed"
+            typer.echo(f"{r.target}: {len(r.pinned)} releases, {r.files} files ({r.bytes:,} bytes) cached; {state}", err=True)
+            for line in r.failed:
+                typer.echo(f"  failed: {line}", err=True)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
