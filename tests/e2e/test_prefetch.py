@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,6 +60,13 @@ def test_prefetch_then_install_with_the_upstream_off(fresh_server: Server, upstr
 
     fetched = [r for r in upstream.requests if r.startswith("GET /files/") and not r.endswith(".metadata")]
     assert not [r for r in fetched if "macosx" in r or "0.9" in r]  # no target needs them
+    # A bundle of what one target needs (resolved and fetched the same way).
+    bundle = tmp_path / "win312.tar"
+    fresh_server.cli("bundle", "create", "-r", str(requirements), "--index", "up", "--python", "3.12", "--platform", "windows",
+                     "--server", fresh_server.url, "-o", str(bundle))
+    with tarfile.open(bundle) as tar:
+        assert sorted(n for n in tar.getnames() if n.endswith(".whl")) == [
+            "pf_app-1.0-py3-none-any.whl", "pf_native-1.0-cp312-cp312-win_amd64.whl", "pf_winonly-2.0-py3-none-any.whl"]
     upstream.stop()  # from here on, only what wheelcave cached
     for python, _, platform in TARGETS:
         dest = tmp_path / f"dl-{python}-{platform}"

@@ -107,8 +107,13 @@ def import_(
 @bundle_app.command("create")
 def bundle_create(
     output: Annotated[Path, typer.Option("--output", "-o", help="The bundle to write (.tar).")],
-    index: Annotated[str, typer.Option("--index", help="Bundle this index's cached files (a virtual index: its members').")],
+    index: Annotated[str | None, typer.Option("--index", help="Bundle this index's cached files (a virtual index: its members'); with -r, the index to resolve against [default: main].")] = None,
     project: Annotated[list[str] | None, typer.Option("--project", help="Only these projects (repeatable).")] = None,
+    requirement: Annotated[Path | None, typer.Option("--requirement", "-r", help="Bundle what these requirements need (prefetched first).")] = None,
+    python: Annotated[list[str] | None, typer.Option("--python", help="With -r: target Python versions (repeatable).")] = None,
+    platform: Annotated[list[str] | None, typer.Option("--platform", help="With -r: target platforms (repeatable).")] = None,
+    server: Annotated[str | None, typer.Option("--server", help="With -r: the running wheelcave's URL.")] = None,
+    token: Annotated[str | None, typer.Option("--token", envvar="WHEELCAVE_TOKEN", help="With -r: an API token, for a private index.")] = None,
     since: Annotated[Path | None, typer.Option("--since", help="An earlier bundle or its manifest: carry only what is new.")] = None,
     quiet: Quiet = False,
     as_json: Json = False,
@@ -116,32 +121,69 @@ def bundle_create(
     config: ConfigFile = None,
 ) -> None:
     """Write an air-gap bundle: a tar of files, their metadata and a manifest of sha256s,
-    for 'wheelcave import' on the other side (or pip --no-index --find-links once extracted)."""
-    from wheelcave.jobs.bundles import BundleError, Manifest, index_sources, read_manifest, write_bundle
+    for 'wheelcave import' on the other side (or pip --no-index --find-links once extracted).
+    Either --index [--project ...] (what an index holds) or -r requirements.txt [--python ...]
+    [--platform ...] (what those installs need, fetched through the running server first)."""
+    import asyncio
+
+    from wheelcave.jobs.bundles import BundleError, Manifest, file_sources, index_sources, read_manifest, write_bundle
+    from wheelcave.jobs.prefetch import Target, platform_tags
+    from wheelcave.jobs.prefetch import prefetch as run_prefetch
 
     if output.suffix != ".tar":
         raise fail(f"{output}: a bundle is a .tar file")
+    if requirement is None and index is None:
+        raise fail("say what to bundle: --index NAME, or -r requirements.txt")
+    if requirement is not None and project:
+        raise fail("--project goes with --index, not with -r")
+    if requirement is not None and not requirement.is_file():
+        raise fail(f"{requirement}: no such file")
     previous: Manifest | None = None
     if since is not None:
         try:
             previous = read_manifest(since)
         except (BundleError, OSError) as exc:
             raise fail(f"--since {since}: {exc}") from None
+    settings = settings_for(data_dir, config)
+    wanted: list[tuple[str, str]] = []
+    if requirement is not None:
+        for p in platform or ["linux"]:
+            try:
+                platform_tags(p)
+            except ValueError as exc:
+                raise fail(str(exc)) from None
+        base = server or settings.public_url or f"http://{settings.host}:{settings.port}"
+        targets = [Target(py, plat) for py in python or [f"{sys.version_info.major}.{sys.version_info.minor}"]
+                   for plat in platform or ["linux"]]
+        reports = asyncio.run(run_prefetch(f"{base.rstrip('/')}/index/{index or 'main'}/simple/", requirement, targets,
+                                           credentials=("__token__", token) if token else None))
+        failed = [f"{r.target}: {line}" for r in reports for line in r.failed]
+        if failed:
+            raise fail(f"the requirements could not be fetched; no bundle written: {failed[0]}")
+        wanted = [pair for r in reports for pair in r.chosen]
 
     async def go(svc: Services) -> tuple[Manifest, int]:
-        target = await svc.registry.get(index)
-        sources, uncached = await index_sources(svc.repo, svc.blobs, target.dependencies(), project)
-        if project and not sources:
-            raise fail(f"index {index!r} has no cached files of {', '.join(project)}")
+        if requirement is not None:
+            sources, missing = await file_sources(svc.repo, svc.blobs, wanted)
+            if missing:
+                raise fail(f"{missing[0]} was fetched but its bytes are not in this data folder (is --server this wheelcave?)")
+            uncached = 0
+        else:
+            assert index is not None
+            target = await svc.registry.get(index)
+            sources, uncached = await index_sources(svc.repo, svc.blobs, target.dependencies(), project)
+            if project and not sources:
+                raise fail(f"index {index!r} has no cached files of {', '.join(project)}")
         total = sum(s.entry.size for s in sources)
         progress, advance = _progress(quiet, total, f"writing {output.name}")
         with progress:
-            manifest = write_bundle(output, sources, source={"index": index, "projects": project or []},
-                                    previous=previous, progress=advance)
+            manifest = write_bundle(output, sources, previous=previous, progress=advance,
+                                    source={"index": index, "projects": project or [],
+                                            "requirements": requirement.read_text() if requirement else None})
         return manifest, uncached
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    manifest, uncached = run(settings_for(data_dir, config), go)
+    manifest, uncached = run(settings, go)
     size = output.stat().st_size
     if as_json:
         typer.echo(json.dumps({"bundle": str(output), "files": len(manifest.files), "bytes": size,
@@ -152,8 +194,6 @@ def bundle_create(
         incremental = f" (new since {since.name})" if since else ""
         typer.echo(f"{output}: {len(manifest.files)} files{incremental}, {size:,} bytes; "
                    f"manifest sha256 {manifest.digest()}{note}", err=True)
-
-
 
 def export(
     index: Annotated[str, typer.Argument(help="The index to export (hosted, mirror or virtual).")],

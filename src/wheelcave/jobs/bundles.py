@@ -30,7 +30,7 @@ from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import parse_dist_filename
 from wheelcave.storage.base import BlobStore, TempBlob
 
-__all__ = ["MANIFEST", "BundleError", "BundleFile", "BundleSource", "Manifest", "index_sources", "read_bundle", "read_manifest", "write_bundle"]
+__all__ = ["MANIFEST", "BundleError", "BundleFile", "BundleSource", "Manifest", "file_sources", "index_sources", "read_bundle", "read_manifest", "write_bundle"]
 
 MANIFEST = "wheelcave-bundle.json"
 FORMAT = 1
@@ -305,3 +305,26 @@ async def index_sources(
                 )
                 sources[r.filename] = BundleSource(entry, path, meta_path)
     return list(sources.values()), uncached
+
+
+async def file_sources(repo: Any, blobs: BlobStore, files: Iterable[tuple[str, str]]) -> tuple[list[BundleSource], list[str]]:
+    """Bundle sources for (filename, sha256) pairs a prefetch cached; also the filenames whose
+    bytes are not (or no longer) here."""
+    sources: dict[str, BundleSource] = {}
+    missing: list[str] = []
+    for filename, sha256 in files:
+        if filename in sources:
+            continue
+        record = await repo.find_file_by_content(sha256, filename) if sha256 else None
+        if record is None or not blobs.exists(sha256):
+            missing.append(filename)
+            continue
+        path = blobs.path(sha256)
+        meta_path = blobs.path(record.metadata_sha256) if record.metadata_sha256 and blobs.exists(record.metadata_sha256) else None
+        entry = BundleFile(
+            filename=filename, project=record.project, version=record.version, sha256=sha256, size=path.stat().st_size,
+            upload_time=record.upload_time.isoformat() if record.upload_time else None, yanked=record.yanked,
+            yanked_reason=record.yanked_reason, metadata_sha256=record.metadata_sha256 if meta_path else None,
+        )
+        sources[filename] = BundleSource(entry, path, meta_path)
+    return list(sources.values()), missing

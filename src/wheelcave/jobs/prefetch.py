@@ -114,6 +114,8 @@ class TargetReport:
     files: int = 0
     bytes: int = 0
     failed: list[str] = field(default_factory=list)  # one line per failure
+    #: (filename, sha256) of every file cached for this target.
+    chosen: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -213,6 +215,7 @@ async def prefetch(
                                 on_file(str(f["filename"]))
                             report.files += 1
                             report.bytes += fetched[url]
+                            report.chosen.append((str(f["filename"]), str(dict(f.get("hashes") or {}).get("sha256", ""))))  # type: ignore[call-overload]
                     except (httpx.HTTPError, ValueError) as exc:
                         report.failed.append(f"{name}=={version}: {type(exc).__name__}: {exc}")
 
