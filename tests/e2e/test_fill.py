@@ -204,3 +204,30 @@ def test_a_tampered_bundle_is_refused_whole(fresh_server: Server, tmp_path: Path
     assert not list((fresh_server.data_dir / "blobs" / "tmp").iterdir())
     fresh_server.wait_for_index("dst")
     assert httpx.get(f"{fresh_server.url}/index/dst/simple/ship-tamper/", headers=JSON).status_code == 404
+
+
+@pytest.mark.postgres
+def test_import_on_postgres(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The batched listing on PostgreSQL: a folder and a bundle, twice (the second run finds everything)."""
+    from tests.conftest import database_url_for
+
+    srv = Server(tmp_path / "pg", database_url_for("postgres", request)).start()
+    try:
+        src = tmp_path / "src"
+        src.mkdir()
+        for i in range(30):
+            make_wheel(src, f"fill-pg{i % 3}", f"1.{i}")
+        make_sdist(src, "fill-pg0", "9.0")
+        srv.cli("index", "create", "pg", "--kind", "hosted")
+        report = json.loads(srv.cli("import", "pg", str(src), "--json", "-q").stdout)
+        assert (report["imported"], report["present"], report["refused"]) == (31, 0, [])
+        report = json.loads(srv.cli("import", "pg", str(src), "--json", "-q").stdout)
+        assert (report["imported"], report["present"]) == (0, 31)
+        bundle = tmp_path / "pg.tar"
+        srv.cli("bundle", "create", "--index", "pg", "-o", str(bundle))
+        srv.cli("index", "create", "pg2", "--kind", "hosted")
+        assert json.loads(srv.cli("import", "pg2", str(bundle), "--json", "-q").stdout)["imported"] == 31
+        srv.wait_for_index("pg2")
+        assert len(files_of(srv, "pg2", "fill-pg0")) == 11
+    finally:
+        srv.stop()

@@ -8,6 +8,7 @@ when anything was refused, 0 otherwise (already-there files are not a failure).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -62,13 +63,14 @@ def _source_bytes(paths: list[Path]) -> int:
 def import_(
     index: Annotated[str, typer.Argument(help="The hosted index to fill (or a virtual index with an upload target).")],
     paths: Annotated[list[Path], typer.Argument(help="Folders (searched recursively: wheelhouses, pip's wheel cache), files, bundles (.tar).")],
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Files imported at once.")] = 4,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes checking files [default: the CPUs].")] = 0,
     quiet: Quiet = False,
     as_json: Json = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
     """Import distribution files with the same checks as an upload; skips what the index has."""
+    from wheelcave.db.imports import ImportRows
     from wheelcave.jobs.importer import Importer, Outcome
 
     missing = [p for p in paths if not p.exists()]
@@ -79,7 +81,8 @@ def import_(
     async def go(svc: Services) -> list[Outcome]:
         target = await svc.registry.upload_target(index)
         with progress:
-            return await Importer(target, svc.blobs, jobs=jobs, on_bytes=advance).run(paths)
+            workers = jobs or os.cpu_count() or 2
+            return await Importer(target, svc.blobs, ImportRows(svc.db), jobs=workers, on_bytes=advance).run(paths)
 
     outcomes = run(settings_for(data_dir, config), go)
     counts = Counter(o.status for o in outcomes)

@@ -12,6 +12,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -29,7 +30,7 @@ from wheelcave.indexes.archive import ArchiveError, MetadataTooLarge, read_core_
 from wheelcave.indexes.base import files_url
 from wheelcave.storage.base import BlobStore, TempBlob
 
-__all__ = ["HostedIndex", "UploadForm", "UploadResult", "file_entry"]
+__all__ = ["HostedIndex", "UploadForm", "UploadResult", "file_entry", "inspect_archive"]
 
 _FILETYPES = {"wheel": "bdist_wheel", "sdist": "sdist"}
 
@@ -300,6 +301,29 @@ class HostedIndex:
             raise BadRequest(str(exc), code="metadata-too-large") from None
         except ArchiveError as exc:
             raise BadRequest(str(exc), code="invalid-archive") from None
+
+
+def inspect_archive(path: Path, filename: str, max_metadata_size: int) -> tuple[DistFilename, CoreMetadata, bytes]:
+    """The checks an upload makes of its file, for a file on disk (imports): a valid
+    distribution filename, an archive whose core metadata parses strictly and names the same
+    project and version. Raises BadRequest with the upload's message."""
+    try:
+        dist = parse_dist_filename(filename)
+    except CoreError as exc:
+        raise BadRequest(str(exc), code="invalid-filename") from None
+    try:
+        metadata_bytes = read_core_metadata(path, dist, max_metadata_size)
+    except MetadataTooLarge as exc:
+        raise BadRequest(str(exc), code="metadata-too-large") from None
+    except ArchiveError as exc:
+        raise BadRequest(str(exc), code="invalid-archive") from None
+    try:
+        meta = parse_strict(metadata_bytes)
+    except CoreError as exc:
+        raise BadRequest(f"{exc}. See the core metadata specification.") from None
+    form = UploadForm(fields={"name": [dist.project], "version": [str(dist.version)]}, filename=filename)
+    _check_metadata(meta, dist, validate_project_name(dist.project), form)
+    return dist, meta, metadata_bytes
 
 
 def _same_or_conflict(existing: FileRecord, sha256: str) -> UploadResult:

@@ -64,11 +64,13 @@ class TempBlob:
     def size(self) -> int:
         return self.digests.size
 
-    def finish(self) -> None:
-        """Flush and fsync; after this the file is complete on disk and can be read."""
+    def finish(self, *, sync: bool = True) -> None:
+        """Flush and fsync (unless ``sync`` is false: the caller syncs a batch); after this
+        the file is complete and can be read."""
         if not self.closed:
             self._fh.flush()
-            os.fsync(self._fh.fileno())
+            if sync:
+                os.fsync(self._fh.fileno())
             self._fh.close()
             self.closed = True
 
@@ -82,11 +84,12 @@ class TempBlob:
 class BlobStore(Protocol):
     def new_temp(self, *, buffered: bool = True) -> TempBlob: ...
 
-    def commit(self, temp: TempBlob) -> str:
-        """Make ``temp`` visible under its sha256 (returned); never rewrite an existing blob."""
+    def commit(self, temp: TempBlob, *, sync: bool = True) -> str:
+        """Make ``temp`` visible under its sha256 (returned); never rewrite an existing blob.
+        ``sync=False``: durable only after the caller's :func:`os.sync` (batches)."""
         ...
 
-    def put_bytes(self, data: bytes) -> str: ...
+    def put_bytes(self, data: bytes, *, sync: bool = True) -> str: ...
 
     def exists(self, sha256: str) -> bool: ...
 

@@ -61,8 +61,10 @@ class FilesystemBlobStore:
         stay (removing one another process may be locking is a race); start-up clears them."""
         return self.root / "locks" / name
 
-    def commit(self, temp: TempBlob) -> str:
-        temp.finish()
+    def commit(self, temp: TempBlob, *, sync: bool = True) -> str:
+        """``sync=False``: leave the fsyncs to the caller, who syncs a whole batch at once
+        (:func:`os.sync`) before any row points at these blobs (bulk imports)."""
+        temp.finish(sync=sync)
         sha256 = temp.digests.sha256
         final = self._final(sha256)
         if final.exists():
@@ -78,15 +80,16 @@ class FilesystemBlobStore:
         created = [p for p in (final.parent.parent, final.parent) if not p.is_dir()]
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temp.path, final)
-        for folder in (final.parent, *(p.parent for p in reversed(created))):
-            _fsync_dir(folder)
+        if sync:
+            for folder in (final.parent, *(p.parent for p in reversed(created))):
+                _fsync_dir(folder)
         return sha256
 
-    def put_bytes(self, data: bytes) -> str:
+    def put_bytes(self, data: bytes, *, sync: bool = True) -> str:
         temp = self.new_temp()
         try:
             temp.write(data)
-            return self.commit(temp)
+            return self.commit(temp, sync=sync)
         except BaseException:
             temp.discard()
             raise
