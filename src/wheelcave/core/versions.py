@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from packaging.version import InvalidVersion, Version
 
 __all__ = ["same_release", "version_key"]
@@ -21,8 +23,10 @@ def same_release(a: str, b: str) -> bool:
         return a == b
 
 
+@functools.lru_cache(maxsize=65536)
 def version_key(version: str) -> tuple[int, Version | str]:
-    """Sort key: invalid (legacy) versions before valid ones, each in their own order."""
+    """Sort key: invalid (legacy) versions before valid ones, each in their own order
+    (remembered: pages and JSON documents sort the same version strings again and again)."""
     try:
         return (1, Version(version))
     except InvalidVersion:

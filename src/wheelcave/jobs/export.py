@@ -75,12 +75,13 @@ class FolderTarget:
     def __init__(self, root: Path, *, link: bool = False) -> None:
         self.root = root
         self.link = link
+        self._made: set[Path] = set()  # folders known to exist (mkdir is not free)
 
     def _path(self, path: str) -> Path:
-        full = (self.root / path).resolve()
-        if not full.is_relative_to(self.root.resolve()):
-            raise ValueError(f"{path!r} is outside the export folder")
-        return full
+        parts = path.split("/")
+        if path.startswith("/") or "\0" in path or any(p in {"", ".", ".."} for p in parts):
+            raise ValueError(f"{path!r} is not a plain relative path")
+        return self.root / path
 
     def read(self, path: str) -> bytes | None:
         try:
@@ -89,7 +90,9 @@ class FolderTarget:
             return None
 
     def _aside(self, full: Path) -> Path:
-        full.parent.mkdir(parents=True, exist_ok=True)
+        if full.parent not in self._made:
+            full.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(full.parent)
         return full.with_name(f".{full.name}.{os.getpid()}.part")
 
     def write(self, path: str, data: bytes, content_type: str) -> None:
@@ -120,6 +123,7 @@ class FolderTarget:
                 parent.rmdir()  # only when empty
             except OSError:
                 break
+            self._made.discard(parent)
             parent = parent.parent
 
 
@@ -222,6 +226,9 @@ class Exporter:
         listed = await self.index.list_projects()
         stamps = {name: _stamp(name, all_stamps, self.index_ids) for name, _ in listed}
         files: dict[str, str] = {p: proj for p, proj in old_files.items() if proj in stamps}
+        by_project: dict[str, list[str]] = {}
+        for path, project in files.items():
+            by_project.setdefault(project, []).append(path)
         packages: dict[str, list[dict[str, Any]]] = {p: lines for p, lines in old_packages.items() if p in stamps}
         shown: list[tuple[str, str]] = []
         for name, display in listed:
@@ -233,16 +240,17 @@ class Exporter:
             page = await self.index.project(name, with_metadata=True)  # type: ignore[arg-type]
             page, missing = self._exportable(page)
             report.not_cached += missing
-            for path in [p for p, proj in files.items() if proj == name]:
-                del files[path]
+            for path in by_project.get(name, ()):
+                files.pop(path, None)
             if page is None or not page.files:
                 packages[name] = []
                 self._remove_project(name, old_packages.get(name, []))
                 if name in old_projects:
                     report.projects_removed.append(name)
                 continue
-            report.files_written += self._write_files(page, old_files, files)
-            self._write_project(page)
+            written, paths = self._write_project_and_files(page, old_files)
+            report.files_written += written
+            files.update(paths)
             packages[name] = [_package_line(f) for f in page.files]
             report.projects_written.append(name)
             shown.append((name, display))
@@ -290,6 +298,13 @@ class Exporter:
                 f = replace(f, metadata_sha256=None, metadata_available=False)
             kept.append(f)
         return replace(page, files=kept), len(page.files) - len(kept)
+
+    def _write_project_and_files(self, page: ProjectPage, old_files: Mapping[str, str]) -> tuple[int, dict[str, str]]:
+        """The project's files first, then its pages; (files written, the project's file paths)."""
+        files: dict[str, str] = {}
+        written = self._write_files(page, old_files, files)
+        self._write_project(page)
+        return written, files
 
     def _write_files(self, page: ProjectPage, old_files: Mapping[str, str], files: dict[str, str]) -> int:
         written = 0
