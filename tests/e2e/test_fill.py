@@ -231,3 +231,32 @@ def test_import_on_postgres(request: pytest.FixtureRequest, tmp_path: Path) -> N
         assert len(files_of(srv, "pg2", "fill-pg0")) == 11
     finally:
         srv.stop()
+
+
+def test_import_watch_picks_up_dropped_files(fresh_server: Server, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.support.server import BIN
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    fresh_server.cli("index", "create", "watched", "--kind", "hosted")
+    proc = subprocess.Popen([str(BIN / "wheelcave"), "import", "watched", str(drop), "--watch", "--interval", "0.1",
+                             "--data-dir", str(fresh_server.data_dir)], env=fresh_server.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        staged = make_wheel(tmp_path, "fill-dropped", "1.0")
+        staged.rename(drop / staged.name)  # a finished file moved in, as the help says
+        for _ in range(600):  # polls: at most 60 s
+            r = httpx.get(f"{fresh_server.url}/index/watched/simple/fill-dropped/", headers=JSON)
+            if r.status_code == 200:
+                break
+            import time
+
+            time.sleep(0.1)
+        assert r.status_code == 200, r.text
+        (drop / "fill_bad-1.0-py3-none-any.whl").write_bytes(b"not a zip")
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "imported: " in err and "fill_dropped-1.0-py3-none-any.whl" in err

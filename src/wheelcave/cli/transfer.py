@@ -48,6 +48,20 @@ def _progress(quiet: bool, total_bytes: int, what: str, *, files: bool = False):
     return progress, lambda n: progress.update(task, advance=n)
 
 
+def _stat_all(paths: list[Path]) -> dict[Path, tuple[int, int]]:
+    """(size, mtime) of every distribution file under ``paths``."""
+    from wheelcave.jobs.importer import discover
+
+    found = {}
+    for p in discover(paths):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        found[p] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
 def _source_bytes(paths: list[Path]) -> int:
     from wheelcave.jobs.importer import discover
 
@@ -64,12 +78,16 @@ def import_(
     index: Annotated[str, typer.Argument(help="The hosted index to fill (or a virtual index with an upload target).")],
     paths: Annotated[list[Path], typer.Argument(help="Folders (searched recursively: wheelhouses, pip's wheel cache), files, bundles (.tar).")],
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes checking files [default: the CPUs].")] = 0,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep importing files dropped into the folders (until stopped).")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="With --watch: seconds between looks.")] = 2.0,
     quiet: Quiet = False,
     as_json: Json = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Import distribution files with the same checks as an upload; skips what the index has."""
+    """Import distribution files with the same checks as an upload; skips what the index has.
+    With --watch, new files are imported once their size stops changing (moving a finished
+    file into the folder is picked up at the next look)."""
     from wheelcave.db.imports import ImportRows
     from wheelcave.jobs.importer import Importer, Outcome
 
@@ -78,13 +96,42 @@ def import_(
         raise fail(f"{missing[0]}: no such file or folder")
     progress, advance = _progress(quiet, _source_bytes(paths), f"importing into {index}")
 
-    async def go(svc: Services) -> list[Outcome]:
-        target = await svc.registry.upload_target(index)
-        with progress:
-            workers = jobs or os.cpu_count() or 2
-            return await Importer(target, svc.blobs, ImportRows(svc.db), jobs=workers, on_bytes=advance).run(paths)
+    def report(outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            if o.status != "present":
+                typer.echo(f"{o.status}: {o.source}" + (f": {o.reason}" if o.reason else ""), err=True)
 
-    outcomes = run(settings_for(data_dir, config), go)
+    async def go(svc: Services) -> list[Outcome]:
+        import asyncio
+
+        target = await svc.registry.upload_target(index)
+        importer = Importer(target, svc.blobs, ImportRows(svc.db), jobs=jobs or os.cpu_count() or 2, on_bytes=advance)
+        with progress:
+            outcomes = await importer.run(paths)
+        if not watch:
+            return outcomes
+        if not quiet:
+            report(outcomes)
+            typer.echo(f"watching {', '.join(map(str, paths))} (stop with Ctrl-C)", err=True)
+        seen = _stat_all(paths)
+        waiting: dict[Path, tuple[int, int]] = {}
+        while True:
+            await asyncio.sleep(interval)
+            now = _stat_all(paths)
+            ready = [p for p, st in now.items() if seen.get(p) != st and waiting.get(p) == st]
+            waiting = {p: st for p, st in now.items() if seen.get(p) != st}
+            if ready:
+                done = await importer.run(ready)
+                for p in ready:
+                    seen[p] = now[p]
+                    waiting.pop(p, None)
+                if not quiet:
+                    report(done)
+
+    try:
+        outcomes = run(settings_for(data_dir, config), go)
+    except KeyboardInterrupt:
+        return
     counts = Counter(o.status for o in outcomes)
     refused = [o for o in outcomes if o.status == "refused"]
     if as_json:
