@@ -1,6 +1,6 @@
 """The kill -9 matrix (issue 10's suite): the server is killed at random moments while it takes
 uploads, promotes releases and fills a mirror, and a ``wheelcave gc`` collecting old orphan blobs
-is killed at its own random moment; after each restart, a consistency check: no row without its
+and a ``wheelcave import`` of a folder are killed at their own random moments; after each restart, a consistency check: no row without its
 blob, no blob whose bytes are not its name's, and every upload that got a 200 before the kill is
 still listed with its bytes (the test keeps its own log of acknowledged uploads)."""
 
@@ -94,6 +94,16 @@ def _gc(srv: Server) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _import(srv: Server, folder: Path, round_: int) -> subprocess.Popen[bytes]:
+    """A ``wheelcave import`` of 200 small wheels (killed at its own random moment)."""
+    folder.mkdir(parents=True)
+    for i in range(200):
+        version = f"{round_}.{i}"
+        (folder / f"k9_imp-{version}-py3-none-any.whl").write_bytes(wheel_bytes("k9-imp", version))
+    return subprocess.Popen([str(BIN / "wheelcave"), "import", "k9-imp", str(folder), "-q", "--data-dir", str(srv.data_dir)],
+                            env=srv.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _consistent(srv: Server, acked: dict[str, str]) -> None:
     check = srv.cli("check", "--hashes", check=False)
     assert check.returncode == 0, check.stdout + check.stderr  # no row without its blob (or with wrong bytes)
@@ -108,11 +118,13 @@ def _consistent(srv: Server, acked: dict[str, str]) -> None:
 
 @pytest.mark.stress
 def test_kill9_matrix(tmp_path: Path, upstream: FakeUpstream) -> None:
-    """kill -9 at random moments of uploads, promotions and mirror fills, then a restart and a
-    consistency check, eight times: every acknowledged upload kept, no row without its bytes."""
+    """kill -9 at random moments of uploads, promotions, mirror fills, imports and gc, then a
+    restart and a consistency check, eight times: every acknowledged upload kept, no row without
+    its bytes; the killed imports finish when run again."""
     srv = Server(tmp_path / "data", extra_env={"PIP_INDEX_URL": upstream.url}).start()
     try:
         srv.cli("index", "create", "k9-prod", "--kind", "hosted")
+        srv.cli("index", "create", "k9-imp", "--kind", "hosted")
         acked: dict[str, str] = {}
         lock = threading.Lock()
         rng = random.Random(20261202)
@@ -123,10 +135,12 @@ def test_kill9_matrix(tmp_path: Path, upstream: FakeUpstream) -> None:
                 w.start()
             _orphans(srv, 30)
             gc = _gc(srv)
+            imports = _import(srv, tmp_path / "imports" / str(round_), round_)
             # let the work run for a random moment, then the hard kills
             stop.wait(rng.uniform(0.2, 1.5))
-            gc.send_signal(signal.SIGKILL)
-            gc.wait()
+            for killed in (gc, imports):
+                killed.send_signal(signal.SIGKILL)
+                killed.wait()
             srv.kill9()
             stop.set()
             for w in workers:
@@ -134,6 +148,9 @@ def test_kill9_matrix(tmp_path: Path, upstream: FakeUpstream) -> None:
             srv.start()
             _consistent(srv, acked)
         assert len(acked) >= ROUNDS  # the matrix really wrote things
+        # the killed imports, run again to the end, import the rest and refuse nothing
+        rerun = srv.cli("import", "k9-imp", str(tmp_path / "imports"), "--json", "-q")
+        assert rerun.returncode == 0, rerun.stderr
         assert list((srv.data_dir / "blobs" / "tmp").iterdir()) == []  # leftovers cleared at start
         # a gc that runs to the end finishes what the killed ones left, and takes every orphan
         assert _gc(srv).wait(120) == 0

@@ -29,6 +29,7 @@ __all__ = [
     "choose_format",
     "files_url",
     "format_upload_time",
+    "html_anchor",
     "merge_pages",
     "render_project",
     "render_project_list",
@@ -213,7 +214,8 @@ def _attr(value: str) -> str:
     return escape(value, quote=True)
 
 
-def _html_anchor(f: FileEntry, url_prefix: str) -> str:
+def html_anchor(f: FileEntry, url_prefix: str) -> str:
+    """One file's PEP 503 anchor (with PEP 592, 658/714 and 740 attributes), and a line break."""
     parts = [f'<a href="{_attr(url_prefix + f.url)}#sha256={f.sha256}"']
     if f.requires_python:
         parts.append(f' data-requires-python="{_attr(f.requires_python)}"')
@@ -261,7 +263,7 @@ def render_project(page: ProjectPage, fmt: PageFormat, url_prefix: str = "") -> 
         return orjson.dumps(doc)
     title = escape(f"Links for {page.display_name or page.name}")
     out = [_HTML_HEAD.format(v=API_VERSION, title=title), f"<h1>{title}</h1>\n"]
-    out.extend(_html_anchor(f, url_prefix) for f in page.files)
+    out.extend(html_anchor(f, url_prefix) for f in page.files)
     out.append("</body>\n</html>\n")
     return "".join(out).encode()
 

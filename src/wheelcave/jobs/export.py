@@ -31,7 +31,6 @@ listed file, linked to ``BASE`` (a wheelcave that can fetch the rest).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +42,7 @@ import orjson
 
 from wheelcave.core.jsonapi import project_document, versions_of
 from wheelcave.core.pages import (
-    FileEntry, PageFormat, ProjectPage, files_url, format_upload_time, render_project, render_project_list,
+    FileEntry, PageFormat, ProjectPage, html_anchor, format_upload_time, render_project, render_project_list,
 )
 from wheelcave.indexes.base import Index
 from wheelcave.storage.base import BlobStore
@@ -51,7 +50,7 @@ from wheelcave.storage.base import BlobStore
 __all__ = ["ExportReport", "ExportTarget", "Exporter", "FolderTarget", "ObjectStoreTarget", "nginx_config"]
 
 STATE = ".wheelcave-export.json"
-FORMAT = 1
+FORMAT = 2
 HTML = "text/html; charset=utf-8"
 JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -206,82 +205,86 @@ class Exporter:
         if data is None:
             return {}
         try:
-            state = json.loads(data)
-        except ValueError:
+            state = orjson.loads(data)
+        except orjson.JSONDecodeError:
             return {}
-        same = (state.get("format") == FORMAT and state.get("index") == self.index.name
+        same = (isinstance(state, dict) and state.get("format") == FORMAT and state.get("index") == self.index.name
                 and state.get("options") == self._options_key())
-        return state if same else {}  # another index or other options: write everything again
+        return state if same else {}  # another index, other options, an older format: write everything again
 
     def _options_key(self) -> dict[str, str]:
         return {"files": self.options.files, "files_base": self.options.files_base, "base_url": self.options.base_url}
 
     async def run(self, *, full: bool = False) -> ExportReport:
+        """Write what changed since the state file (everything with ``full``). The state keeps,
+        per project, its stamp, the files and JSON documents written for it, and its
+        ``packages.json`` lines and ``links.html`` anchors ready to join, so an unchanged
+        project costs nothing but a comparison."""
         state = {} if full else self._state()
         report = ExportReport()
-        old_projects: dict[str, str] = state.get("projects", {})
-        old_files: dict[str, str] = state.get("files", {})  # path -> project
-        old_packages: dict[str, list[dict[str, Any]]] = state.get("packages", {})
+        old: dict[str, dict[str, Any]] = state.get("projects", {})
         all_stamps = await self.stamps()
         listed = await self.index.list_projects()
-        stamps = {name: _stamp(name, all_stamps, self.index_ids) for name, _ in listed}
-        files: dict[str, str] = {p: proj for p, proj in old_files.items() if proj in stamps}
-        by_project: dict[str, list[str]] = {}
-        for path, project in files.items():
-            by_project.setdefault(project, []).append(path)
-        packages: dict[str, list[dict[str, Any]]] = {p: lines for p, lines in old_packages.items() if p in stamps}
+        records: dict[str, dict[str, Any]] = {}
         shown: list[tuple[str, str]] = []
+        prefix = self.options.files_base if self.options.files == "url" else ""
         for name, display in listed:
-            if old_projects.get(name) == stamps[name] and name in packages:
+            stamp = _stamp(name, all_stamps, self.index_ids)
+            before = old.get(name)
+            if before is not None and before.get("stamp") == stamp:
                 report.projects_unchanged += 1
-                if packages[name]:
+                records[name] = before
+                if before.get("files") or before.get("ndjson"):
                     shown.append((name, display))
                 continue
             page = await self.index.project(name, with_metadata=True)  # type: ignore[arg-type]
             page, missing = self._exportable(page)
             report.not_cached += missing
-            for path in by_project.get(name, ()):
-                files.pop(path, None)
             if page is None or not page.files:
-                packages[name] = []
-                self._remove_project(name, old_packages.get(name, []))
-                if name in old_projects:
+                records[name] = {"stamp": stamp, "files": [], "versions": [], "ndjson": "", "links": ""}
+                if before is not None:
+                    self._remove_project(name, before.get("versions", []))
                     report.projects_removed.append(name)
                 continue
-            written, paths = self._write_project_and_files(page, old_files)
+            already = set(before.get("files", [])) if before else set()
+            written, paths = self._write_project_and_files(page, already)
             report.files_written += written
-            files.update(paths)
-            packages[name] = [_package_line(f) for f in page.files]
+            versions = [v for v in versions_of(page) if "/" not in v and not v.startswith(".")]
+            if before is not None:  # releases gone from the project lose their JSON documents
+                for version in set(before.get("versions", [])) - set(versions):
+                    self.target.delete(f"pypi/{name}/{version}/json")
+            records[name] = {
+                "stamp": stamp, "files": paths, "versions": versions,
+                "ndjson": "".join(orjson.dumps(_package_line(f)).decode() + "\n" for f in page.files),
+                "links": "".join(html_anchor(f, prefix) for f in page.files),
+            }
             report.projects_written.append(name)
             shown.append((name, display))
             self.on_project(name)
-        for name in set(old_projects) - set(stamps):
-            self._remove_project(name, old_packages.get(name, []))
+        for name in set(old) - set(records):
+            self._remove_project(name, old[name].get("versions", []))
             report.projects_removed.append(name)
         shown.sort()
-        lists_key = hashlib.sha256(json.dumps(shown).encode()).hexdigest()
+        lists_key = hashlib.sha256(orjson.dumps(shown)).hexdigest()
         if lists_key != state.get("lists") or report.projects_written or report.projects_removed:
             if lists_key != state.get("lists"):
                 self.target.write("simple/index.html", render_project_list(shown, PageFormat.TEXT_HTML), HTML)
                 self.target.write("simple/index.json", render_project_list(shown, PageFormat.JSON), JSON)
                 report.lists_written = True
-            every = [line for name, _ in shown for line in packages[name]]
-            self.target.write("packages.json", b"".join(orjson.dumps(line) + b"\n" for line in every), "application/x-ndjson")
-            prefix = self.options.files_base if self.options.files == "url" else ""
-            links = ProjectPage(name="all", display_name="every file", files=[_entry(line) for line in every])  # type: ignore[arg-type]
-            self.target.write("links.html", render_project(links, PageFormat.TEXT_HTML, prefix), HTML)
+            self.target.write("packages.json", "".join(records[n]["ndjson"] for n, _ in shown).encode(), "application/x-ndjson")
+            links = "".join(records[n]["links"] for n, _ in shown)
+            self.target.write("links.html", _LINKS_PAGE.format(links=links).encode(), HTML)
         config = nginx_config(self.root, self.options.nginx_listen).encode()
         if self.target.read("nginx.conf") != config:
             self.target.write("nginx.conf", config, "text/plain; charset=utf-8")
-        for path, project in old_files.items():
-            if path not in files:
-                self.target.delete(path)
-                report.files_removed += 1
-        new_state = {
-            "format": FORMAT, "index": self.index.name, "options": self._options_key(), "lists": lists_key,
-            "projects": {name: stamps[name] for name in stamps if name in packages},
-            "files": files, "packages": packages,
-        }
+        kept = {path for record in records.values() for path in record["files"]}
+        for record in old.values():  # files no page lists any more go last
+            for path in record.get("files", []):
+                if path not in kept:
+                    self.target.delete(path)
+                    report.files_removed += 1
+        new_state = {"format": FORMAT, "index": self.index.name, "options": self._options_key(), "lists": lists_key,
+                     "projects": records}
         self.target.write(STATE, orjson.dumps(new_state), "application/json")
         return report
 
@@ -299,26 +302,23 @@ class Exporter:
             kept.append(f)
         return replace(page, files=kept), len(page.files) - len(kept)
 
-    def _write_project_and_files(self, page: ProjectPage, old_files: Mapping[str, str]) -> tuple[int, dict[str, str]]:
-        """The project's files first, then its pages; (files written, the project's file paths)."""
-        files: dict[str, str] = {}
-        written = self._write_files(page, old_files, files)
-        self._write_project(page)
-        return written, files
-
-    def _write_files(self, page: ProjectPage, old_files: Mapping[str, str], files: dict[str, str]) -> int:
+    def _write_project_and_files(self, page: ProjectPage, already: set[str]) -> tuple[int, list[str]]:
+        """The project's files first (those not written before), then its pages; (files
+        written, the project's file paths)."""
         written = 0
-        for f in page.files:
-            paths = [(_file_path(f), f.sha256)]
-            if f.metadata_sha256:
-                paths.append((_file_path(f) + ".metadata", f.metadata_sha256))
-            for path, sha in paths:
-                if self.options.files != "url" and path not in old_files:
-                    self.target.put_file(path, self.blobs.path(sha), "application/octet-stream")
-                    written += 1
-                if self.options.files != "url":
-                    files[path] = page.name
-        return written
+        paths: list[str] = []
+        if self.options.files != "url":
+            for f in page.files:
+                pairs = [(_file_path(f), f.sha256)]
+                if f.metadata_sha256:
+                    pairs.append((_file_path(f) + ".metadata", f.metadata_sha256))
+                for path, sha in pairs:
+                    if path not in already:
+                        self.target.put_file(path, self.blobs.path(sha), "application/octet-stream")
+                        written += 1
+                    paths.append(path)
+        self._write_project(page)
+        return written, paths
 
     def _write_project(self, page: ProjectPage) -> None:
         prefix = self.options.files_base if self.options.files == "url" else "../../"
@@ -336,13 +336,12 @@ class Exporter:
                 path = f"pypi/{page.name}/json" if version is None else f"pypi/{page.name}/{version}/json"
                 self.target.write(path, orjson.dumps(doc), "application/json")
 
-    def _remove_project(self, name: str, old_lines: Sequence[Mapping[str, Any]]) -> None:
+    def _remove_project(self, name: str, versions: Sequence[str]) -> None:
         self.target.delete(f"simple/{name}/index.html")
         self.target.delete(f"simple/{name}/index.json")
         self.target.delete(f"pypi/{name}/json")
-        for version in {str(line.get("version")) for line in old_lines}:
-            if "/" not in version and not version.startswith("."):
-                self.target.delete(f"pypi/{name}/{version}/json")
+        for version in versions:
+            self.target.delete(f"pypi/{name}/{version}/json")
 
 
 def _stamp(name: str, all_stamps: Mapping[int, Mapping[str, str]], index_ids: Sequence[int]) -> str:
@@ -365,16 +364,17 @@ def _package_line(f: FileEntry) -> dict[str, Any]:
     return {k: v for k, v in line.items() if v is not None}
 
 
-def _entry(line: Mapping[str, Any]) -> FileEntry:
-    """A ``packages.json`` line back as a page entry (for ``links.html``)."""
-    sha = str(line["hash"]).removeprefix("sha256=")
-    meta = line.get("core_metadata")
-    return FileEntry(
-        filename=line["filename"], url=files_url(sha, line["filename"]), sha256=sha, size=line.get("size"),
-        version=str(line.get("version", "")), requires_python=line.get("requires_python"),
-        yanked="yanked_reason" in line, yanked_reason=line.get("yanked_reason") or None,
-        metadata_sha256=str(meta).removeprefix("sha256=") if meta else None,
-    )
+_LINKS_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+<meta name="pypi:repository-version" content="1.1">
+<title>Links for every file</title>
+</head>
+<body>
+<h1>Links for every file</h1>
+{links}</body>
+</html>
+"""
 
 
 def nginx_config(root: str, listen: str) -> str:
