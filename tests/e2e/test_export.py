@@ -162,3 +162,31 @@ def test_export_refuses_bad_options(filled: Server, tmp_path: Path) -> None:
     ):
         result = filled.cli("export", *args, check=False)
         assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
+
+
+def test_export_watch_follows_changes(filled: Server, tmp_path: Path) -> None:
+    """--watch rewrites the tree after an upload and after a yank (polling the index)."""
+    import time
+
+    tree = tmp_path / "tree"
+    proc = subprocess.Popen([str(BIN / "wheelcave"), "export", "exp", "-o", str(tree), "--watch", "--interval", "0.1",
+                             "--data-dir", str(filled.data_dir)], env=filled.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def wait_for(check: object) -> None:
+        for _ in range(600):  # polls: at most 60 s
+            if check():  # type: ignore[operator]
+                return
+            time.sleep(0.1)
+        raise AssertionError("the watched export never caught up")
+
+    try:
+        page = tree / "simple" / "exp-a" / "index.json"
+        wait_for(page.exists)
+        filled.cli("import", "exp", str(make_wheel(tmp_path, "exp-a", "3.0")))
+        wait_for(lambda: "exp_a-3.0-py3-none-any.whl" in page.read_text())
+        filled.cli("yank", "exp", "exp-a", "3.0", "--reason", "oops")
+        wait_for(lambda: '"yanked":"oops"' in page.read_text())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -235,6 +235,9 @@ def test_no_credential_appears_anywhere(fresh_server: Server, leaky_upstream: st
     keep(ok(httpx.post(f"{api}/indexes", json={"name": "tok-up", "kind": "mirror",
                                                  "config": {"upstream": "http://TOKENONLY@127.0.0.1:9/simple/", "timeout": 2}}, auth=admin)))
     keep(ok(httpx.patch(f"{api}/indexes/leaky", json={"config": {"upstream": leaky_upstream.replace("key=", "other=")}}, auth=admin)))
+    for who in (None, ("leak-u", PASSWORD), ("__token__", token), admin):
+        keep(httpx.get(f"{srv.url}/index/leaky/", auth=who))  # the web pages too
+        keep(httpx.get(f"{srv.url}/index/tok-up/", auth=who))
     for who in (None, ("leak-u", PASSWORD), ("__token__", token)):
         keep(ok(httpx.get(f"{api}/indexes", auth=who)))
         shown = keep(ok(httpx.get(f"{api}/indexes/leaky", auth=who))).json()

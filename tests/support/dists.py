@@ -35,6 +35,7 @@ def metadata_text(
     summary: str | None = None,
     extra_headers: str = "",
     description: str = "",
+    description_content_type: str = "text/markdown",
 ) -> str:
     lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     if summary:
@@ -44,7 +45,7 @@ def metadata_text(
     lines.extend(f"Requires-Dist: {r}" for r in requires_dist)
     text = "\n".join(lines) + "\n" + extra_headers
     if description:
-        text += "Description-Content-Type: text/markdown\n\n" + description
+        text += f"Description-Content-Type: {description_content_type}\n\n" + description
     return text
 
 

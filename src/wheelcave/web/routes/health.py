@@ -1,15 +1,12 @@
-"""Liveness, readiness and the landing page."""
+"""Liveness, readiness and metrics."""
 
 from __future__ import annotations
 
-import html
-
 import sqlalchemy as sa
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from wheelcave import __version__
 from wheelcave.errors import Forbidden, Unauthorized
 from wheelcave.web.access import caller
 from wheelcave.web.deps import services
@@ -35,27 +32,6 @@ async def ready(request: Request) -> Response:
     return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
 
-async def home(request: Request) -> Response:
-    svc = services(request)
-    who = await caller(request)
-    access = await svc.auth.access()
-    base = str(request.base_url)
-    readable = [r for r in await svc.registry.names() if access.can(who, "read", r.name)]
-    if not readable and who is None and not svc.settings.anonymous_read:
-        raise Unauthorized("This index needs credentials to read.")
-    rows = "".join(
-        f"<tr><td>{html.escape(r.name)}</td><td>{r.kind}</td>"
-        f"<td><code>{html.escape(base)}index/{html.escape(r.name)}/simple/</code></td></tr>"
-        for r in readable
-    )
-    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>wheelcave</title></head>
-<body><h1>wheelcave {__version__}</h1>
-<p>Install with <code>pip install --index-url {html.escape(base)}simple/ PACKAGE</code>;
-upload with <code>twine upload --repository-url {html.escape(base)}legacy/ dist/*</code>.</p>
-<table><tr><th>index</th><th>kind</th><th>simple URL</th></tr>{rows}</table></body></html>"""
-    return HTMLResponse(page)
-
-
 async def metrics(request: Request) -> Response:
     """Prometheus counters. They name indexes, so where any index is not public they are for
     administrators only (a scraper signs in with HTTP Basic)."""
@@ -75,5 +51,4 @@ routes = [
     Route("/metrics", metrics, methods=["GET"]),
     Route("/health", health, methods=["GET", "HEAD"]),
     Route("/ready", ready, methods=["GET", "HEAD"]),
-    Route("/", home, methods=["GET", "HEAD"]),
 ]

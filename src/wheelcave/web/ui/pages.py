@@ -1,0 +1,238 @@
+"""The web pages: home, search, project and index pages (server-rendered with Jinja2; the only
+script is a same-origin file for copy buttons and the theme switch).
+
+Every page shows only what its reader may read, with the same rules as the APIs: an index
+the reader may not see answers as if it did not exist (404), or asks for credentials (401)
+where nothing is public.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from packaging.requirements import InvalidRequirement, Requirement
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from wheelcave import __version__
+from wheelcave.core.jsonapi import latest_version, versions_of
+from wheelcave.core.names import normalize
+from wheelcave.core.redact import mask_url
+from wheelcave.core.versions import version_key
+from wheelcave.db.browse import Browse
+from wheelcave.errors import NotFound, Unauthorized, WheelcaveError
+from wheelcave.web.access import caller, readable_index
+from wheelcave.web.deps import services, site_url
+from wheelcave.web.ui.readme import render_readme
+
+__all__ = ["routes"]
+
+DEFAULT_INDEX = "main"
+_STATIC = {"wheelcave.css": "text/css; charset=utf-8", "wheelcave.js": "text/javascript; charset=utf-8"}
+
+
+@functools.cache
+def _env() -> Environment:
+    return Environment(loader=PackageLoader("wheelcave.web.ui", "templates"), autoescape=select_autoescape(["html"]),
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+async def _render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    site = site_url(request)
+    who = request.scope.get("wheelcave.principal")
+    body = _env().get_template(template).render(
+        root=urlsplit(site).path or "/", site=site, wheelcave_version=__version__, who=getattr(who, "name", None), **context)
+    return HTMLResponse(body, status_code=status)
+
+
+def _pages(handler: Any) -> Any:
+    """A page handler whose refusals and misses are pages too (with the API's status codes)."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except WheelcaveError as exc:
+            if exc.status >= 500:
+                raise
+            response = await _render(request, "error.html", exc.status, code=exc.status, message=exc.message)
+            if isinstance(exc, Unauthorized):
+                response.headers["WWW-Authenticate"] = 'Basic realm="wheelcave", charset="UTF-8"'
+            return response
+
+    return wrapped
+
+
+async def _readable(request: Request) -> list[Any]:
+    svc = services(request)
+    who = await caller(request)
+    access = await svc.auth.access()
+    readable = [r for r in await svc.registry.names() if access.can(who, "read", r.name)]
+    if not readable and who is None and not svc.settings.anonymous_read:
+        raise Unauthorized("This index needs credentials to read.")
+    return readable
+
+
+@_pages
+async def home(request: Request) -> Response:
+    readable = await _readable(request)
+    browse = Browse(services(request).db)
+    counts = await browse.project_counts([r.id for r in readable])
+    by_id = {r.id: r.name for r in readable}
+    hosted = [r.id for r in readable if r.kind == "hosted"]
+    recent = [{"index": by_id[u.index_id], "project": u.project, "display": u.display_name, "version": u.version,
+               "when": _when(u.upload_time)} for u in await browse.recent_uploads(hosted)]
+    indexes = [{"name": r.name, "kind": r.kind, "projects": counts.get(r.id, 0) if r.kind != "virtual" else "—"}
+               for r in readable]
+    return await _render(request, "home.html", indexes=indexes, recent=recent)
+
+
+@_pages
+async def search(request: Request) -> Response:
+    query = request.query_params.get("q", "").strip()[:200]
+    results: list[dict[str, Any]] = []
+    if query:
+        readable = [r for r in await _readable(request) if r.kind != "virtual"]
+        by_id = {r.id: r.name for r in readable}
+        best: dict[tuple[int, str], tuple[Any, ...]] = {}
+        for index_id, project, display, version, summary in await services(request).repo.search(list(by_id), query):
+            key = (index_id, project)
+            if key not in best or version_key(version) > version_key(best[key][2]):
+                best[key] = (project, display, version, summary)
+        exact = normalize(query)
+        ordered = sorted(best.items(), key=lambda kv: (kv[1][0] != exact, not kv[1][0].startswith(exact), kv[1][0]))
+        results = [{"index": by_id[i], "project": p, "display": d, "version": v, "summary": s}
+                   for (i, _), (p, d, v, s) in ordered[:100]]
+    return await _render(request, "search.html", query=query, results=results)
+
+
+def _dependencies(meta: dict[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for text in meta.get("requires_dist") or []:
+        try:
+            out.append({"name": normalize(Requirement(str(text)).name), "text": str(text)})
+        except InvalidRequirement:
+            continue
+    return out
+
+
+def _links(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    links: list[tuple[str, str]] = []
+    urls = meta.get("project_urls")
+    if isinstance(urls, dict):
+        links += [(str(k), str(v)) for k, v in urls.items()]
+    if isinstance(meta.get("home_page"), str):
+        links.append(("Homepage", meta["home_page"]))
+    return [(label, url) for label, url in links if url.startswith(("https://", "http://"))][:20]
+
+
+async def _project(request: Request, index_name: str, project_root: str) -> Response:
+    project = request.path_params["project"]
+    version = request.path_params.get("version")
+    name = normalize(project)
+    if name != project:
+        tail = f"{version}/" if version else ""
+        return RedirectResponse(f"{project_root}{name}/{tail}", status_code=301)
+    index, _, _ = await readable_index(request, index_name)
+    page = await index.project(name, with_metadata=True)  # type: ignore[arg-type]
+    if page is None or not page.files:
+        raise NotFound(f"No project {project!r} in index {index_name!r}.")
+    releases = versions_of(page)
+    if version is None:
+        version = latest_version(releases)
+    match = next((v for v in releases if version_key(v) == version_key(version)), None)
+    if match is None:
+        raise NotFound(f"{page.display_name or name} has no release {version!r} in index {index_name!r}.")
+    files = releases[match]
+    wheels_first = sorted(files, key=lambda f: not f.filename.endswith(".whl"))
+    meta: dict[str, Any] = dict(next((f.core_metadata for f in wheels_first if f.core_metadata), None) or {})
+    versions = [{"version": v, "yanked": all(f.yanked for f in fs), "reason": next((f.yanked_reason for f in fs if f.yanked_reason), None)}
+                for v, fs in reversed(list(releases.items()))]
+    site = site_url(request)
+    return await _render(
+        request, "project.html", name=name, display=meta.get("name") or page.display_name or name, version=match,
+        summary=meta.get("summary"), readme=render_readme(meta.get("description"), meta.get("description_content_type")),
+        release_yanked=all(f.yanked for f in files), yank_reason=next((f.yanked_reason for f in files if f.yanked_reason), None),
+        files=[{"filename": f.filename, "url": f.url, "size": f.size, "when": _when(f.upload_time), "yanked": f.yanked,
+                "requires_python": f.requires_python, "sha256": f.sha256} for f in files],
+        requires_python=meta.get("requires_python") or next((f.requires_python for f in files if f.requires_python), None),
+        dependencies=_dependencies(meta), links=_links(meta), versions=versions, index=index_name, kind=index.kind,
+        index_url=f"{site}simple/" if index_name == DEFAULT_INDEX else f"{site}index/{index_name}/simple/",
+        project_root=project_root,
+    )
+
+
+@_pages
+async def root_project(request: Request) -> Response:
+    root = urlsplit(site_url(request)).path or "/"
+    return await _project(request, DEFAULT_INDEX, f"{root}project/")
+
+
+@_pages
+async def index_project(request: Request) -> Response:
+    root = urlsplit(site_url(request)).path or "/"
+    index = request.path_params["index"]
+    return await _project(request, index, f"{root}index/{index}/project/")
+
+
+def _settings(kind: str, config: dict[str, Any], *, admin: bool) -> list[tuple[str, str]]:
+    """An index's settings as its page shows them: a mirror's upstream only to administrators
+    (masked), as the API does."""
+    out = []
+    for key, value in sorted(config.items()):
+        if key == "upstream" and isinstance(value, str):
+            if not admin:
+                continue
+            value = mask_url(value)
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value) or "—"
+        out.append((key, str(value)))
+    if kind == "hosted" and "immutable" not in config:
+        out.append(("immutable", "True (default)"))
+    return out
+
+
+@_pages
+async def index_page(request: Request) -> Response:
+    name = request.path_params["index"]
+    index, who, access = await readable_index(request, name)
+    record = services(request).registry.record_by_id(index.id) if hasattr(index, "id") else None
+    config = dict(record.config) if record else {}
+    client = getattr(index, "client", None)
+    if "upstream" in config and client is not None:
+        config["upstream"] = client.base  # the URL in use ("pip" means what pip would use)
+    projects = await index.list_projects()
+    limit = 2000
+    return await _render(request, "index.html", index={"name": name, "kind": index.kind},
+                         settings=_settings(index.kind, config, admin=bool(who and who.is_admin)), projects=projects[:limit], truncated=len(projects) > limit,
+                         uploads=index.kind in {"hosted", "virtual"})
+
+
+async def static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in _STATIC:
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    data = resources.files("wheelcave.web.ui").joinpath("static", name).read_bytes()
+    return Response(data, media_type=_STATIC[name], headers={"Cache-Control": "public, max-age=86400"})
+
+
+routes = [
+    Route("/", home, methods=["GET", "HEAD"]),
+    Route("/search", search, methods=["GET", "HEAD"]),
+    Route("/project/{project}/", root_project, methods=["GET", "HEAD"]),
+    Route("/project/{project}/{version}/", root_project, methods=["GET", "HEAD"]),
+    Route("/index/{index}/", index_page, methods=["GET", "HEAD"]),
+    Route("/index/{index}/project/{project}/", index_project, methods=["GET", "HEAD"]),
+    Route("/index/{index}/project/{project}/{version}/", index_project, methods=["GET", "HEAD"]),
+    Route("/_static/{name}", static, methods=["GET", "HEAD"]),
+]

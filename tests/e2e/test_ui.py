@@ -1,0 +1,141 @@
+"""Issue 12, first step: the web pages (home, search, project, index) over HTTP against a real
+server: what they show, what they never show (scripts from a README; another reader's private
+index), and the status codes a refused reader gets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.dists import make_sdist, make_wheel
+from tests.support.server import Server, ok
+from tests.support.upload import upload
+
+HOSTILE = """# Title
+
+Plain *markdown*. <script>alert(1)</script> [click](javascript:alert(2))
+<img src="x" onerror="alert(3)"> <a href="#" onclick="alert(4)">a</a>
+<iframe src="https://example.invalid/"></iframe> <style>body{display:none}</style>
+"""
+
+RST = """Title
+=====
+
+Some **reStructuredText** with a `link <https://example.invalid/doc>`_ and `another <javascript:alert(5)>`_.
+"""
+#: readme_renderer refuses raw HTML in reStructuredText: the description is shown as text.
+RST_RAW = """Title
+=====
+
+.. raw:: html
+
+   <script>alert(6)</script>
+"""
+
+
+@pytest.fixture(scope="module")
+def site(server: Server, admin: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Server:
+    tmp = tmp_path_factory.mktemp("ui")
+    for path in (
+        make_wheel(tmp, "ui-md", "1.0", summary="markdown demo", description=HOSTILE, requires_dist=["ui-rst>=1", "attrs; extra == 'x'"]),
+        make_wheel(tmp, "ui-md", "2.0", summary="markdown demo two", description=HOSTILE),
+        make_sdist(tmp, "ui-md", "2.0"),
+        make_wheel(tmp, "ui-rst", "1.0", summary="needle in the summary", description=RST, description_content_type="text/x-rst"),
+        make_wheel(tmp, "ui-raw", "1.0", description=RST_RAW, description_content_type="text/x-rst"),
+    ):
+        assert upload(f"{server.url}/legacy/", path, auth=admin).status_code == 200
+    server.cli("yank", "local", "ui-md", "1.0", "--reason", "broken build")
+    api = f"{server.url}/api/v1"
+    ok(httpx.post(f"{api}/indexes", json={"name": "ui-priv", "kind": "hosted", "private": True}, auth=admin))
+    assert upload(f"{server.url}/index/ui-priv/", make_wheel(tmp, "ui-secret", "1.0", summary="needle secret"), auth=admin).status_code == 200
+    ok(httpx.post(f"{api}/users", json={"name": "ui-outsider", "password": "a long password 1"}, auth=admin))
+    server.wait_for_index("local")
+    return server
+
+
+def test_project_page_shows_the_release(site: Server) -> None:
+    r = httpx.get(f"{site.url}/project/ui-md/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<h1>ui-md 2.0" in r.text  # the newest release that is not yanked
+    assert "markdown demo two" in r.text
+    assert "pip install --index-url" in r.text and "ui-md==2.0" in r.text and "uv pip install" in r.text
+    assert "ui_md-2.0.tar.gz" in r.text and "ui_md-2.0-py3-none-any.whl" in r.text
+    assert re.search(r'1\.0</a> <span class="yanked"[^>]*>yanked: broken build', r.text)
+    old = httpx.get(f"{site.url}/project/ui-md/1.0/")
+    assert old.status_code == 200 and "yanked: broken build" in old.text
+    assert 'href="/project/ui-rst/"' in old.text  # dependencies link to their pages
+    per_index = httpx.get(f"{site.url}/index/local/project/ui-md/2.0/")
+    assert per_index.status_code == 200 and "/index/local/simple/" in per_index.text
+    moved = httpx.get(f"{site.url}/project/UI_MD/")
+    assert moved.status_code == 301 and moved.headers["location"] == "/project/ui-md/"
+    assert httpx.get(f"{site.url}/project/ui-md/9.9/").status_code == 404
+    assert httpx.get(f"{site.url}/project/ui-nothing/").status_code == 404
+
+
+def test_readmes_render_without_anything_active(site: Server) -> None:
+    md = httpx.get(f"{site.url}/project/ui-md/").text
+    readme = md[md.index('<div class="readme">'):md.index("<h2>Files</h2>")]
+    assert "<h1>Title</h1>" in readme and "<em>markdown</em>" in readme
+    for bad in ("<script", "javascript:", "onerror", "onclick", "<iframe", "<style"):
+        assert bad not in readme.lower(), bad
+    rst = httpx.get(f"{site.url}/project/ui-rst/").text
+    readme = rst[rst.index('<div class="readme">'):rst.index("<h2>Files</h2>")]
+    assert "<strong>reStructuredText</strong>" in readme and 'href="https://example.invalid/doc"' in readme
+    assert "javascript:" not in readme
+    raw = httpx.get(f"{site.url}/project/ui-raw/").text
+    readme = raw[raw.index('<div class="readme">'):raw.index("<h2>Files</h2>")]
+    assert "<script" not in readme and "&lt;script&gt;alert(6)" in readme  # shown as text, inert
+    csp = httpx.get(f"{site.url}/project/ui-md/").headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "default-src 'self'" in csp
+    assert not re.search(r"<script(?![^>]*\bsrc=)", md)  # the page itself has no inline script
+    assert not re.search(r"\son[a-z]+=", md)  # nor inline event handlers
+
+
+def test_home_search_and_index_pages(site: Server, admin: tuple[str, str]) -> None:
+    home = httpx.get(f"{site.url}/")
+    assert home.status_code == 200
+    assert "/index/local/simple/" in home.text and "ui-priv" not in home.text
+    assert "index-url = " in home.text and "[[index]]" in home.text and "[distutils]" in home.text
+    assert "ui-md" in home.text  # recent uploads
+    found = httpx.get(f"{site.url}/search", params={"q": "needle"}).text
+    assert "ui-rst" in found and "needle in the summary" in found and "ui-secret" not in found
+    assert "ui-md" in httpx.get(f"{site.url}/search", params={"q": "UI-MD"}).text
+    assert httpx.get(f"{site.url}/search", params={"q": "<script>x"}).text.count("<script>x") == 0
+    index = httpx.get(f"{site.url}/index/local/")
+    assert index.status_code == 200 and "/index/local/project/ui-md/" in index.text
+    mirror = httpx.get(f"{site.url}/index/pypi/").text
+    upstream = str(Server.default_upstream).split("//")[1].split("/")[0]  # host:port of the test upstream
+    assert upstream not in mirror  # the upstream is for administrators
+    assert upstream in httpx.get(f"{site.url}/index/pypi/", auth=admin).text
+
+
+def test_private_index_pages_are_refused(site: Server, admin: tuple[str, str]) -> None:
+    """Who may not: anonymous readers are asked for credentials (401), a signed-in user without
+    a grant is told there is nothing (404), the administrator sees it."""
+    for path in ("/index/ui-priv/", "/index/ui-priv/project/ui-secret/", "/index/ui-priv/project/ui-secret/1.0/"):
+        anonymous = httpx.get(f"{site.url}{path}")
+        assert anonymous.status_code == 401 and "WWW-Authenticate" in anonymous.headers, path
+        outsider = httpx.get(f"{site.url}{path}", auth=("ui-outsider", "a long password 1"))
+        assert outsider.status_code == 404 and "ui-secret" not in outsider.text, path
+        assert httpx.get(f"{site.url}{path}", auth=admin).status_code == 200, path
+    assert "ui-secret" in httpx.get(f"{site.url}/search", params={"q": "needle"}, auth=admin).text
+    assert "ui-secret" not in httpx.get(f"{site.url}/search", params={"q": "needle"}, auth=("ui-outsider", "a long password 1")).text
+    bad = httpx.get(f"{site.url}/", auth=("ui-outsider", "wrong password"))
+    assert bad.status_code == 401
+
+
+def test_json_api_links_lead_to_pages(site: Server) -> None:
+    info = httpx.get(f"{site.url}/pypi/ui-md/json").json()["info"]
+    for key in ("package_url", "project_url", "release_url"):
+        assert httpx.get(info[key]).status_code == 200, (key, info[key])
+
+
+def test_static_assets_only_by_name(site: Server) -> None:
+    css = httpx.get(f"{site.url}/_static/wheelcave.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert httpx.get(f"{site.url}/_static/wheelcave.js").headers["content-type"].startswith("text/javascript")
+    for name in ("pages.py", "..%2Fpages.py", "%2e%2e/readme.py", "nope.css"):
+        assert httpx.get(f"{site.url}/_static/{name}").status_code in (400, 404), name
