@@ -15,11 +15,14 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade "pip>=25"
 fi
-STAMP="$VENV/.wheelcave-install-$( (cat "$ROOT/pyproject.toml"; echo "$EXTRAS") | sha256sum | cut -c1-16)"
-if [ ! -e "$STAMP" ]; then
+# One stamp per pyproject.toml and extras; the test extras include everything serve needs, so
+# scripts/serve after scripts/test (or the other way round) installs nothing again.
+HASH="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+STAMP="$VENV/.wheelcave-install-$HASH-${EXTRAS:-base}"
+if [ ! -e "$STAMP" ] && ! { [ -z "$EXTRAS" ] && [ -e "$VENV/.wheelcave-install-$HASH-test" ]; }; then
     echo "bootstrap: installing wheelcave${EXTRAS:+[$EXTRAS]} into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --upgrade "pip>=25"
     "$VENV/bin/python" -m pip install --quiet -e "$ROOT${EXTRAS:+[$EXTRAS]}"
-    rm -f "$VENV"/.wheelcave-install-*
+    find "$VENV" -maxdepth 1 -name '.wheelcave-install-*' ! -name ".wheelcave-install-$HASH-*" -delete
     touch "$STAMP"
 fi

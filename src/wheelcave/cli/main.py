@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -112,6 +113,17 @@ def serve(
     os.close(lock_fd)
 
 
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (a terminal is asked before anything is deleted).")]
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Ask before deleting, when a person is at a terminal; scripts pass --yes (or have no terminal)."""
+    if yes or not sys.stdin.isatty():
+        return
+    if not typer.confirm(question, default=False):
+        raise fail("nothing deleted")
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
@@ -181,7 +193,7 @@ def _cooldown_options(cooldown: str | None, exempt: str | None) -> dict[str, Any
 
     out: dict[str, Any] = {}
     if cooldown is not None:
-        out["cooldown"] = parse_duration(cooldown)
+        out["cooldown"] = 0.0 if cooldown.strip().lower() in {"off", "none", "0"} else parse_duration(cooldown)
     if exempt is not None:
         out["cooldown_exempt"] = split(exempt)
     return out
@@ -191,8 +203,8 @@ Immutable = Annotated[bool | None, typer.Option("--immutable/--allow-overwrite",
 AllowDelete = Annotated[bool | None, typer.Option("--allow-delete/--no-delete", help="Hosted: whether files may be deleted.")]
 MaxFileSize = Annotated[str | None, typer.Option(help="Hosted: largest upload, e.g. 500MiB.")]
 PrereleaseKeep = Annotated[int | None, typer.Option(help="Hosted: gc keeps the newest N pre-releases per project.")]
-Cooldown = Annotated[str | None, typer.Option(help="Mirror/virtual: hide upstream files younger than this, e.g. 7d.")]
-CooldownExempt = Annotated[str | None, typer.Option(help="Mirror/virtual: projects exempt from the cooldown.")]
+Cooldown = Annotated[str | None, typer.Option(help="Mirror/virtual: hide upstream files younger than this, e.g. 7d; 'off' turns it off.")]
+CooldownExempt = Annotated[str | None, typer.Option(help="Mirror/virtual: projects exempt from the cooldown, comma-separated (replaces the list; '' empties it).")]
 AllowUpstream = Annotated[str | None, typer.Option(help="Virtual: private names also taken from mirror members.")]
 
 
@@ -297,14 +309,20 @@ def index_show(name: str, data_dir: DataDir = None, config: ConfigFile = None) -
         raise fail(f"no index named {name!r}")
     shown = dict(record.config)
     if isinstance(shown.get("upstream"), str):
+        if shown["upstream"] == "pip":  # what pip uses here, found as the server finds it
+            from wheelcave.upstream.discovery import pip_index_url
+
+            shown["upstream"] = f"{pip_index_url()} (pip's index)"
         shown["upstream"] = mask_url(shown["upstream"])
     typer.echo(json.dumps({"name": record.name, "kind": record.kind, "config": shown}, indent=2))
 
 
 @index_app.command("delete")
-def index_delete(name: str, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+def index_delete(name: str, yes: Yes = False, data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """Delete an index and its listings (the bytes stay until gc)."""
     from wheelcave.indexes.admin import IndexAdmin
+
+    _confirm(f"Delete index {name!r} and everything it lists?", yes)
 
     run(settings_for(data_dir, config), lambda svc: IndexAdmin(svc.repo).delete(name, actor="cli"))
     typer.echo(f"index {name!r} deleted", err=True)
@@ -369,10 +387,13 @@ def delete(
     project: str,
     version: Annotated[str | None, typer.Argument(help="Only this release.")] = None,
     file: Annotated[str | None, typer.Option("--file", help="Only this file.")] = None,
+    yes: Yes = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
     """Delete a project, a release or a file from a hosted index."""
+    what = file or (f"{project} {version}" if version else f"every release of {project}")
+    _confirm(f"Delete {what} from {index!r}?", yes)
     async def go(svc: Services) -> list[str]:
         target = await svc.registry.upload_target(index)
         return await target.delete(project, version, file, actor="cli")
@@ -439,4 +460,15 @@ def gc(
 
 
 def main() -> None:
-    app()
+    """Every failure a user can cause is one ``error:`` line and exit 1 (typer's own usage
+    errors: exit 2), never a traceback."""
+    from wheelcave.config import ConfigError
+
+    try:
+        app()
+    except (ConfigError, WheelcaveError) as exc:
+        typer.echo(f"error: {getattr(exc, 'message', None) or exc}", err=True)
+        hint = getattr(exc, "hint", None)
+        if hint:
+            typer.echo(f"hint: {hint}", err=True)
+        raise SystemExit(1) from None

@@ -126,11 +126,10 @@ async def _serve(
             entry = CachedPage.make(token, body, _TAGS[fmt], index.cache_ttl())
         cache.put(key, entry)
     if entry.body is None:
-        return PlainTextResponse(
-            f"Project {project!r} not found in index {index_name!r}.\n",
-            status_code=404,
-            headers={"Vary": _VARY},
-        )
+        message = f"Project {project!r} not found in index {index_name!r}."
+        if getattr(getattr(index, "config", None), "offline", False):
+            message = f"Project {project!r} is not cached in index {index_name!r}, which is offline (it never asks its upstream)."
+        return PlainTextResponse(message + "\n", status_code=404, headers={"Vary": _VARY})
     return _page_response(request, entry, fmt, public)
 
 
