@@ -65,6 +65,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("server", "public_url"): "public_url",
     ("server", "tls_cert"): "tls_cert",
     ("server", "tls_key"): "tls_key",
+    ("server", "session_secret"): "session_secret",
     ("database", "url"): "database_url",
     ("database", "sqlite_synchronous"): "sqlite_synchronous",
     ("storage", "path"): "blob_dir",
@@ -131,6 +132,8 @@ class Settings:
     tls_cert: str = ""
     tls_key: str = ""
     public_url: str = ""
+    #: Signs web sessions; empty: a secret kept in the data folder (replicas must share one).
+    session_secret: str = ""
     database_url: str = ""
     sqlite_synchronous: str = "full"
     blob_dir: Path = Path()
@@ -249,7 +252,7 @@ def load_settings(
 
 
 _FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host", "tls_cert", "tls_key", "public_url",
-                                          "sqlite_synchronous"}
+                                          "sqlite_synchronous", "session_secret"}
 
 
 def _declared_indexes(path: Path, table: object) -> dict[str, dict[str, Any]]:

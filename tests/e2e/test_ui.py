@@ -139,3 +139,96 @@ def test_static_assets_only_by_name(site: Server) -> None:
     assert httpx.get(f"{site.url}/_static/wheelcave.js").headers["content-type"].startswith("text/javascript")
     for name in ("pages.py", "..%2Fpages.py", "%2e%2e/readme.py", "nope.css"):
         assert httpx.get(f"{site.url}/_static/{name}").status_code in (400, 404), name
+
+
+def _csrf(client: httpx.Client, url: str) -> str:
+    page = client.get(url)
+    assert page.status_code in (200, 401, 404), page.status_code
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+
+def _sign_in(site: Server, user: str, password: str, next_: str = "/") -> httpx.Client:
+    client = httpx.Client(base_url=site.url)
+    token = _csrf(client, "/login")
+    r = client.post("/login", data={"csrf": token, "username": user, "password": password, "next": next_})
+    assert r.status_code == 303, r.text
+    return client
+
+
+def test_sign_in_and_out(site: Server, admin: tuple[str, str]) -> None:
+    client = httpx.Client(base_url=site.url)
+    token = _csrf(client, "/login")
+    wrong = client.post("/login", data={"csrf": token, "username": "admin", "password": "wrong", "next": "/"})
+    assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
+    assert "wheelcave_session" not in client.cookies
+    no_csrf = client.post("/login", data={"username": admin[0], "password": admin[1]})
+    assert no_csrf.status_code == 403
+    for evil in ("//evil.example/", "https://evil.example/", "/\\\\evil.example"):
+        r = client.post("/login", data={"csrf": token, "username": admin[0], "password": admin[1], "next": evil})
+        assert r.status_code == 303 and r.headers["location"] == "/", evil  # never off this site
+    cookie = next(c for c in client.cookies.jar if c.name == "wheelcave_session")
+    assert cookie.has_nonstandard_attr("HttpOnly") and cookie.get_nonstandard_attr("SameSite", "").lower() == "lax"
+    assert "signed in as admin" in client.get("/").text
+    assert client.get("/index/ui-priv/").status_code == 200
+    # The cookie is for pages only: the APIs and uploads ignore it.
+    assert client.get("/api/v1/whoami").json()["name"] is None
+    assert client.get("/api/v1/tokens").status_code == 401
+    assert client.get("/index/ui-priv/simple/ui-secret/").status_code == 401
+    forged = httpx.Client(base_url=site.url, cookies={"wheelcave_session": cookie.value[:-4] + "AAAA"})
+    assert "anonymous" in forged.get("/").text or "Sign in" in forged.get("/").text
+    assert forged.get("/index/ui-priv/").status_code == 401
+    client.post("/logout", data={"csrf": _csrf(client, "/")})
+    assert "Sign in" in client.get("/").text and client.get("/index/ui-priv/").status_code == 401
+
+
+def test_tokens_from_the_browser(site: Server, admin: tuple[str, str]) -> None:
+    client = _sign_in(site, "ui-outsider", "a long password 1")
+    refused = client.post("/account/tokens", data={"description": "no csrf"})
+    assert refused.status_code == 403
+    made = client.post("/account/tokens", data={"csrf": _csrf(client, "/account/tokens"), "description": "laptop"})
+    assert made.status_code == 201 and made.headers["cache-control"] == "no-store"
+    secret = re.search(r'<pre id="new-token">([^<]+)</pre>', made.text).group(1)  # type: ignore[union-attr]
+    assert httpx.get(f"{site.url}/api/v1/whoami", auth=("__token__", secret)).json()["name"] == "ui-outsider"
+    listing = client.get("/account/tokens").text
+    assert "laptop" in listing and secret not in listing  # shown once
+    token_id = re.search(r'/account/tokens/(\d+)/revoke', listing).group(1)  # type: ignore[union-attr]
+    other = _sign_in(site, *admin)
+    # the administrator may revoke it; another plain user may not (404), and nobody without the form's token
+    assert client.post(f"/account/tokens/{token_id}/revoke", data={}).status_code == 403
+    assert httpx.post(f"{site.url}/account/tokens/{token_id}/revoke").status_code in (401, 403)
+    assert client.post(f"/account/tokens/{token_id}/revoke", data={"csrf": _csrf(client, "/account/tokens")}).status_code == 303
+    assert httpx.get(f"{site.url}/api/v1/whoami", auth=("__token__", secret)).status_code == 401
+    assert other.post("/account/tokens/999999/revoke", data={"csrf": _csrf(other, "/account/tokens")}).status_code == 404
+    assert httpx.get(f"{site.url}/account/tokens").status_code == 401
+
+
+def test_yank_from_the_browser_and_the_audit_log(site: Server, admin: tuple[str, str]) -> None:
+    outsider = _sign_in(site, "ui-outsider", "a long password 1")
+    page = outsider.get("/index/local/project/ui-rst/1.0/")
+    assert "Yank 1.0" not in page.text  # no right, no button
+    refused = outsider.post("/index/local/project/ui-rst/1.0/yank", data={"csrf": _csrf(outsider, "/"), "reason": "x"})
+    assert refused.status_code == 403
+    anonymous = httpx.post(f"{site.url}/index/local/project/ui-rst/1.0/yank", data={"reason": "x"})
+    assert anonymous.status_code in (401, 403)
+    client = _sign_in(site, *admin)
+    page = client.get("/index/local/project/ui-rst/1.0/")
+    assert "Yank 1.0" in page.text
+    assert client.post("/index/local/project/ui-rst/1.0/yank", data={"reason": "no csrf"}).status_code == 403
+    done = client.post("/index/local/project/ui-rst/1.0/yank", data={"csrf": _csrf(client, "/"), "reason": "bad docs"})
+    assert done.status_code == 303
+    assert "yanked: bad docs" in client.get("/index/local/project/ui-rst/1.0/").text
+    assert httpx.get(f"{site.url}/simple/ui-rst/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()["files"][0]["yanked"] == "bad docs"
+    assert client.post("/index/local/project/ui-rst/1.0/unyank", data={"csrf": _csrf(client, "/")}).status_code == 303
+    assert "Yank 1.0" in client.get("/index/local/project/ui-rst/1.0/").text
+    log = client.get("/admin/audit", params={"project": "ui-rst"})
+    assert log.status_code == 200 and "file.yank" in log.text and "file.unyank" in log.text
+    assert outsider.get("/admin/audit").status_code == 404
+    assert httpx.get(f"{site.url}/admin/audit").status_code == 401
+
+
+def test_a_new_password_ends_sessions(site: Server, admin: tuple[str, str]) -> None:
+    ok(httpx.post(f"{site.url}/api/v1/users", json={"name": "ui-temp", "password": "first password 12"}, auth=admin))
+    client = _sign_in(site, "ui-temp", "first password 12")
+    assert "signed in as ui-temp" in client.get("/").text
+    ok(httpx.patch(f"{site.url}/api/v1/users/ui-temp", json={"password": "second password 34"}, auth=admin))
+    assert "signed in as" not in client.get("/").text

@@ -8,69 +8,30 @@ where nothing is public.
 
 from __future__ import annotations
 
-import functools
-from datetime import datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from packaging.requirements import InvalidRequirement, Requirement
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from wheelcave import __version__
 from wheelcave.core.jsonapi import latest_version, versions_of
 from wheelcave.core.names import normalize
 from wheelcave.core.redact import mask_url
 from wheelcave.core.versions import version_key
 from wheelcave.db.browse import Browse
-from wheelcave.errors import NotFound, Unauthorized, WheelcaveError
+from wheelcave.errors import NotFound, Unauthorized
 from wheelcave.web.access import caller, readable_index
 from wheelcave.web.deps import services, site_url
 from wheelcave.web.ui.readme import render_readme
+from wheelcave.web.ui.render import page, render, when
 
 __all__ = ["routes"]
 
 DEFAULT_INDEX = "main"
 _STATIC = {"wheelcave.css": "text/css; charset=utf-8", "wheelcave.js": "text/javascript; charset=utf-8"}
-
-
-@functools.cache
-def _env() -> Environment:
-    return Environment(loader=PackageLoader("wheelcave.web.ui", "templates"), autoescape=select_autoescape(["html"]),
-                       trim_blocks=True, lstrip_blocks=True)
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
-
-
-async def _render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    site = site_url(request)
-    who = request.scope.get("wheelcave.principal")
-    body = _env().get_template(template).render(
-        root=urlsplit(site).path or "/", site=site, wheelcave_version=__version__, who=getattr(who, "name", None), **context)
-    return HTMLResponse(body, status_code=status)
-
-
-def _pages(handler: Any) -> Any:
-    """A page handler whose refusals and misses are pages too (with the API's status codes)."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except WheelcaveError as exc:
-            if exc.status >= 500:
-                raise
-            response = await _render(request, "error.html", exc.status, code=exc.status, message=exc.message)
-            if isinstance(exc, Unauthorized):
-                response.headers["WWW-Authenticate"] = 'Basic realm="wheelcave", charset="UTF-8"'
-            return response
-
-    return wrapped
 
 
 async def _readable(request: Request) -> list[Any]:
@@ -83,7 +44,7 @@ async def _readable(request: Request) -> list[Any]:
     return readable
 
 
-@_pages
+@page
 async def home(request: Request) -> Response:
     readable = await _readable(request)
     browse = Browse(services(request).db)
@@ -91,13 +52,13 @@ async def home(request: Request) -> Response:
     by_id = {r.id: r.name for r in readable}
     hosted = [r.id for r in readable if r.kind == "hosted"]
     recent = [{"index": by_id[u.index_id], "project": u.project, "display": u.display_name, "version": u.version,
-               "when": _when(u.upload_time)} for u in await browse.recent_uploads(hosted)]
+               "when": when(u.upload_time)} for u in await browse.recent_uploads(hosted)]
     indexes = [{"name": r.name, "kind": r.kind, "projects": counts.get(r.id, 0) if r.kind != "virtual" else "—"}
                for r in readable]
-    return await _render(request, "home.html", indexes=indexes, recent=recent)
+    return await render(request, "home.html", indexes=indexes, recent=recent)
 
 
-@_pages
+@page
 async def search(request: Request) -> Response:
     query = request.query_params.get("q", "").strip()[:200]
     results: list[dict[str, Any]] = []
@@ -113,7 +74,7 @@ async def search(request: Request) -> Response:
         ordered = sorted(best.items(), key=lambda kv: (kv[1][0] != exact, not kv[1][0].startswith(exact), kv[1][0]))
         results = [{"index": by_id[i], "project": p, "display": d, "version": v, "summary": s}
                    for (i, _), (p, d, v, s) in ordered[:100]]
-    return await _render(request, "search.html", query=query, results=results)
+    return await render(request, "search.html", query=query, results=results)
 
 
 def _dependencies(meta: dict[str, Any]) -> list[dict[str, str]]:
@@ -143,7 +104,7 @@ async def _project(request: Request, index_name: str, project_root: str) -> Resp
     if name != project:
         tail = f"{version}/" if version else ""
         return RedirectResponse(f"{project_root}{name}/{tail}", status_code=301)
-    index, _, _ = await readable_index(request, index_name)
+    index, who, access = await readable_index(request, index_name)
     page = await index.project(name, with_metadata=True)  # type: ignore[arg-type]
     if page is None or not page.files:
         raise NotFound(f"No project {project!r} in index {index_name!r}.")
@@ -159,26 +120,27 @@ async def _project(request: Request, index_name: str, project_root: str) -> Resp
     versions = [{"version": v, "yanked": all(f.yanked for f in fs), "reason": next((f.yanked_reason for f in fs if f.yanked_reason), None)}
                 for v, fs in reversed(list(releases.items()))]
     site = site_url(request)
-    return await _render(
+    return await render(
         request, "project.html", name=name, display=meta.get("name") or page.display_name or name, version=match,
         summary=meta.get("summary"), readme=render_readme(meta.get("description"), meta.get("description_content_type")),
         release_yanked=all(f.yanked for f in files), yank_reason=next((f.yanked_reason for f in files if f.yanked_reason), None),
-        files=[{"filename": f.filename, "url": f.url, "size": f.size, "when": _when(f.upload_time), "yanked": f.yanked,
+        files=[{"filename": f.filename, "url": f.url, "size": f.size, "when": when(f.upload_time), "yanked": f.yanked,
                 "requires_python": f.requires_python, "sha256": f.sha256} for f in files],
         requires_python=meta.get("requires_python") or next((f.requires_python for f in files if f.requires_python), None),
         dependencies=_dependencies(meta), links=_links(meta), versions=versions, index=index_name, kind=index.kind,
         index_url=f"{site}simple/" if index_name == DEFAULT_INDEX else f"{site}index/{index_name}/simple/",
         project_root=project_root,
+        can_yank=index.kind == "hosted" and who is not None and access.can(who, "yank", index_name, name),
     )
 
 
-@_pages
+@page
 async def root_project(request: Request) -> Response:
     root = urlsplit(site_url(request)).path or "/"
     return await _project(request, DEFAULT_INDEX, f"{root}project/")
 
 
-@_pages
+@page
 async def index_project(request: Request) -> Response:
     root = urlsplit(site_url(request)).path or "/"
     index = request.path_params["index"]
@@ -202,7 +164,7 @@ def _settings(kind: str, config: dict[str, Any], *, admin: bool) -> list[tuple[s
     return out
 
 
-@_pages
+@page
 async def index_page(request: Request) -> Response:
     name = request.path_params["index"]
     index, who, access = await readable_index(request, name)
@@ -213,7 +175,7 @@ async def index_page(request: Request) -> Response:
         config["upstream"] = client.base  # the URL in use ("pip" means what pip would use)
     projects = await index.list_projects()
     limit = 2000
-    return await _render(request, "index.html", index={"name": name, "kind": index.kind},
+    return await render(request, "index.html", index={"name": name, "kind": index.kind},
                          settings=_settings(index.kind, config, admin=bool(who and who.is_admin)), projects=projects[:limit], truncated=len(projects) > limit,
                          uploads=index.kind in {"hosted", "virtual"})
 
