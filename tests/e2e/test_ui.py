@@ -232,3 +232,29 @@ def test_a_new_password_ends_sessions(site: Server, admin: tuple[str, str]) -> N
     assert "signed in as ui-temp" in client.get("/").text
     ok(httpx.patch(f"{site.url}/api/v1/users/ui-temp", json={"password": "second password 34"}, auth=admin))
     assert "signed in as" not in client.get("/").text
+
+
+def test_upload_from_the_browser(site: Server, admin: tuple[str, str], tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "ui-browser", "1.0", summary="from a browser")
+    content = {"content": (wheel.name, wheel.read_bytes(), "application/octet-stream")}
+    assert httpx.post(f"{site.url}/upload/local", files=content).status_code == 401
+    client = _sign_in(site, "ui-outsider", "a long password 1")
+    form = client.get("/upload")
+    assert form.status_code == 200 and '<option value="local">' in form.text and "ui-priv" not in form.text
+    csrf = _csrf(client, "/upload")
+    assert client.post("/upload/local", files=content).status_code == 403  # no CSRF token: nothing stored
+    assert httpx.get(f"{site.url}/simple/ui-browser/").status_code == 404
+    assert client.post("/upload/ui-priv", data={"csrf": csrf}, files=content).status_code == 404  # may not see it
+    done = client.post("/upload/local", data={"csrf": csrf}, files=content)
+    assert done.status_code == 303 and done.headers["location"] == "/index/local/project/ui-browser/1.0/"
+    assert "from a browser" in client.get(done.headers["location"]).text
+    again = client.post("/upload/local", data={"csrf": csrf}, files=content, headers={"Accept": "application/json"})
+    assert again.json() == {"ok": True, "filename": wheel.name, "created": False, "url": "/index/local/project/ui-browser/1.0/",
+                            "warnings": []}
+    broken = {"content": ("ui_broken-1.0-py3-none-any.whl", b"PK not a zip", "application/octet-stream")}
+    bad = client.post("/upload/local", headers={"Accept": "application/json", "X-CSRF-Token": csrf}, files=broken)
+    assert bad.status_code == 400 and bad.json()["ok"] is False and "zip" in bad.json()["error"]
+    other = make_wheel(tmp_path / "x", "ui-browser", "1.0", summary="other bytes") if (tmp_path / "x").mkdir() is None else None
+    clash = client.post("/upload/local", data={"csrf": csrf}, headers={"Accept": "application/json"},
+                        files={"content": (other.name, other.read_bytes(), "application/octet-stream")})
+    assert clash.status_code == 409 and "already exists" in clash.json()["error"]

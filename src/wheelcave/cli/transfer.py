@@ -252,7 +252,7 @@ def export(
     base_url: Annotated[str, typer.Option("--base-url", help="Where the tree will be served, for absolute JSON API URLs.")] = "",
     nginx_listen: Annotated[str, typer.Option("--nginx-listen", help="The listen directive of the generated nginx.conf.")] = "8080",
     full: Annotated[bool, typer.Option("--full", help="Rewrite everything, not only what changed.")] = False,
-    watch: Annotated[bool, typer.Option("--watch", help="Keep exporting after every change (polls the index's generation).")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep exporting after every change (looks at the projects' last changes).")] = False,
     interval: Annotated[float, typer.Option("--interval", help="With --watch: seconds between looks.")] = 1.0,
     quiet: Quiet = False,
     as_json: Json = False,

@@ -7,6 +7,7 @@ treat a redirect of the POST as an error.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
@@ -16,13 +17,13 @@ from wheelcave.auth.access import Principal
 from wheelcave.core.filenames import parse_dist_filename
 from wheelcave.core.names import normalize
 from wheelcave.errors import Forbidden, NotFound, Unauthorized, WheelcaveError
-from wheelcave.indexes.hosted import HostedIndex, UploadForm
+from wheelcave.indexes.hosted import HostedIndex, UploadForm, UploadResult
 from wheelcave.services import Services
 from wheelcave.web.access import caller, require
 from wheelcave.web.deps import client_address, services
 from wheelcave.web.multipart import read_upload_form
 
-__all__ = ["routes"]
+__all__ = ["receive_upload", "routes"]
 
 log = logging.getLogger("wheelcave.upload")
 _DRAIN_LIMIT = 64 * 2**20
@@ -86,13 +87,23 @@ async def _check_project(svc: Services, user: Principal, target: HostedIndex, pr
     return owners
 
 
-async def _upload(request: Request, index_name: str) -> Response:
+async def receive_upload(
+    request: Request, index_name: str, *, check: Callable[[UploadForm], None] | None = None, browser: bool = False,
+) -> UploadResult | None:
+    """Take one upload to ``index_name``: who, where, the streamed form, the project's owners,
+    then the index's own checks. ``check`` sees the parsed form before anything is stored (a
+    page's CSRF token). ``browser``: a form with only the file (a web page's upload), whose name,
+    version and digest are read from the file as an import reads them. None: the client left."""
     svc = services(request)
     form = None
     try:
         user, target = await _authorize(request, index_name)
         limit = min(svc.settings.max_file_size, target.policy.max_file_size or svc.settings.max_file_size)
         form = await read_upload_form(request, svc.blobs, limit)
+        if check is not None:
+            check(form)
+        if browser:
+            _fill_from_file(form)
         owners = await _check_project(svc, user, target, _project_of(form))
     except WheelcaveError:
         if form is not None and form.temp is not None:
@@ -101,7 +112,7 @@ async def _upload(request: Request, index_name: str) -> Response:
         raise
     except ClientDisconnect:  # the client went away mid-body: nothing kept, nobody to answer
         log.info("upload.disconnected index=%s address=%s", index_name, client_address(request) or "-")
-        return Response(status_code=400)
+        return None
     result = await target.upload(form, uploader=user.name, address=client_address(request))
     if result.created:  # a repeated identical upload wrote nothing
         svc.registry.note_bump(target.id)
@@ -111,6 +122,28 @@ async def _upload(request: Request, index_name: str) -> Response:
         "upload.%s index=%s file=%s user=%s",
         "accepted" if result.created else "repeated", target.name, result.file.filename, user.name,
     )
+    return result
+
+
+def _fill_from_file(form: UploadForm) -> None:
+    """The fields twine would send, read from the file itself (name and version from its
+    filename, its sha256); the archive's metadata is checked against them as for any upload."""
+    if form.temp is None or not form.filename:
+        return
+    try:
+        dist = parse_dist_filename(form.filename)
+    except ValueError:
+        return  # the upload's own check names the problem
+    form.fields.setdefault(":action", ["file_upload"])
+    form.fields.setdefault("name", [dist.project])
+    form.fields.setdefault("version", [str(dist.version)])
+    form.fields.setdefault("sha256_digest", [form.temp.digests.sha256])
+
+
+async def _upload(request: Request, index_name: str) -> Response:
+    result = await receive_upload(request, index_name)
+    if result is None:
+        return Response(status_code=400)
     return PlainTextResponse("\n".join(result.warnings) + ("\n" if result.warnings else ""))
 
 
