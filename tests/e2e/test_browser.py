@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.dists import make_wheel
+from tests.support.dists import make_wheel, wheel_bytes
 from tests.support.server import Server
 from tests.support.upload import upload
+from tests.support.upstream import FakeUpstream, UpFile
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_VERSION = "4.14.1"
@@ -69,8 +70,18 @@ def axe_source() -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def upstream() -> Iterator[FakeUpstream]:
+    up = FakeUpstream()
+    up.add("brw-upstream", UpFile("brw_upstream-3.0-py3-none-any.whl", wheel_bytes("brw-upstream", "3.0", summary="from upstream")))
+    up.start()
+    yield up
+    up.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> Iterator[Server]:
     srv = Server(tmp_path_factory.mktemp("browser") / "data").start()
+    srv.cli("index", "create", "up", "--kind", "mirror", "--upstream", upstream.url)
     tmp = tmp_path_factory.mktemp("dists")
     auth = ("admin", srv.admin_password)
     assert upload(f"{srv.url}/legacy/", make_wheel(tmp, "brw-demo", "1.0", summary="browser demo", description=README,
@@ -135,6 +146,13 @@ def test_a_person_uses_the_pages(browser: Any, site: Server, tmp_path: Path) -> 
     token = page.inner_text("#new-token")
     assert httpx.get(f"{site.url}/api/v1/whoami", auth=("__token__", token)).json()["name"] == "admin"
     shot(page, "tokens")
+
+    page.fill("#q", "brw-upstream")
+    page.press("#q", "Enter")
+    page.click("text=Fetch brw-upstream from the upstream of up")
+    page.wait_for_selector("text=brw_upstream-3.0-py3-none-any.whl")
+    assert "from upstream" in page.inner_text("main")
+    shot(page, "fetched")
 
     page.goto(site.url + "/admin/audit?project=brw-upload")
     assert "file.yank" in page.inner_text("table")

@@ -187,7 +187,7 @@ def test_tokens_from_the_browser(site: Server, admin: tuple[str, str]) -> None:
     assert refused.status_code == 403
     made = client.post("/account/tokens", data={"csrf": _csrf(client, "/account/tokens"), "description": "laptop"})
     assert made.status_code == 201 and made.headers["cache-control"] == "no-store"
-    secret = re.search(r'<pre id="new-token">([^<]+)</pre>', made.text).group(1)  # type: ignore[union-attr]
+    secret = re.search(r'<pre id="new-token"[^>]*>([^<]+)</pre>', made.text).group(1)  # type: ignore[union-attr]
     assert httpx.get(f"{site.url}/api/v1/whoami", auth=("__token__", secret)).json()["name"] == "ui-outsider"
     listing = client.get("/account/tokens").text
     assert "laptop" in listing and secret not in listing  # shown once
@@ -258,3 +258,19 @@ def test_upload_from_the_browser(site: Server, admin: tuple[str, str], tmp_path:
     clash = client.post("/upload/local", data={"csrf": csrf}, headers={"Accept": "application/json"},
                         files={"content": (other.name, other.read_bytes(), "application/octet-stream")})
     assert clash.status_code == 409 and "already exists" in clash.json()["error"]
+
+
+def test_fetch_from_upstream_needs_manage(site: Server, admin: tuple[str, str]) -> None:
+    """Search offers a fetch only to a mirror's administrators; others get no button and a refusal."""
+    outsider = _sign_in(site, "ui-outsider", "a long password 1")
+    assert "Fetch" not in outsider.get("/search", params={"q": "ui-nowhere"}).text
+    refused = outsider.post("/index/pypi/fetch", data={"csrf": _csrf(outsider, "/"), "project": "ui-nowhere"})
+    assert refused.status_code == 403
+    client = _sign_in(site, *admin)
+    assert "Fetch ui-nowhere from the upstream of pypi" in client.get("/search", params={"q": "ui-nowhere"}).text
+    assert client.post("/index/pypi/fetch", data={"project": "ui-nowhere"}).status_code == 403  # no CSRF token
+    bad = client.post("/index/pypi/fetch", data={"csrf": _csrf(client, "/"), "project": "../etc"})
+    assert bad.status_code == 400
+    missing = client.post("/index/pypi/fetch", data={"csrf": _csrf(client, "/"), "project": "ui-nowhere"})
+    assert missing.status_code == 404  # the test upstream has no such project
+    assert client.post("/index/local/fetch", data={"csrf": _csrf(client, "/"), "project": "ui-md"}).status_code == 400

@@ -15,9 +15,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from wheelcave.auth.admin import Actor
-from wheelcave.core.names import normalize
+from wheelcave.core.names import is_valid_project_name, normalize
 from wheelcave.errors import BadRequest, NotFound, Unauthorized
 from wheelcave.indexes.hosted import HostedIndex
+from wheelcave.indexes.mirror import MirrorIndex
 from wheelcave.web.access import require
 from wheelcave.web.deps import client_address, services, site_url
 from wheelcave.web.ui.render import page, render, when
@@ -163,6 +164,26 @@ async def audit(request: Request) -> Response:
     return await render(request, "audit.html", entries=rows, filters={k: v or "" for k, v in filters.items()})
 
 
+@page
+async def fetch_from_upstream(request: Request) -> Response:
+    """Pull a project's newest release (or a chosen one) from a mirror's upstream into its cache."""
+    index_name = request.path_params["index"]
+    form = await _form(request)
+    project = form.get("project", "").strip()
+    if not is_valid_project_name(project):
+        raise BadRequest("Give a valid project name.")
+    who = await require(request, "manage", index_name)
+    index = await services(request).registry.get(index_name)
+    if not isinstance(index, MirrorIndex):
+        raise BadRequest(f"Index {index_name!r} is not a mirror.")
+    version = form.get("version", "").strip() or None
+    files = await index.fetch_release(normalize(project), version)
+    await services(request).repo.audit({"actor": who.name, "action": "mirror.fetch", "index_name": index_name,
+                                        "project": normalize(project), "address": client_address(request),
+                                        "detail": {"version": version, "files": files}})
+    return RedirectResponse(f"{_root(request)}index/{quote(index_name)}/project/{normalize(project)}/", status_code=303)
+
+
 routes = [
     Route("/login", login_form, methods=["GET", "HEAD"]),
     Route("/login", login, methods=["POST"]),
@@ -173,4 +194,5 @@ routes = [
     Route("/index/{index}/project/{project}/{version}/yank", yank, methods=["POST"]),
     Route("/index/{index}/project/{project}/{version}/unyank", unyank, methods=["POST"]),
     Route("/admin/audit", audit, methods=["GET", "HEAD"]),
+    Route("/index/{index}/fetch", fetch_from_upstream, methods=["POST"]),
 ]

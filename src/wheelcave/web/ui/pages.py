@@ -12,13 +12,15 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio.to_thread
+from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from wheelcave.core.jsonapi import latest_version, versions_of
-from wheelcave.core.names import normalize
+from wheelcave.core.names import is_valid_project_name, normalize
 from wheelcave.core.redact import mask_url
 from wheelcave.core.versions import version_key
 from wheelcave.db.browse import Browse
@@ -74,7 +76,19 @@ async def search(request: Request) -> Response:
         ordered = sorted(best.items(), key=lambda kv: (kv[1][0] != exact, not kv[1][0].startswith(exact), kv[1][0]))
         results = [{"index": by_id[i], "project": p, "display": d, "version": v, "summary": s}
                    for (i, _), (p, d, v, s) in ordered[:100]]
-    return await render(request, "search.html", query=query, results=results)
+    return await render(request, "search.html", query=query, results=results,
+                        fetch_into=await _fetchable(request, query, results))
+
+
+async def _fetchable(request: Request, query: str, results: list[dict[str, Any]]) -> list[str]:
+    """Mirrors this reader may pull ``query`` into (administrators of a mirror, as the API's
+    fetch asks), when no index here has a project of exactly that name."""
+    who = request.scope.get("wheelcave.principal")
+    if who is None or not is_valid_project_name(query) or any(r["project"] == normalize(query) for r in results):
+        return []
+    svc = services(request)
+    access = await svc.auth.access()
+    return [r.name for r in await svc.registry.names() if r.kind == "mirror" and access.can(who, "manage", r.name)]
 
 
 def _dependencies(meta: dict[str, Any]) -> list[dict[str, str]]:
@@ -117,6 +131,8 @@ async def _project(request: Request, index_name: str, project_root: str) -> Resp
     files = releases[match]
     wheels_first = sorted(files, key=lambda f: not f.filename.endswith(".whl"))
     meta: dict[str, Any] = dict(next((f.core_metadata for f in wheels_first if f.core_metadata), None) or {})
+    if not meta:  # a mirrored release: its metadata file, once cached, says as much
+        meta = await _cached_metadata(request, wheels_first)
     versions = [{"version": v, "yanked": all(f.yanked for f in fs), "reason": next((f.yanked_reason for f in fs if f.yanked_reason), None)}
                 for v, fs in reversed(list(releases.items()))]
     site = site_url(request)
@@ -132,6 +148,16 @@ async def _project(request: Request, index_name: str, project_root: str) -> Resp
         project_root=project_root,
         can_yank=index.kind == "hosted" and who is not None and access.can(who, "yank", index_name, name),
     )
+
+
+async def _cached_metadata(request: Request, files: list[Any]) -> dict[str, Any]:
+    blobs = services(request).blobs
+    for f in files:
+        if f.metadata_sha256 and blobs.exists(f.metadata_sha256):
+            data = await anyio.to_thread.run_sync(blobs.read_bytes, f.metadata_sha256)
+            raw, _ = parse_email(data)
+            return dict(raw)
+    return {}
 
 
 @page
