@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 PEER_SCENARIOS = ("hot", "warm", "cold", "scale", "upload")
-OWN_SCENARIOS = ("foundation", "indexes", "mirror", "auth", "durability", "fill")
+OWN_SCENARIOS = ("foundation", "indexes", "mirror", "auth", "durability", "fill", "pages")
 
 
 def main() -> None:
@@ -38,6 +38,10 @@ def main() -> None:
             from benchmarks.foundation import main as foundation
 
             text = foundation(args.seconds)
+        elif name == "pages":
+            from benchmarks.pages import main as pages
+
+            text = pages()
         elif name == "fill":
             from benchmarks.fill import main as fill
 

@@ -141,13 +141,20 @@ async def _project(request: Request, index_name: str, project_root: str) -> Resp
         summary=meta.get("summary"), readme=render_readme(meta.get("description"), meta.get("description_content_type")),
         release_yanked=all(f.yanked for f in files), yank_reason=next((f.yanked_reason for f in files if f.yanked_reason), None),
         files=[{"filename": f.filename, "url": f.url, "size": f.size, "when": when(f.upload_time), "yanked": f.yanked,
-                "requires_python": f.requires_python, "sha256": f.sha256} for f in files],
+                "requires_python": f.requires_python, "sha256": f.sha256,
+                "source": _source(index.kind, services(request).blobs.exists(f.sha256))} for f in files],
         requires_python=meta.get("requires_python") or next((f.requires_python for f in files if f.requires_python), None),
         dependencies=_dependencies(meta), links=_links(meta), versions=versions, index=index_name, kind=index.kind,
         index_url=f"{site}simple/" if index_name == DEFAULT_INDEX else f"{site}index/{index_name}/simple/",
         project_root=project_root,
         can_yank=index.kind == "hosted" and who is not None and access.can(who, "yank", index_name, name),
     )
+
+
+def _source(kind: str, stored: bool) -> str:
+    if kind == "hosted":
+        return "uploaded"
+    return "cached" if stored else "upstream, not cached yet"
 
 
 async def _cached_metadata(request: Request, files: list[Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ cleaned by nh3 (no script, no event handler, no ``javascript:`` URL survives).""
 
 from __future__ import annotations
 
+import functools
 import html
 
 import nh3
@@ -15,9 +16,15 @@ MAX_RENDERED = 512 * 1024
 
 
 def render_readme(text: str | None, content_type: str | None) -> str:
-    """Safe HTML for ``text``; plain text (escaped) when the markup does not render."""
+    """Safe HTML for ``text``; plain text (escaped) when the markup does not render. Rendered
+    once per text (a release's description never changes; reStructuredText costs tens of ms)."""
     if not text:
         return ""
+    return _rendered(text, content_type)
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered(text: str, content_type: str | None) -> str:
     kind = (content_type or "text/x-rst").split(";")[0].strip().lower()
     rendered: str | None = None
     if len(text) <= MAX_RENDERED:
