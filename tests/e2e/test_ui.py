@@ -210,6 +210,8 @@ def test_yank_from_the_browser_and_the_audit_log(site: Server, admin: tuple[str,
     assert refused.status_code == 403
     anonymous = httpx.post(f"{site.url}/index/local/project/ui-rst/1.0/yank", data={"reason": "x"})
     assert anonymous.status_code in (401, 403)
+    anonymous_before = httpx.get(f"{site.url}/index/local/project/ui-rst/1.0/").text  # kept for anonymous readers
+    assert "yanked" not in anonymous_before and "Yank 1.0" not in anonymous_before
     client = _sign_in(site, *admin)
     page = client.get("/index/local/project/ui-rst/1.0/")
     assert "Yank 1.0" in page.text
@@ -217,6 +219,7 @@ def test_yank_from_the_browser_and_the_audit_log(site: Server, admin: tuple[str,
     done = client.post("/index/local/project/ui-rst/1.0/yank", data={"csrf": _csrf(client, "/"), "reason": "bad docs"})
     assert done.status_code == 303
     assert "yanked: bad docs" in client.get("/index/local/project/ui-rst/1.0/").text
+    assert "yanked: bad docs" in httpx.get(f"{site.url}/index/local/project/ui-rst/1.0/").text  # the kept page is gone
     assert httpx.get(f"{site.url}/simple/ui-rst/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()["files"][0]["yanked"] == "bad docs"
     assert client.post("/index/local/project/ui-rst/1.0/unyank", data={"csrf": _csrf(client, "/")}).status_code == 303
     assert "Yank 1.0" in client.get("/index/local/project/ui-rst/1.0/").text

@@ -16,7 +16,7 @@ import anyio.to_thread
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from wheelcave.core.jsonapi import latest_version, versions_of
@@ -26,7 +26,8 @@ from wheelcave.core.versions import version_key
 from wheelcave.db.browse import Browse
 from wheelcave.errors import NotFound, Unauthorized
 from wheelcave.web.access import caller, readable_index
-from wheelcave.web.deps import services, site_url
+from wheelcave.web.deps import page_cache, services, site_url
+from wheelcave.web.pagecache import CachedPage
 from wheelcave.web.ui.readme import render_readme
 from wheelcave.web.ui.render import page, render, when
 
@@ -48,6 +49,21 @@ async def _readable(request: Request) -> list[Any]:
 
 @page
 async def home(request: Request) -> Response:
+    who = await caller(request)  # credentials are checked before anything is answered
+    svc = services(request)
+    key = ("ui-home", urlsplit(site_url(request)).path)
+    token = (*(g for pair in await svc.registry.epoch() for g in pair),)
+    if who is None:  # counts of mirror projects may lag by the entry's 10 seconds
+        cached = page_cache(request).get(key, token)
+        if cached is not None and cached.body is not None:
+            return HTMLResponse(cached.body)
+    response = await _home(request)
+    if who is None and response.status_code == 200:
+        page_cache(request).put(key, CachedPage.make(token, bytes(response.body), "ui", 10.0))
+    return response
+
+
+async def _home(request: Request) -> Response:
     readable = await _readable(request)
     browse = Browse(services(request).db)
     counts = await browse.project_counts([r.id for r in readable])
@@ -119,6 +135,22 @@ async def _project(request: Request, index_name: str, project_root: str) -> Resp
         tail = f"{version}/" if version else ""
         return RedirectResponse(f"{project_root}{name}/{tail}", status_code=301)
     index, who, access = await readable_index(request, index_name)
+    svc = services(request)
+    key = ("ui-project", index_name, name, version or "", project_root)
+    token = await svc.registry.page_token(index, name)
+    if who is None:  # an anonymous reader's page is everyone's: kept until the project changes
+        cached = page_cache(request).get(key, token)
+        if cached is not None and cached.body is not None:
+            return HTMLResponse(cached.body)
+    response = await _project_page(request, index, index_name, name, version, project_root, who, access)
+    if who is None and response.status_code == 200:
+        page_cache(request).put(key, CachedPage.make(token, bytes(response.body), "ui", index.cache_ttl()))
+    return response
+
+
+async def _project_page(request: Request, index: Any, index_name: str, name: str, version: str | None,
+                        project_root: str, who: Any, access: Any) -> Response:
+    project = name
     page = await index.project(name, with_metadata=True)  # type: ignore[arg-type]
     if page is None or not page.files:
         raise NotFound(f"No project {project!r} in index {index_name!r}.")
