@@ -38,17 +38,21 @@ class Browse:
             return {int(r[0]): int(r[1]) for r in await conn.execute(query)}
 
     async def recent_uploads(self, index_ids: Sequence[int], limit: int = 15) -> list[RecentUpload]:
-        """The newest releases uploaded (not mirrored) into these indexes, one line per release."""
-        if not index_ids:
-            return []
-        newest = sa.func.max(t.files.c.upload_time).label("at")
-        query = (
-            sa.select(t.files.c.index_id, t.projects.c.name, t.projects.c.display_name, t.files.c.version, newest)
-            .join(t.projects, t.projects.c.id == t.files.c.project_id)
-            .where(t.files.c.index_id.in_(list(index_ids)), t.files.c.origin_url.is_(None))
-            .group_by(t.files.c.index_id, t.projects.c.name, t.projects.c.display_name, t.files.c.version)
-            .order_by(newest.desc()).limit(limit)
-        )
+        """The newest releases uploaded (not mirrored) into these indexes, one line per release
+        (read newest first along ``ix_files_index_upload_time``, not by grouping every file)."""
+        found: dict[tuple[int, str, str], RecentUpload] = {}
         async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [RecentUpload(r[0], r[1], r[2], r[3], r[4] if r[4].tzinfo else r[4].replace(tzinfo=UTC)) for r in rows]
+            for index_id in index_ids:
+                query = (
+                    sa.select(t.files.c.index_id, t.projects.c.name, t.projects.c.display_name, t.files.c.version,
+                              t.files.c.upload_time)
+                    .join(t.projects, t.projects.c.id == t.files.c.project_id)
+                    .where(t.files.c.index_id == index_id, t.files.c.origin_url.is_(None), t.files.c.upload_time.is_not(None))
+                    .order_by(t.files.c.upload_time.desc()).limit(limit * 4)
+                )
+                for r in await conn.execute(query):
+                    at = r[4] if r[4].tzinfo else r[4].replace(tzinfo=UTC)
+                    key = (r[0], r[1], r[3])
+                    if key not in found:
+                        found[key] = RecentUpload(r[0], r[1], r[2], r[3], at)
+        return sorted(found.values(), key=lambda u: u.upload_time, reverse=True)[:limit]

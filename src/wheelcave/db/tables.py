@@ -83,6 +83,7 @@ files = sa.Table(
 )
 sa.Index("ix_files_sha256", files.c.sha256)
 sa.Index("ix_files_project_id", files.c.project_id)
+sa.Index("ix_files_index_upload_time", files.c.index_id, files.c.upload_time)
 
 # A filename deleted from a hosted index: an immutable index never takes it again.
 file_tombstones = sa.Table(
