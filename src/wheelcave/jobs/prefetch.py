@@ -194,7 +194,10 @@ async def prefetch(
                 with tempfile.TemporaryDirectory(prefix="wheelcave-prefetch-") as tmp:
                     pinned = await asyncio.to_thread(resolve, target, requirements, _with_credentials(index_url, credentials), Path(tmp))
             except (ValueError, RuntimeError, subprocess.TimeoutExpired) as exc:
-                report.failed.append(f"resolution failed: {exc}")
+                message = str(exc)
+                if credentials is not None:  # uv's message may quote the index URL: never its token
+                    message = message.replace(credentials[1], "***")
+                report.failed.append(f"resolution failed: {message}")
                 continue
             report.pinned = [f"{n}=={v}" for n, v in pinned]
 
