@@ -195,7 +195,7 @@ async def prefetch(
                     pinned = await asyncio.to_thread(resolve, target, requirements, _with_credentials(index_url, credentials), Path(tmp))
             except (ValueError, RuntimeError, subprocess.TimeoutExpired) as exc:
                 message = str(exc)
-                if credentials is not None:  # uv's message may quote the index URL: never its token
+                if credentials is not None:  # uv masks passwords in URLs it prints; this holds if one day it does not
                     message = message.replace(credentials[1], "***")
                 report.failed.append(f"resolution failed: {message}")
                 continue
