@@ -277,3 +277,38 @@ def test_fetch_from_upstream_needs_manage(site: Server, admin: tuple[str, str]) 
     missing = client.post("/index/pypi/fetch", data={"csrf": _csrf(client, "/"), "project": "ui-nowhere"})
     assert missing.status_code == 404  # the test upstream has no such project
     assert client.post("/index/local/fetch", data={"csrf": _csrf(client, "/"), "project": "ui-md"}).status_code == 400
+
+
+def test_users_groups_and_access_pages(site: Server, admin: tuple[str, str]) -> None:
+    """Who may not: anonymous (401), a plain user (404 for the admin pages, 404 for an index's
+    access list she may not manage); then the administrator adds a user, a group, a grant."""
+    assert httpx.get(f"{site.url}/admin/users").status_code == 401
+    outsider = _sign_in(site, "ui-outsider", "a long password 1")
+    assert outsider.get("/admin/users").status_code == 404
+    token = _csrf(outsider, "/")
+    assert outsider.post("/admin/users", data={"csrf": token, "name": "ui-sneaky", "password": "x" * 20, "admin": "on"}).status_code == 404
+    assert outsider.post("/admin/users/ui-outsider", data={"csrf": token, "action": "make-admin"}).status_code == 404
+    assert outsider.get("/index/local/access").status_code == 403
+    assert outsider.post("/index/local/access", data={"csrf": token, "principal": "ui-outsider", "perm-manage": "on",
+                                                      "action": "grant"}).status_code == 403
+    assert outsider.get("/index/ui-priv/access").status_code == 404
+    assert not httpx.get(f"{site.url}/api/v1/whoami", auth=("ui-outsider", "a long password 1")).json()["is_admin"]
+
+    client = _sign_in(site, *admin)
+    token = _csrf(client, "/admin/users")
+    assert client.post("/admin/users", data={"name": "ui-new"}).status_code == 403  # no CSRF token
+    assert client.post("/admin/users", data={"csrf": token, "name": "ui-new", "password": "a long password 2"}).status_code == 303
+    assert client.post("/admin/groups", data={"csrf": token, "group": "ui-team", "action": "add"}).status_code == 303
+    assert client.post("/admin/groups", data={"csrf": token, "group": "ui-team", "users": "ui-new",
+                                              "action": "add-member"}).status_code == 303
+    page = client.get("/admin/users").text
+    assert "ui-new" in page and "ui-team" in page
+    assert client.post("/index/ui-priv/access", data={"csrf": token, "principal": "group:ui-team", "perm-read": "on",
+                                                      "action": "grant"}).status_code == 303
+    assert "group:ui-team" in client.get("/index/ui-priv/access").text
+    assert httpx.get(f"{site.url}/index/ui-priv/simple/ui-secret/", auth=("ui-new", "a long password 2")).status_code == 200
+    bad = client.post("/index/ui-priv/access", data={"csrf": token, "principal": "anonymous", "perm-upload": "on", "action": "grant"})
+    assert bad.status_code == 400
+    assert client.post("/admin/users/admin", data={"csrf": token, "action": "remove"}).status_code == 403  # not yourself
+    assert client.post("/admin/users/ui-new", data={"csrf": token, "action": "remove"}).status_code == 303
+    assert httpx.get(f"{site.url}/index/ui-priv/simple/ui-secret/", auth=("ui-new", "a long password 2")).status_code == 401

@@ -23,7 +23,7 @@ from wheelcave.web.pagecache import PageCache
 from wheelcave.web.headers import SecurityHeaders
 from wheelcave.web.pathguard import PathGuardMiddleware
 from wheelcave.web.routes import files, health, oidc, pypi_json, simple, upload
-from wheelcave.web.ui import account, pages, uploads
+from wheelcave.web.ui import account, admin, pages, uploads
 
 __all__ = ["SETTINGS_ENV", "create_app", "create_app_from_env"]
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     return Starlette(
         routes=[
             *simple.routes, *files.routes, *upload.routes, *pypi_json.routes, *health.routes, *oidc.routes,
-            *pages.routes, *account.routes, *uploads.routes,
+            *pages.routes, *account.routes, *uploads.routes, *admin.routes,
             Mount("/api/v1", app=create_api(lambda: holder["services"])),
         ],
         exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},
