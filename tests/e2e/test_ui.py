@@ -312,3 +312,30 @@ def test_users_groups_and_access_pages(site: Server, admin: tuple[str, str]) -> 
     assert client.post("/admin/users/admin", data={"csrf": token, "action": "remove"}).status_code == 403  # not yourself
     assert client.post("/admin/users/ui-new", data={"csrf": token, "action": "remove"}).status_code == 303
     assert httpx.get(f"{site.url}/index/ui-priv/simple/ui-secret/", auth=("ui-new", "a long password 2")).status_code == 401
+
+
+def test_promote_and_delete_from_the_pages(site: Server, admin: tuple[str, str], tmp_path: Path) -> None:
+    api = f"{site.url}/api/v1"
+    for name in ("ui-stage", "ui-prod"):
+        ok(httpx.post(f"{api}/indexes", json={"name": name, "kind": "hosted"}, auth=admin))
+    assert upload(f"{site.url}/index/ui-stage/", make_wheel(tmp_path, "ui-promo", "1.0"), auth=admin).status_code == 200
+    outsider = _sign_in(site, "ui-outsider", "a long password 1")
+    token = _csrf(outsider, "/")
+    page = outsider.get("/index/ui-stage/project/ui-promo/1.0/").text
+    assert "Delete 1.0" not in page  # the outsider may upload here but not delete others' files
+    assert outsider.post("/index/ui-stage/project/ui-promo/1.0/delete", data={"csrf": token}).status_code in (403, 404)
+    refused = outsider.post("/index/ui-stage/project/ui-promo/1.0/promote", data={"csrf": token, "target": "ui-priv"})
+    assert refused.status_code == 404  # may not see the target
+    client = _sign_in(site, *admin)
+    token = _csrf(client, "/")
+    page = client.get("/index/ui-stage/project/ui-promo/1.0/").text
+    assert "Promote 1.0 to" in page and '<option value="ui-prod">' in page and "Delete 1.0" in page
+    assert client.post("/index/ui-stage/project/ui-promo/1.0/promote", data={"target": "ui-prod"}).status_code == 403  # CSRF
+    done = client.post("/index/ui-stage/project/ui-promo/1.0/promote", data={"csrf": token, "target": "ui-prod"})
+    assert done.status_code == 303 and done.headers["location"] == "/index/ui-prod/project/ui-promo/1.0/"
+    assert httpx.get(f"{site.url}/index/ui-prod/simple/ui-promo/").status_code == 200
+    assert client.post("/index/ui-stage/project/ui-promo/1.0/promote", data={"csrf": token, "target": "pypi"}).status_code == 400
+    gone = client.post("/index/ui-stage/project/ui-promo/1.0/delete", data={"csrf": token})
+    assert gone.status_code == 303
+    assert httpx.get(f"{site.url}/index/ui-stage/simple/ui-promo/").status_code == 404
+    assert httpx.get(f"{site.url}/index/ui-prod/simple/ui-promo/").status_code == 200  # the promoted copy stays

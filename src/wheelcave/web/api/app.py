@@ -27,6 +27,8 @@ from wheelcave.services import Services
 from wheelcave.web.api import accounts, docs
 from wheelcave.web.api import models as m
 from wheelcave.web.deps import site_url
+from wheelcave.web import actions
+from wheelcave.web.actions import promote_release
 from wheelcave.web.api.deps import Reader, SignedIn, need, need_admin, readable
 
 __all__ = ["create_api"]
@@ -188,12 +190,7 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
     @api.delete("/indexes/{name}/projects/{project}/versions/{version}", response_model=m.Changed,
                 responses=ERRORS, tags=["projects"])
     async def delete_release(name: str, project: str, version: str, request: Request, who: SignedIn) -> m.Changed:
-        await need(request, who, "delete", name, normalize(project))
-        index = await hosted(name)
-        files = await index.delete(project, version, actor=who.name, address=address(request))
-        if files:
-            get_services().registry.note_bump(index.id)
-        return m.Changed(files=files)
+        return m.Changed(files=await actions.delete_release(request, who, name, project, version))
 
     async def _yank(name: str, project: str, version: str | None, filename: str | None, reason: str | None,
                     yanked: bool, who: Any, request: Request) -> m.Changed:
@@ -259,21 +256,7 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
 
     @api.post("/promote", response_model=m.Changed, responses=ERRORS, tags=["projects"])
     async def promote(body: m.PromoteIn, request: Request, who: SignedIn) -> m.Changed:
-        svc = get_services()
-        project = normalize(body.project)
-        await need(request, who, "read", body.source)
-        access = await need(request, who, "upload", body.target, project)
-        target = await hosted(body.target)
-        owners = None
-        if target.policy.project_ownership and not access.can(who, "manage", target.name):
-            owners = await svc.accounts.owners(target.id, project)
-            if owners and not who.owner_keys & set(owners):
-                raise Forbidden(f"The user {who.name!r} isn't an owner of project {project!r} in index {target.name!r}.")
-        files = await svc.registry.promote(body.project, body.version, body.source, body.target,
-                                           actor=who.name, address=address(request))
-        if files and owners == []:
-            await svc.accounts.claim_project(target.id, project, who.owner_key)
-        return m.Changed(files=files)
+        return m.Changed(files=await promote_release(request, who, body.project, body.version, body.source, body.target))
 
     @api.post("/indexes/{name}/fetch", response_model=m.Changed, responses=ERRORS, tags=["projects"])
     async def fetch(name: str, body: m.FetchIn, request: Request, who: SignedIn) -> m.Changed:

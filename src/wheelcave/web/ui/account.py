@@ -19,6 +19,7 @@ from wheelcave.core.names import is_valid_project_name, normalize
 from wheelcave.errors import BadRequest, NotFound, Unauthorized
 from wheelcave.indexes.hosted import HostedIndex
 from wheelcave.indexes.mirror import MirrorIndex
+from wheelcave.web import actions
 from wheelcave.web.access import require
 from wheelcave.web.deps import client_address, services, site_url
 from wheelcave.web.ui.render import page, render, when
@@ -154,6 +155,26 @@ async def unyank(request: Request) -> Response:
 
 
 @page
+async def delete(request: Request) -> Response:
+    index_name, project, version = (request.path_params[k] for k in ("index", "project", "version"))
+    await _form(request)
+    who = await require(request, "delete", index_name, normalize(project))
+    await actions.delete_release(request, who, index_name, project, version)
+    return RedirectResponse(f"{_root(request)}index/{quote(index_name)}/", status_code=303)
+
+
+@page
+async def promote(request: Request) -> Response:
+    index_name, project, version = (request.path_params[k] for k in ("index", "project", "version"))
+    form = await _form(request)
+    who = await require(request, "read", index_name)
+    target = form.get("target", "").strip()
+    await actions.promote_release(request, who, project, version, index_name, target)
+    return RedirectResponse(f"{_root(request)}index/{quote(target)}/project/{normalize(project)}/{quote(version)}/",
+                            status_code=303)
+
+
+@page
 async def audit(request: Request) -> Response:
     who = _signed_in(request)
     if not who.is_admin:
@@ -193,6 +214,8 @@ routes = [
     Route("/account/tokens/{token_id}/revoke", token_revoke, methods=["POST"]),
     Route("/index/{index}/project/{project}/{version}/yank", yank, methods=["POST"]),
     Route("/index/{index}/project/{project}/{version}/unyank", unyank, methods=["POST"]),
+    Route("/index/{index}/project/{project}/{version}/delete", delete, methods=["POST"]),
+    Route("/index/{index}/project/{project}/{version}/promote", promote, methods=["POST"]),
     Route("/admin/audit", audit, methods=["GET", "HEAD"]),
     Route("/index/{index}/fetch", fetch_from_upstream, methods=["POST"]),
 ]

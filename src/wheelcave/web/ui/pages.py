@@ -180,7 +180,19 @@ async def _project_page(request: Request, index: Any, index_name: str, name: str
         index_url=f"{site}simple/" if index_name == DEFAULT_INDEX else f"{site}index/{index_name}/simple/",
         project_root=project_root,
         can_yank=index.kind == "hosted" and who is not None and access.can(who, "yank", index_name, name),
+        can_delete=(index.kind == "hosted" and who is not None and getattr(index, "policy", None) is not None
+                    and index.policy.allow_delete and access.can(who, "delete", index_name, name)),
+        promote_to=await _promote_targets(request, index, index_name, name, who, access),
     )
+
+
+async def _promote_targets(request: Request, index: Any, index_name: str, name: str, who: Any, access: Any) -> list[str]:
+    """Hosted indexes this reader could list the release in (upload there); none unless this
+    index is hosted too."""
+    if who is None or index.kind != "hosted":
+        return []
+    records = await services(request).registry.names()
+    return [r.name for r in records if r.kind == "hosted" and r.name != index_name and access.can(who, "upload", r.name, name)]
 
 
 def _source(kind: str, stored: bool) -> str:
