@@ -260,3 +260,51 @@ def test_import_watch_picks_up_dropped_files(fresh_server: Server, tmp_path: Pat
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert "imported: " in err and "fill_dropped-1.0-py3-none-any.whl" in err
+
+
+def test_a_killed_import_leaves_no_worker_behind(fresh_server: Server, tmp_path: Path) -> None:
+    """kill -9 of `wheelcave import` takes its worker processes with it (they would otherwise
+    wait forever, each holding its imports)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.support.server import BIN
+
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(3000):
+        make_wheel(src, f"fill-kill{i % 50}", f"1.{i}")
+    fresh_server.cli("index", "create", "killed", "--kind", "hosted")
+    proc = subprocess.Popen([str(BIN / "wheelcave"), "import", "killed", str(src), "-q", "--jobs", "2",
+                             "--data-dir", str(fresh_server.data_dir)], env=fresh_server.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children(pid: int) -> set[int]:
+        try:
+            return {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+        except FileNotFoundError:
+            return set()
+
+    workers: set[int] = set()
+    for _ in range(600):  # polls: at most 60 s for the pool to start
+        workers = {c for c in children(proc.pid)
+                   if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()} if proc.poll() is None else set()
+        if len(workers) >= 2:
+            break
+        time.sleep(0.1)
+    assert len(workers) >= 2, "the import never started its workers"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for _ in range(300):  # polls: at most 30 s
+        alive = {w for w in workers if Path(f"/proc/{w}").exists() and b"Z" not in Path(f"/proc/{w}/stat").read_bytes().split(b")")[1][:3]}
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert not alive, f"workers outlived their import: {sorted(alive)}"
+    for w in workers:  # reap nothing of ours; just make sure none is left running
+        try:
+            os.kill(w, 0)
+        except ProcessLookupError:
+            continue

@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -94,6 +95,22 @@ def _sha256(path: Path) -> str:
 
 
 _STORES: dict[str, FilesystemBlobStore] = {}
+
+
+def _die_with_parent() -> None:
+    """A worker process's initializer: on Linux, ask to be killed when the importing process
+    dies (a ``kill -9`` of ``wheelcave import`` must not leave idle workers behind)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _inspect_many(jobs: list[tuple[str, str]], blob_root: str, max_metadata: int, max_size: int | None) -> list[dict[str, Any]]:
@@ -213,7 +230,7 @@ class Importer:
         new = list(first.values())
         context = multiprocessing.get_context("spawn")  # no fork of a process running threads
         loop = asyncio.get_running_loop()
-        with ProcessPoolExecutor(self.jobs, mp_context=context) if len(new) > 1 else _Inline() as pool:
+        with ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_die_with_parent) if len(new) > 1 else _Inline() as pool:
             for start in range(0, len(new), BATCH):
                 batch = new[start : start + BATCH]
                 chunks = [batch[at : at + _CHUNK] for at in range(0, len(batch), _CHUNK)]
