@@ -339,3 +339,17 @@ def test_promote_and_delete_from_the_pages(site: Server, admin: tuple[str, str],
     assert gone.status_code == 303
     assert httpx.get(f"{site.url}/index/ui-stage/simple/ui-promo/").status_code == 404
     assert httpx.get(f"{site.url}/index/ui-prod/simple/ui-promo/").status_code == 200  # the promoted copy stays
+
+
+def test_sessions_hold_across_workers(tmp_path: Path) -> None:
+    """With --workers 2 both workers sign a reader in from the same cookie (one secret, made once
+    in the data folder even when both reach for it at once)."""
+    srv = Server(tmp_path / "data", workers=2).start()
+    try:
+        client = _sign_in(srv, "admin", srv.admin_password)
+        cookie = client.cookies["wheelcave_session"]
+        answers = [httpx.get(f"{srv.url}/", cookies={"wheelcave_session": cookie}).text for _ in range(20)]  # fresh connections
+        assert all("signed in as admin" in a for a in answers)
+        assert len((srv.data_dir / "session-secret").read_text().strip()) >= 32
+    finally:
+        srv.stop()

@@ -40,14 +40,22 @@ def _secret(request: Request) -> bytes:
     if cached:
         return cached  # type: ignore[no-any-return]
     path = Path(settings.data_dir) / "session-secret"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
+    if not path.exists():  # made whole aside, then linked into place: workers racing here agree
+        aside = path.with_name(f".session-secret.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass  # another worker's secret won
+        finally:
+            aside.unlink(missing_ok=True)
     secret = path.read_text().strip().encode()
+    if len(secret) < 32:
+        raise RuntimeError(f"{path} holds no usable secret; remove it to make a new one")
     request.app.state.session_secret = secret
     return secret
 
