@@ -12,7 +12,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,6 +46,27 @@ def _progress(quiet: bool, total_bytes: int, what: str, *, files: bool = False):
                         console=Console(stderr=True), disable=quiet, transient=True)
     task = progress.add_task(what, total=total_bytes or None)
     return progress, lambda n: progress.update(task, advance=n)
+
+
+def _targets(python: list[str] | None, platform: list[str] | None) -> list[Any]:
+    """Every (Python, platform) pair asked for (default: this Python, linux); a platform nobody
+    knows is one error line."""
+    from wheelcave.jobs.prefetch import Target, platform_tags
+
+    platforms = platform or ["linux"]
+    for p in platforms:
+        try:
+            platform_tags(p)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+    pythons = python or [f"{sys.version_info.major}.{sys.version_info.minor}"]
+    return [Target(py, plat) for py in pythons for plat in platforms]
+
+
+def _index_url(settings: Any, server: str | None, index: str) -> str:
+    """An index's simple URL on the running server (--server, else public_url, else host:port)."""
+    base = server or settings.public_url or f"http://{settings.host}:{settings.port}"
+    return f"{base.rstrip('/')}/index/{index}/simple/"
 
 
 def _stat_all(paths: list[Path]) -> dict[Path, tuple[int, int]]:
@@ -177,7 +198,6 @@ def bundle_create(
     import asyncio
 
     from wheelcave.jobs.bundles import BundleError, Manifest, file_sources, index_sources, read_manifest, write_bundle
-    from wheelcave.jobs.prefetch import Target, platform_tags
     from wheelcave.jobs.prefetch import prefetch as run_prefetch
 
     if output.suffix != ".tar":
@@ -197,15 +217,8 @@ def bundle_create(
     settings = settings_for(data_dir, config)
     wanted: list[tuple[str, str]] = []
     if requirement is not None:
-        for p in platform or ["linux"]:
-            try:
-                platform_tags(p)
-            except ValueError as exc:
-                raise fail(str(exc)) from None
-        base = server or settings.public_url or f"http://{settings.host}:{settings.port}"
-        targets = [Target(py, plat) for py in python or [f"{sys.version_info.major}.{sys.version_info.minor}"]
-                   for plat in platform or ["linux"]]
-        reports = asyncio.run(run_prefetch(f"{base.rstrip('/')}/index/{index or 'main'}/simple/", requirement, targets,
+        targets = _targets(python, platform)
+        reports = asyncio.run(run_prefetch(_index_url(settings, server, index or "main"), requirement, targets,
                                            credentials=("__token__", token) if token else None))
         failed = [f"{r.target}: {line}" for r in reports for line in r.failed]
         if failed:
@@ -346,21 +359,12 @@ def prefetch(
     import asyncio
     import dataclasses
 
-    from wheelcave.jobs.prefetch import Target, platform_tags, prefetch as run_prefetch
+    from wheelcave.jobs.prefetch import prefetch as run_prefetch
 
     if not requirements.is_file():
         raise fail(f"{requirements}: no such file")
-    pythons = python or [f"{sys.version_info.major}.{sys.version_info.minor}"]
-    platforms = platform or ["linux"]
-    for p in platforms:
-        try:
-            platform_tags(p)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-    settings = settings_for(data_dir, config)
-    base = server or settings.public_url or f"http://{settings.host}:{settings.port}"
-    index_url = f"{base.rstrip('/')}/index/{index}/simple/"
-    targets = [Target(py, plat) for py in pythons for plat in platforms]
+    targets = _targets(python, platform)
+    index_url = _index_url(settings_for(data_dir, config), server, index)
     progress, advance = _progress(quiet, 0, f"prefetching into {index}", files=True)
 
     async def go() -> list:  # type: ignore[type-arg]
