@@ -64,6 +64,8 @@ def main() -> None:
             text = mirror(args.seconds, network=not args.no_network, runs=args.runs)
         print(text)
         (out_dir / f"{name}-{stamp}.md").write_text(text)
+        if name in ("fill", "pages"):  # goals stated beside the peers' table (issues 11 and 12)
+            _write_results(None, (name, text))
     if peers:
         from benchmarks.compare import main as compare
 
@@ -72,7 +74,28 @@ def main() -> None:
         print(text, flush=True)
         partial.write_text(text)
         if peers == list(PEER_SCENARIOS):
-            (Path(__file__).parent / "RESULTS.md").write_text(text)
+            _write_results(text, None)
+
+
+_OWN = "<!-- wheelcave alone: sections kept when the peers' table is rewritten -->"
+
+
+def _write_results(peers: str | None, own: tuple[str, str] | None) -> None:
+    """RESULTS.md: the peers' table, then one section per own scenario that states goals there
+    (each replaced by its next run, all kept when the peers' table is rewritten)."""
+    path = Path(__file__).parent / "RESULTS.md"
+    old = path.read_text() if path.exists() else ""
+    head, _, tail = old.partition(_OWN)
+    sections: dict[str, str] = {}
+    for chunk in tail.split("<!-- scenario: ")[1:]:
+        key, _, body = chunk.partition(" -->\n")
+        sections[key] = body.strip()
+    if own is not None:
+        sections[own[0]] = "\n".join("#" + line if line.startswith("# ") else line for line in own[1].strip().splitlines())
+    text = (peers if peers is not None else head).rstrip() + "\n\n" + _OWN + "\n"
+    for key in sorted(sections):
+        text += f"\n<!-- scenario: {key} -->\n{sections[key]}\n"
+    path.write_text(text)
 
 
 if __name__ == "__main__":
