@@ -353,3 +353,12 @@ def test_sessions_hold_across_workers(tmp_path: Path) -> None:
         assert len((srv.data_dir / "session-secret").read_text().strip()) >= 32
     finally:
         srv.stop()
+
+
+def test_pages_take_http_credentials_too(site: Server, admin: tuple[str, str]) -> None:
+    """curl -u works on the pages as on the APIs: right credentials sign the request in, wrong
+    ones are a 401 (never an anonymous page)."""
+    assert httpx.get(f"{site.url}/admin/users", auth=admin).status_code == 200
+    assert httpx.get(f"{site.url}/account/tokens", auth=("ui-outsider", "a long password 1")).status_code == 200
+    assert httpx.get(f"{site.url}/admin/users", auth=("admin", "wrong")).status_code == 401
+    assert httpx.get(f"{site.url}/account/tokens", auth=("ui-outsider", "wrong")).status_code == 401

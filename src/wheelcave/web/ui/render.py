@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 
 from wheelcave import __version__
 from wheelcave.errors import Unauthorized, WheelcaveError
+from wheelcave.web.access import caller
 from wheelcave.web.deps import site_url
 from wheelcave.web.ui.session import csrf_token, remember_csrf, session_principal
 
@@ -50,8 +51,11 @@ def page(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request
     @functools.wraps(handler)
     async def wrapped(request: Request) -> Response:
         try:
-            if "authorization" not in request.headers and "wheelcave.principal" not in request.scope:
-                request.scope["wheelcave.principal"] = await session_principal(request)
+            if "wheelcave.principal" not in request.scope:
+                if "authorization" in request.headers:  # HTTP credentials work on pages too (checked here)
+                    await caller(request)
+                else:
+                    request.scope["wheelcave.principal"] = await session_principal(request)
             return await handler(request)
         except WheelcaveError as exc:
             if exc.status >= 500:
