@@ -362,3 +362,70 @@ def test_pages_take_http_credentials_too(site: Server, admin: tuple[str, str]) -
     assert httpx.get(f"{site.url}/account/tokens", auth=("ui-outsider", "a long password 1")).status_code == 200
     assert httpx.get(f"{site.url}/admin/users", auth=("admin", "wrong")).status_code == 401
     assert httpx.get(f"{site.url}/account/tokens", auth=("ui-outsider", "wrong")).status_code == 401
+
+
+def test_every_page_refuses_when_nothing_is_granted(tmp_path: Path) -> None:
+    """Grant nothing by default: with anonymous_read = false, every page route answers 401 to a
+    caller without credentials (and every form 401 or 403), before anything is looked up."""
+    srv = Server(tmp_path / "data", extra_env={"WHEELCAVE_AUTH_ANONYMOUS_READ": "false"}).start()
+    try:
+        for path in ("/", "/search?q=x", "/project/x/", "/project/x/1.0/", "/index/local/", "/index/local/project/x/",
+                     "/index/local/project/x/1.0/", "/index/local/access", "/upload", "/account/tokens",
+                     "/admin/audit", "/admin/users"):
+            assert httpx.get(f"{srv.url}{path}").status_code == 401, path
+        for path in ("/logout", "/account/tokens", "/account/tokens/1/revoke", "/index/local/project/x/1.0/yank",
+                     "/index/local/project/x/1.0/unyank", "/index/local/project/x/1.0/delete",
+                     "/index/local/project/x/1.0/promote", "/index/pypi/fetch", "/admin/users", "/admin/users/admin",
+                     "/admin/groups", "/index/local/access", "/upload/local"):
+            assert httpx.post(f"{srv.url}{path}", data={"csrf": "x"}).status_code in (401, 403), path
+        assert httpx.get(f"{srv.url}/login").status_code == 200  # the way in stays open
+        assert httpx.get(f"{srv.url}/_static/wheelcave.css").status_code == 200  # and its style sheet
+    finally:
+        srv.stop()
+
+
+def test_page_inputs_in_their_worst_forms(site: Server, admin: tuple[str, str]) -> None:
+    """Each page route's worst input: a clear 4xx (or a safe page), never a 500 or a change."""
+    anon = httpx.Client(base_url=site.url)
+    form = anon.get("/login", params={"next": "//evil.example/" + "x" * 5000})
+    assert form.status_code == 200 and 'name="next" value="/"' in form.text  # never off this site
+    huge = anon.post("/login", content=b"a=" + b"x" * 200_000, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert huge.status_code == 400
+    assert anon.get("/search", params={"q": "x" * 30_000}).status_code in (200, 414, 431)
+    assert anon.get("/search", params={"q": "%_\\'\""}).status_code == 200  # LIKE wildcards and quotes are text
+    assert anon.get("/search", params={"q": "x\x00"}).status_code == 400  # refused at the door
+    assert anon.get("/project/" + "a" * 5000 + "/").status_code == 404
+    assert anon.get("/project/-not-a-name-/").status_code in (301, 404)
+    assert anon.get("/index/local/project/ui-md/" + "9" * 5000 + "/").status_code == 404
+    assert anon.get("/index/" + "x" * 300 + "/").status_code in (401, 404)  # 401: this site has a private index
+    assert anon.get("/_static/" + "%00").status_code in (400, 404)
+
+    client = _sign_in(site, *admin)
+    token = _csrf(client, "/")
+    assert client.post("/logout", data={}).status_code == 403  # no CSRF token: still signed in
+    assert "signed in as admin" in client.get("/").text
+    bad_description = client.post("/account/tokens", data={"csrf": token, "description": "line\nbreak\x00"})
+    assert bad_description.status_code == 400
+    for token_id in ("abc", "9" * 5000, "-1"):
+        assert client.post(f"/account/tokens/{token_id}/revoke", data={"csrf": token}).status_code == 404, token_id
+    long_reason = client.post("/index/local/project/ui-md/9.9/yank", data={"csrf": token, "reason": "r" * 100_000})
+    assert long_reason.status_code in (400, 404)
+    assert client.post("/index/local/project/-bad-/1.0/yank", data={"csrf": token}).status_code in (400, 404)
+    assert client.post("/index/local/project/ui-md/9.9/delete", data={"csrf": token}).status_code == 404
+    assert client.post("/index/local/project/ui-md/2.0/promote", data={"csrf": token, "target": "no-such"}).status_code == 404
+    assert client.post("/index/local/project/ui-md/2.0/promote", data={"csrf": token, "target": "local"}).status_code == 400
+    assert client.get("/admin/audit", params={"actor": "x" * 30_000}).status_code in (200, 414, 431)
+    assert client.post("/admin/users", data={"csrf": token, "name": "bad name\n", "password": "p" * 20}).status_code == 400
+    assert client.post("/admin/users/no-such-user", data={"csrf": token, "action": "make-admin"}).status_code == 404
+    assert client.post("/admin/users/admin", data={"csrf": token, "action": "drop-admin"}).status_code == 403
+    assert client.post("/admin/users/ui-outsider", data={"csrf": token, "action": "explode"}).status_code == 404
+    assert client.post("/admin/groups", data={"csrf": token, "group": "bad group\x00", "action": "add"}).status_code == 400
+    assert client.post("/admin/groups", data={"csrf": token, "group": "ui-none", "action": "explode"}).status_code == 404
+    for principal, perms in (("", {"perm-read": "on"}), ("group:nope nope", {"perm-read": "on"}), ("ui-outsider", {})):
+        r = client.post("/index/local/access", data={"csrf": token, "principal": principal, "action": "grant", **perms})
+        assert r.status_code in (400, 404), principal
+    assert client.post("/index/pypi/fetch", data={"csrf": token, "project": "x" * 5000}).status_code == 400
+    assert client.post("/upload/local", data={"csrf": token}).status_code == 400  # no file at all
+    assert client.post("/upload/no-such", data={"csrf": token},
+                       files={"content": ("x-1.0-py3-none-any.whl", b"PK", "application/octet-stream")}).status_code == 404
+    assert not httpx.get(f"{site.url}/api/v1/whoami", auth=("ui-outsider", "a long password 1")).json()["is_admin"]

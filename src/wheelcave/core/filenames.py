@@ -64,7 +64,7 @@ class DistFilename:
         want_name = normalize(name)
         try:
             want_version = version if isinstance(version, Version) else Version(version)
-        except InvalidVersion:
+        except (InvalidVersion, ValueError):  # ValueError: a number too long to convert
             return False
         candidates = self.splits or ((self.project, self.version),)
         return any(n == want_name and v == want_version for n, v in candidates)
@@ -155,7 +155,7 @@ def _parse_wheel_quick(filename: str) -> DistFilename:
         raise InvalidFilename(msg)
     try:
         version = _version(parts[1])
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):  # ValueError: a number too long to convert
         msg = f"Invalid wheel filename {filename!r}: bad version {parts[1]!r}"
         raise InvalidFilename(msg) from None
     build: tuple[()] | tuple[int, str] = ()
@@ -181,7 +181,7 @@ def _parse_sdist(filename: str, stem: str, ext: str) -> DistFilename:
             continue
         try:
             splits.append((normalize(name), _version(version)))
-        except InvalidVersion:
+        except (InvalidVersion, ValueError):  # ValueError: a number too long to convert
             continue
     if not splits:
         msg = f"Invalid sdist filename {filename!r}: expected <name>-<version>{ext}"

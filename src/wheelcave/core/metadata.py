@@ -65,7 +65,7 @@ def _build(raw: RawMetadata, warnings: tuple[str, ...] = ()) -> CoreMetadata:
         raise InvalidCoreMetadata(msg)
     try:
         parsed_version = Version(version)
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):  # ValueError: a number too long to convert
         msg = f"'{version}' is an invalid value for Version"
         raise InvalidCoreMetadata(msg) from None
     summary = raw.get("summary")

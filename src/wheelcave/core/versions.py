@@ -19,7 +19,7 @@ def same_release(a: str, b: str) -> bool:
     """True if ``a`` and ``b`` name one release (``1.0`` is ``1.0.0``); plain equality otherwise."""
     try:
         return Version(a) == Version(b)
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):  # ValueError: a number too long to convert
         return a == b
 
 
@@ -29,5 +29,5 @@ def version_key(version: str) -> tuple[int, Version | str]:
     (remembered: pages and JSON documents sort the same version strings again and again)."""
     try:
         return (1, Version(version))
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):  # ValueError: a number too long to convert
         return (0, version)

@@ -44,7 +44,7 @@ async def _retention(index: HostedIndex, repo: Repository, report: GcReport) -> 
         for v in versions:
             try:
                 parsed = Version(v)
-            except InvalidVersion:
+            except (InvalidVersion, ValueError):  # ValueError: a number too long to convert
                 continue
             if parsed.is_prerelease or parsed.is_devrelease:
                 pre.append((parsed, v))

@@ -154,7 +154,7 @@ def choose_files(files: Iterable[dict[str, object]], version: str, supported: se
     supported tag, else the sdist (a target with no wheel builds from source)."""
     try:
         wanted = Version(version)
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):  # ValueError: a number too long to convert
         return []
     wheels, sdists = [], []
     for f in files:
@@ -171,7 +171,7 @@ def choose_files(files: Iterable[dict[str, object]], version: str, supported: se
             try:
                 if Version(stem.rsplit("-", 1)[1]) == wanted:
                     sdists.append(f)
-            except (IndexError, InvalidVersion):
+            except (IndexError, ValueError):
                 continue
     return wheels or sdists[:1]
 
