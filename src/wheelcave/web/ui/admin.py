@@ -13,19 +13,17 @@ from starlette.routing import Route
 
 from wheelcave.auth.access import PERMISSIONS
 from wheelcave.auth.admin import Actor
-from wheelcave.errors import Forbidden, NotFound, Unauthorized
+from wheelcave.errors import Forbidden, NotFound
 from wheelcave.web.access import require
 from wheelcave.web.deps import client_address, services
-from wheelcave.web.ui.account import _form, _root
+from wheelcave.web.ui.account import _form, _root, _signed_in
 from wheelcave.web.ui.render import page, render
 
 __all__ = ["routes"]
 
 
 def _admin(request: Request) -> Any:
-    who = request.scope.get("wheelcave.principal")
-    if who is None:
-        raise Unauthorized("Sign in first.")
+    who = _signed_in(request)
     if not who.is_admin:
         raise NotFound("No such page.")  # as if it did not exist
     return who

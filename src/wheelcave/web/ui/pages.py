@@ -9,6 +9,7 @@ where nothing is public.
 from __future__ import annotations
 
 from importlib import resources
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,13 +54,22 @@ async def home(request: Request) -> Response:
     svc = services(request)
     key = ("ui-home", urlsplit(site_url(request)).path)
     token = (*(g for pair in await svc.registry.epoch() for g in pair),)
-    if who is None:  # counts of mirror projects may lag by the entry's 10 seconds
-        cached = page_cache(request).get(key, token)
-        if cached is not None and cached.body is not None:
-            return HTMLResponse(cached.body)
-    response = await _home(request)
-    if who is None and response.status_code == 200:
-        page_cache(request).put(key, CachedPage.make(token, bytes(response.body), "ui", 10.0))
+    # counts of mirror projects may lag by the entry's 10 seconds
+    return await _kept(request, who, key, token, 10.0, lambda: _home(request))
+
+
+async def _kept(request: Request, who: Any, key: tuple[str, ...], token: tuple[int, ...], ttl: float | None,
+                make: Callable[[], Awaitable[Response]]) -> Response:
+    """An anonymous reader's page is everyone's: kept in the page cache until ``token`` changes
+    (or ``ttl`` passes); a signed-in reader's page is always made for them."""
+    if who is not None:
+        return await make()
+    cached = page_cache(request).get(key, token)
+    if cached is not None and cached.body is not None:
+        return HTMLResponse(cached.body)
+    response = await make()
+    if response.status_code == 200:
+        page_cache(request).put(key, CachedPage.make(token, bytes(response.body), "ui", ttl))
     return response
 
 
@@ -138,14 +148,8 @@ async def _project(request: Request, index_name: str, project_root: str) -> Resp
     svc = services(request)
     key = ("ui-project", index_name, name, version or "", project_root)
     token = await svc.registry.page_token(index, name)
-    if who is None:  # an anonymous reader's page is everyone's: kept until the project changes
-        cached = page_cache(request).get(key, token)
-        if cached is not None and cached.body is not None:
-            return HTMLResponse(cached.body)
-    response = await _project_page(request, index, index_name, name, version, project_root, who, access)
-    if who is None and response.status_code == 200:
-        page_cache(request).put(key, CachedPage.make(token, bytes(response.body), "ui", index.cache_ttl()))
-    return response
+    return await _kept(request, who, key, token, index.cache_ttl(),
+                       lambda: _project_page(request, index, index_name, name, version, project_root, who, access))
 
 
 async def _project_page(request: Request, index: Any, index_name: str, name: str, version: str | None,

@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from wheelcave.errors import Unauthorized, WheelcaveError
+from wheelcave.errors import WheelcaveError
 from wheelcave.web.deps import services
 from wheelcave.web.routes.upload import receive_upload
+from wheelcave.web.ui.account import _signed_in
 from wheelcave.web.ui.render import page, render
 from wheelcave.web.ui.session import check_csrf
 
@@ -35,9 +36,7 @@ async def _targets(request: Request, who: Any) -> list[str]:
 
 @page
 async def upload_form(request: Request) -> Response:
-    who = request.scope.get("wheelcave.principal")
-    if who is None:
-        raise Unauthorized("Sign in to upload.")
+    who = _signed_in(request)
     return await render(request, "upload.html", targets=await _targets(request, who))
 
 
@@ -45,8 +44,7 @@ async def upload_form(request: Request) -> Response:
 async def upload(request: Request) -> Response:
     index = request.path_params["index"]
     wants_json = "application/json" in request.headers.get("accept", "")
-    if request.scope.get("wheelcave.principal") is None:
-        raise Unauthorized("Sign in to upload.")
+    _signed_in(request)
 
     def check(form: Any) -> None:
         check_csrf(request, form.get("csrf") or request.headers.get("x-csrf-token"))
