@@ -576,24 +576,6 @@ class Repository:
     async def _ensure_blob(self, conn: AsyncConnection, sha256: str, size: int, now: datetime) -> None:
         await conn.execute(self._insert(t.blobs).values(sha256=sha256, size=size, created_at=now))
 
-    async def search(self, index_ids: Sequence[int], text: str, limit: int = 50) -> list[tuple[int, str, str, str, str | None]]:
-        """(index id, project, display name, version, summary) of files whose project name or
-        summary contains ``text`` (case-insensitive), one row per file; the caller groups."""
-        needle = text.lower()
-        query = (
-            sa.select(t.files.c.index_id, t.projects.c.name, t.projects.c.display_name, t.files.c.version,
-                      t.files.c.summary)
-            .join(t.projects, t.projects.c.id == t.files.c.project_id)
-            .where(
-                t.files.c.index_id.in_(list(index_ids)),
-                sa.or_(sa.func.lower(t.projects.c.name).contains(needle, autoescape=True),
-                       sa.func.lower(t.files.c.summary).contains(needle, autoescape=True)),
-            )
-            .limit(limit * 50)
-        )
-        async with self.db.read() as conn:
-            return [tuple(r) for r in await conn.execute(query)]  # type: ignore[misc]
-
     async def find_tombstone(self, index_id: int, filename: str) -> str | None:
         query = sa.select(t.file_tombstones.c.sha256).where(
             t.file_tombstones.c.index_id == index_id, t.file_tombstones.c.filename == filename

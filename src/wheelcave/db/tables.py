@@ -37,6 +37,9 @@ projects = sa.Table(
     sa.Column("display_name", sa.String(200), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # The summary of the last file stored with one; kept by a trigger on files (migration 0006),
+    # searched with SQLite FTS5 (project_search) or a PostgreSQL tsvector index.
+    sa.Column("summary", sa.String(512), nullable=True),
     sa.UniqueConstraint("index_id", "name"),
 )
 

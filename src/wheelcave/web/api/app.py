@@ -23,6 +23,7 @@ from wheelcave.indexes.admin import IndexAdmin, default_grants
 from wheelcave.indexes.hosted import HostedIndex
 from wheelcave.indexes.mirror import MirrorIndex
 from wheelcave.core.redact import mask_url
+from wheelcave.db.search import ProjectSearch
 from wheelcave.services import Services
 from wheelcave.web.api import accounts, docs
 from wheelcave.web.api import models as m
@@ -284,13 +285,13 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         hidden = getattr(target, "hidden", frozenset())
         names = {r.id: r.name for r in await svc.registry.names()}
         ids = [i for i in target.dependencies() if names.get(i) not in hidden]
-        best: dict[str, tuple[Any, ...]] = {}
-        for index_id, project, display, version, summary in await svc.repo.search(ids, q):
-            key = version_key(version)
-            if project not in best or key > best[project][0]:
-                best[project] = (key, display, version, summary, names.get(index_id, index))
-        return [m.SearchHit(name=p, display_name=v[1], version=v[2], summary=v[3], index=v[4])
-                for p, v in sorted(best.items())][:50]
+        # Best first; one hit per project (the first member of a virtual index that has it).
+        hits: dict[str, m.SearchHit] = {}
+        for hit in await ProjectSearch(svc.db).search(ids, q, limit=50 * max(1, len(ids))):
+            if hit.name not in hits:
+                hits[hit.name] = m.SearchHit(name=hit.name, display_name=hit.display_name, version=hit.version or "",
+                                             summary=hit.summary, index=names.get(hit.index_id, index))
+        return list(hits.values())[:50]
 
     api.include_router(accounts.router)
     api.include_router(docs.router)

@@ -25,6 +25,7 @@ from wheelcave.core.names import is_valid_project_name, normalize
 from wheelcave.core.redact import mask_url
 from wheelcave.core.versions import version_key
 from wheelcave.db.browse import Browse
+from wheelcave.db.search import ProjectSearch
 from wheelcave.errors import NotFound, Unauthorized
 from wheelcave.web.access import caller, readable_index
 from wheelcave.web.deps import page_cache, services, site_url
@@ -93,15 +94,9 @@ async def search(request: Request) -> Response:
     if query:
         readable = [r for r in await _readable(request) if r.kind != "virtual"]
         by_id = {r.id: r.name for r in readable}
-        best: dict[tuple[int, str], tuple[Any, ...]] = {}
-        for index_id, project, display, version, summary in await services(request).repo.search(list(by_id), query):
-            key = (index_id, project)
-            if key not in best or version_key(version) > version_key(best[key][2]):
-                best[key] = (project, display, version, summary)
-        exact = normalize(query)
-        ordered = sorted(best.items(), key=lambda kv: (kv[1][0] != exact, not kv[1][0].startswith(exact), kv[1][0]))
-        results = [{"index": by_id[i], "project": p, "display": d, "version": v, "summary": s}
-                   for (i, _), (p, d, v, s) in ordered[:100]]
+        hits = await ProjectSearch(services(request).db).search(list(by_id), query, limit=100)
+        results = [{"index": by_id[h.index_id], "project": h.name, "display": h.display_name,
+                    "version": h.version or "", "summary": h.summary} for h in hits]
     return await render(request, "search.html", query=query, results=results,
                         fetch_into=await _fetchable(request, query, results))
 
