@@ -132,3 +132,27 @@ def test_upgrade_indexes_existing_projects(db_url: str) -> None:
         await db.dispose()
 
     asyncio.run(go())
+
+
+def test_wide_queries_rank_a_bounded_set(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query matching more than CANDIDATES projects ranks only that many, and the project
+    named exactly as the query is found even when it is not among them."""
+    import wheelcave.db.search as search_module
+
+    monkeypatch.setattr(search_module, "CANDIDATES", 3)
+
+    async def go() -> None:
+        db = Database(db_url)
+        await db.migrate()
+        repo = Repository(db)
+        index = await repo.create_index("wide", "hosted", {})
+        assert index
+        for n in range(8):
+            assert await repo.add_file(new_file(index.id, f"alpha-{n}", "1.0", "alpha things", n + 1), AUDIT)
+        assert await repo.add_file(new_file(index.id, "alpha", "1.0", "the one", 99), AUDIT)
+        hits = await ProjectSearch(db).search([index.id], "alpha")
+        assert hits[0].name == "alpha"
+        assert len(hits) <= 4
+        await db.dispose()
+
+    asyncio.run(go())

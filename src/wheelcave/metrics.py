@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
+from wheelcave.traffic import TrafficCounts
+
 __all__ = ["Metrics"]
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        #: The same mirror counts over time, for the traffic charts (wheelcave.traffic).
+        self.traffic = TrafficCounts()
         self._pages = Counter(
             "wheelcave_mirror_pages", "Mirror project page lookups by result "
             "(hit, revalidated, fetched, stale, missing; early: fetched and answered before its rows "
@@ -48,15 +52,19 @@ class Metrics:
 
     def page(self, index: str, result: str) -> None:
         self._pages.labels(index, result).inc()
+        self.traffic.page(index, result)
 
     def upstream_error(self, index: str, kind: str) -> None:
         self._errors.labels(index, kind).inc()
+        self.traffic.upstream_error(index)
 
     def file(self, index: str, result: str) -> None:
         self._files.labels(index, result).inc()
+        self.traffic.file(index, result)
 
     def file_bytes(self, index: str, source: str, count: int) -> None:
         self._bytes.labels(index, source).inc(count)
+        self.traffic.file_bytes(index, source, count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -218,3 +218,16 @@ audit_log = sa.Table(
     sa.Column("detail", sa.JSON, nullable=True),
 )
 sa.Index("ix_audit_log_at", audit_log.c.at)
+
+#: Per-index counts of what mirrors served, in five-minute buckets (``bucket`` is the bucket's
+#: start in Unix seconds); every process adds its own counts (wheelcave.traffic).
+TRAFFIC_COUNTS = ("page_hits", "page_fetches", "page_stale", "page_missing", "file_hits", "file_misses",
+                  "bytes_cache", "bytes_upstream", "upstream_errors")
+traffic = sa.Table(
+    "traffic",
+    metadata,
+    sa.Column("index_name", sa.String(64), nullable=False),
+    sa.Column("bucket", sa.BigInteger, nullable=False),
+    *(sa.Column(name, sa.BigInteger, nullable=False, server_default="0") for name in TRAFFIC_COUNTS),
+    sa.PrimaryKeyConstraint("index_name", "bucket"),
+)

@@ -212,6 +212,14 @@ class Registry:
         return VirtualIndex(index.name, index.id, members, list(index.allow_upstream), cooldown=index.cooldown,
                             cooldown_exempt=list(index.cooldown_exempt), hidden=hidden)
 
+    def count_cached_page(self, index: Index) -> None:
+        """A project page of ``index`` was answered from the page cache: for each mirror it
+        reads, that is a page hit (the mirror itself was not asked, so it did not count it)."""
+        for i in index.dependencies():
+            record = self._by_id.get(i)
+            if record is not None and record.kind == "mirror":
+                self.metrics.page(record.name, "hit")
+
     def member_names(self, index: Index) -> list[str]:
         """The names of every stored index the pages of ``index`` read (itself first)."""
         return [r.name for i in index.dependencies() if (r := self._by_id.get(i)) is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -12,7 +13,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
+from wheelcave import traffic
 from wheelcave.config import Settings
+from wheelcave.db.traffic import TrafficTable
 from wheelcave.errors import WheelcaveError
 from wheelcave.services import Services, open_services
 from wheelcave.web.errors import handle_error, handle_unexpected
@@ -23,7 +26,7 @@ from wheelcave.web.pagecache import PageCache
 from wheelcave.web.headers import SecurityHeaders
 from wheelcave.web.pathguard import PathGuardMiddleware
 from wheelcave.web.routes import files, health, oidc, pypi_json, simple, upload
-from wheelcave.web.ui import account, admin, pages, uploads
+from wheelcave.web.ui import account, admin, pages, traffic_page, uploads
 
 __all__ = ["SETTINGS_ENV", "create_app", "create_app_from_env"]
 
@@ -44,22 +47,39 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         # Objects alive after start-up live for the whole process: keep them out of the
         # collector's full passes, which otherwise stall large page renders.
         gc.freeze()
+        flusher = asyncio.create_task(_flush_traffic(svc))
         try:
             yield
         finally:
+            flusher.cancel()
+            with contextlib.suppress(BaseException):
+                await flusher
+            with contextlib.suppress(Exception):  # the last counts of this process
+                await traffic.flush(svc.registry.metrics.traffic, TrafficTable(svc.db))
             if services is None:
                 await svc.close()
 
     return Starlette(
         routes=[
             *simple.routes, *files.routes, *upload.routes, *pypi_json.routes, *health.routes, *oidc.routes,
-            *pages.routes, *account.routes, *uploads.routes, *admin.routes,
+            *pages.routes, *account.routes, *uploads.routes, *admin.routes, *traffic_page.routes,
             Mount("/api/v1", app=create_api(lambda: holder["services"])),
         ],
         exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},
         middleware=[Middleware(SecurityHeaders), Middleware(FastPages), Middleware(PathGuardMiddleware)],
         lifespan=lifespan,
     )
+
+
+async def _flush_traffic(svc: Services, every: float = 60.0) -> None:
+    """Add this process's traffic counts to the database once a minute (the charts' page also
+    flushes before it reads, so its own process is always current)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await traffic.flush(svc.registry.metrics.traffic, TrafficTable(svc.db))
+        except Exception:  # the database is away: the counts stay pending for the next round
+            log.warning("traffic counts not written; kept for the next try", exc_info=True)
 
 
 def create_app_from_env() -> Starlette:

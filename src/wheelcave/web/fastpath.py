@@ -76,6 +76,7 @@ class FastPages:
             entry, fmt, svc.settings, accept_encoding=headers.get(b"accept-encoding", ""),
             if_none_match=headers.get(b"if-none-match"), public=all(access.public(n) for n in names),
         )
+        svc.registry.count_cached_page(index)
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
         return True

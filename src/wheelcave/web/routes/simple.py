@@ -108,6 +108,8 @@ async def _serve(
     key = cache_key(index_name, project, fmt, url_prefix, cooldown, hidden)
     cache = page_cache(request)
     entry = cache.get(key, token)
+    if entry is not None and project is not None:
+        svc.registry.count_cached_page(index)
     if entry is None:
         with svc.registry.own_changes() as own:
             if project is None:
