@@ -35,6 +35,13 @@ class Metrics:
             ["index", "source"], registry=self.registry,
         )
 
+        self._metadata = Counter(
+            "wheelcave_mirror_metadata", "Wheel metadata files a mirror made without an upstream one, by "
+            "source (range: read with Range requests; download: the wheel fetched whole, the upstream "
+            "ignoring Range) and mismatch (a Range read that the downloaded wheel contradicted).",
+            ["index", "source"], registry=self.registry,
+        )
+
         self._auth_failures = Counter(
             "wheelcave_auth_failures", "Refused credentials by reason (password, token, expired, malformed).",
             ["reason"], registry=self.registry,
@@ -65,6 +72,9 @@ class Metrics:
     def file_bytes(self, index: str, source: str, count: int) -> None:
         self._bytes.labels(index, source).inc(count)
         self.traffic.file_bytes(index, source, count)
+
+    def metadata(self, index: str, source: str) -> None:
+        self._metadata.labels(index, source).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

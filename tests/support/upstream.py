@@ -56,6 +56,14 @@ class FakeUpstream:
         #: Every request is redirected to itself.
         self.redirect_loop = False
         self.raw_pages: dict[str, tuple[bytes, str]] = {}
+        #: Answer ``Range: bytes=...`` requests for files with 206 (else the whole file, 200).
+        self.ranges = False
+        #: Bytes Range requests are answered from instead of the file's (an upstream whose file
+        #: changed between a client's range reads and its download).
+        self.range_bytes: dict[str, bytes] = {}
+        #: Files asked with a Range header, and files sent whole (200), by filename.
+        self.range_requests: list[str] = []
+        self.full_downloads: list[str] = []
         #: Bytes of each file sent so far (to tell, without a clock, that a client got bytes
         #: before the upstream finished).
         self.sent: dict[str, int] = {}
@@ -167,6 +175,12 @@ class FakeUpstream:
         data = f.data
         if self.wrong_bytes:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
+        wanted = request.headers.get("range")
+        if wanted is not None:
+            self.range_requests.append(filename)
+            if self.ranges:
+                return self._range(self.range_bytes.get(filename, data), wanted)
+        self.full_downloads.append(filename)
 
         async def body() -> AsyncIterator[bytes]:
             chunk = 64 * 1024
@@ -180,6 +194,19 @@ class FakeUpstream:
 
         return StreamingResponse(body(), media_type="application/octet-stream",
                                  headers={"Content-Length": str(len(data))})
+
+    @staticmethod
+    def _range(data: bytes, wanted: str) -> Response:
+        spec = wanted.strip().removeprefix("bytes=")
+        first, _, last = spec.partition("-")
+        if not first:
+            start, end = max(0, len(data) - int(last)), len(data) - 1
+        else:
+            start, end = int(first), min(len(data) - 1, int(last)) if last else len(data) - 1
+        if start >= len(data) or end < start:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
+        return Response(data[start:end + 1], status_code=206, media_type="application/octet-stream",
+                        headers={"Content-Range": f"bytes {start}-{end}/{len(data)}"})
 
     def app(self) -> Starlette:
         return Starlette(routes=[

@@ -431,11 +431,11 @@ class Repository:
 
     async def record_mirror_blob(
         self, file_id: int, sha256: str, size: int,
-        metadata: tuple[str, int] | None = None,
+        metadata: tuple[str, int] | None = None, bump_index: int | None = None,
     ) -> None:
         """A mirrored file's bytes are now cached (and maybe its extracted metadata). The index's
-        generation is left alone: the page changes only in what it advertises (see
-        :meth:`store_mirror_page`)."""
+        generation is left alone (the page changes only in what it advertises, see
+        :meth:`store_mirror_page`) unless ``bump_index``: the metadata replaced another."""
         now = utcnow()
         async with self.db.write() as conn:
             await self._ensure_blob(conn, sha256, size, now)
@@ -445,6 +445,8 @@ class Repository:
                 values["metadata_sha256"] = metadata[0]
             await conn.execute(sa.update(t.files).where(t.files.c.id == file_id).values(**values))
             await self._touch_file_project(conn, file_id)
+            if bump_index is not None:
+                await self._bump(conn, bump_index)
 
     async def record_metadata_blob(self, file_id: int, sha256: str, size: int) -> bool:
         """A mirrored wheel's metadata file is cached; returns whether the row changed."""
@@ -811,7 +813,9 @@ def _page_entries(rows: Sequence[sa.Row[Any]]) -> list[FileEntry]:
             filename=r[1], url=files_url(r[2], r[1]), sha256=r[2], size=r[3],
             version=r[4], requires_python=r[5], yanked=bool(r[6]), yanked_reason=r[7],
             upload_time=r[8] if r[8] is None or r[8].tzinfo else r[8].replace(tzinfo=UTC),
-            metadata_sha256=r[9], metadata_available=bool(r[10]),
+            # Every wheel offers its metadata: the mirror reads it from the upstream's wheel
+            # with Range requests when the upstream has no metadata file (MirrorIndex.metadata).
+            metadata_sha256=r[9], metadata_available=bool(r[10]) or r[1].endswith(".whl"),
         )
         for r in rows
     ]

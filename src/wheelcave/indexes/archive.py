@@ -13,11 +13,11 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from wheelcave.core.filenames import DistFilename
 
-__all__ = ["ArchiveError", "read_core_metadata"]
+__all__ = ["ArchiveError", "read_core_metadata", "wheel_metadata_from_zip"]
 
 _MAX_MEMBERS = 200_000
 #: GNU long names and pax headers are read whole by tarfile: bounded before it allocates them.
@@ -100,8 +100,27 @@ def _zip_members(zf: zipfile.ZipFile, dist: DistFilename, archive_size: int) -> 
 
 
 def _wheel_metadata(path: Path, dist: DistFilename, limit: int) -> bytes:
-    with zipfile.ZipFile(path) as zf:
-        infos = _zip_members(zf, dist, path.stat().st_size)
+    with path.open("rb") as fh:
+        return wheel_metadata_from_zip(fh, dist, path.stat().st_size, limit)
+
+
+def wheel_metadata_from_zip(fh: IO[bytes], dist: DistFilename, size: int, limit: int) -> bytes:
+    """The METADATA of the wheel ``fh`` holds (``size`` bytes), after the same checks as an upload
+    (members, paths, compression ratio, one .dist-info with a WHEEL file). Zip errors are
+    :class:`ArchiveError`; other exceptions of ``fh`` (a range not fetched yet) pass through."""
+    try:
+        return _wheel_metadata_zip(fh, dist, size, limit)
+    except ArchiveError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, RuntimeError,
+            NotImplementedError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ArchiveError(f"{dist.filename} is not a valid zip archive or is truncated ({type(exc).__name__}: {reason})") from None
+
+
+def _wheel_metadata_zip(fh: IO[bytes], dist: DistFilename, size: int, limit: int) -> bytes:
+    with zipfile.ZipFile(fh) as zf:
+        infos = _zip_members(zf, dist, size)
         names = {i.filename: i for i in infos}
         stem = dist.filename[:-4].split("-")
         expected = f"{stem[0]}-{stem[1]}.dist-info"

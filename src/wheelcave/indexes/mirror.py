@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import zipfile
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -44,6 +45,7 @@ from wheelcave.db.repository import FileRecord, IndexRecord, Repository, off_loo
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
 from wheelcave.indexes.archive import ArchiveError, read_core_metadata
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
+from wheelcave.indexes.rangezip import wheel_metadata_by_range
 from wheelcave.indexes.hosted import file_entry
 from wheelcave.metrics import Metrics
 from wheelcave.storage.filesystem import FilesystemBlobStore
@@ -236,10 +238,16 @@ class MirrorIndex:
         row (the client asks for it right after the page); None if the upstream offers none.
         It is recorded in the database once the row exists."""
         found = self.pending_file(sha256, filename)
-        if found is None or not found.metadata_available or self.config.offline:
+        if found is None or self.config.offline or not (found.metadata_available or filename.endswith(".whl")):
             return None
         self.metrics.file(self.name, "pending")
-        sha, size = await self._fetch_metadata(found.url, filename, found.metadata_sha256)
+        if found.metadata_available:
+            sha, size = await self._fetch_metadata(found.url, filename, found.metadata_sha256)
+        else:
+            read = await self._metadata_by_range(found.url, filename)
+            if read is None:
+                return None  # the upstream ignores Range: the route waits for the row, then downloads
+            sha, size = read
 
         async def record_it() -> None:
             await self.rows_written(sha256, filename)
@@ -340,10 +348,14 @@ class MirrorIndex:
             record = await the_record()
             if record is None:
                 return  # its rows were never written: the unreferenced blob is gc's to remove
-            metadata = None
-            if record.kind == "wheel" and not record.metadata_sha256 and not record.upstream_metadata:
+            metadata, mismatch = None, False
+            if record.kind == "wheel" and not record.upstream_metadata:
                 metadata = await self._extract_metadata(record)
-            await self.repo.record_mirror_blob(record.id, record.sha256, download.written, metadata)
+                mismatch = await self._check_read_metadata(record, metadata)
+            # A corrected metadata file bumps the generation: every process forgets what the
+            # old one's URL resolved to.
+            await self.repo.record_mirror_blob(record.id, record.sha256, download.written, metadata,
+                                               bump_index=record.index_id if mismatch else None)
             self.on_change(record.project)
 
         download, fd, new = self.fetcher.get(spec, self.blobs, self.client, committed)
@@ -372,8 +384,60 @@ class MirrorIndex:
             raise UpstreamError(f"{filename}.metadata: sha256 does not match the upstream's")
         return sha, len(data)
 
+    async def _metadata_by_range(self, url: str, filename: str) -> tuple[str, int] | None:
+        """Read a wheel's METADATA from the upstream with Range requests, into the blob store;
+        None when the upstream ignores Range."""
+        try:
+            dist = parse_dist_filename(filename)
+        except CoreError as exc:
+            raise NotFound(f"No metadata file for {filename!r}: {exc}") from None
+
+        async def fetch(first: int, last: int | None) -> tuple[int, int, bytes] | None:
+            return await self.client.fetch_range(url, first, last, _MAX_METADATA + 2**20)
+
+        try:
+            data = await wheel_metadata_by_range(fetch, dist, _MAX_METADATA)
+        except ArchiveError as exc:
+            log.warning("mirror.metadata_range_failed file=%s: %s", filename, exc)
+            raise NotFound(f"No metadata file for {filename!r}: {exc}") from None
+        if data is None:
+            return None
+        self.metrics.metadata(self.name, "range")
+        sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
+        return sha, len(data)
+
+    async def _check_read_metadata(self, record: FileRecord, extracted: tuple[str, int] | None) -> bool:
+        """A wheel just downloaded: the metadata read earlier by Range (if any) must be the one
+        in the wheel. A mismatch (the upstream replaced the file, or answered ranges of another
+        one) is logged and counted; the caller stores the wheel's own."""
+        current = await self.repo.find_file_by_content(record.sha256, record.filename)
+        known = current.metadata_sha256 if current is not None and current.id == record.id else record.metadata_sha256
+        if extracted is not None and known and known != extracted[0]:
+            self.metrics.metadata(self.name, "mismatch")
+            log.warning("mirror.metadata_mismatch file=%s: read by range %s, in the wheel %s; the wheel's is kept",
+                        record.filename, known, extracted[0])
+            return True
+        return False
+
+    async def _metadata_by_download(self, record: FileRecord) -> str:
+        """The upstream ignores Range: download the wheel (it is cached for its install) and
+        take the metadata from it."""
+        download, fd = self.start_download(record)
+        os.close(fd)
+        await download.recorded.wait()
+        if download.error is not None:
+            raise download.error
+        extracted = await self._extract_metadata(record)
+        if extracted is None:
+            raise NotFound(f"No metadata file for {record.filename!r}.")
+        self.metrics.metadata(self.name, "download")
+        self._record_metadata_later(record, *extracted)
+        return extracted[0]
+
     async def metadata(self, record: FileRecord) -> str:
-        """Make the ``.metadata`` of a listed wheel available; returns its blob's sha256."""
+        """Make the ``.metadata`` of a listed wheel available; returns its blob's sha256. The
+        upstream's own metadata file when it offers one; else the cached wheel's; else read
+        from the upstream's wheel with Range requests; else (Range ignored) the wheel downloaded."""
         if record.metadata_sha256 and self.blobs.exists(record.metadata_sha256):
             return record.metadata_sha256
         if record.upstream_metadata and record.origin_url and not self.config.offline:
@@ -385,6 +449,12 @@ class MirrorIndex:
             if extracted:
                 self._record_metadata_later(record, *extracted)
                 return extracted[0]
+        if record.kind == "wheel" and record.origin_url and not self.config.offline:
+            read = await self._metadata_by_range(record.origin_url, record.filename)
+            if read is not None:
+                self._record_metadata_later(record, *read)
+                return read[0]
+            return await self._metadata_by_download(record)
         raise NotFound(f"No metadata file for {record.filename!r}.")
 
     def _record_metadata_later(self, record: FileRecord, sha256: str, size: int) -> None:
@@ -470,7 +540,7 @@ def _entries(files: Iterable[RemoteFile]) -> list[FileEntry]:
             filename=f.filename, url=files_url(f.sha256, f.filename), sha256=f.sha256, size=f.size,
             version=f.version, requires_python=f.requires_python, yanked=f.yanked,
             yanked_reason=f.yanked_reason if f.yanked else None, upload_time=f.upload_time,
-            metadata_sha256=f.metadata_sha256, metadata_available=f.metadata_available,
+            metadata_sha256=f.metadata_sha256, metadata_available=f.metadata_available or f.filename.endswith(".whl"),
         ))
     return entries
 

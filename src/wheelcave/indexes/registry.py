@@ -122,10 +122,11 @@ class Registry:
         self._epoch = tuple(sorted((r.id, r.generation) for r in self._by_id.values()))
 
     async def epoch(self) -> tuple[tuple[int, int], ...]:
-        """Every index's (id, generation): changes with any write that bumps one (an upload, a
-        delete, a yank, a definition change), here or in another process."""
+        """Every index's (id, generation), and this process's own mirror changes: changes with any
+        write that bumps one (an upload, a delete, a yank, a definition change), here or in
+        another process, and at once with a mirror change made here (a metadata file corrected)."""
         await self._fresh()
-        return self._epoch
+        return (*self._epoch, (-1, self._local.get("", 0)))
 
     async def page_token(self, index: Index, project: str | None) -> tuple[int, ...]:
         """The cache token of one page: :meth:`generations` and this process's own changes to

@@ -9,6 +9,7 @@ sent only to the upstream's own origin; proxies come from the environment (``HTT
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from wheelcave.core.errors import CoreError
 from wheelcave.core.redact import mask_url, redact
 from wheelcave.core.remote import RemotePage, parse_project_list, parse_project_page
 from wheelcave.errors import UpstreamError, UpstreamTimeout
+
+_CONTENT_RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
 
 __all__ = ["Fetched", "Missing", "NotModified", "UpstreamClient", "mask_url"]
 
@@ -162,6 +165,41 @@ class UpstreamClient:
         if response.status_code != 200:
             raise UpstreamError(f"upstream {mask_url(url)} answered {response.status_code}")
         return body
+
+    async def fetch_range(self, url: str, first: int, last: int | None, limit: int) -> tuple[int, int, bytes] | None:
+        """Bytes ``first``..``last`` of a file (or its last ``-first`` bytes when ``last`` is None)
+        as (offset, total size, bytes); None when the upstream answers the whole file instead
+        (it ignores Range: its body is not read)."""
+        wanted = f"bytes={first}" if last is None else f"bytes={first}-{last}"
+        headers = {"Range": wanted, "Accept-Encoding": "identity"}
+        try:
+            with anyio.fail_after(self.deadline):
+                async with self.client.stream("GET", url, headers=headers, auth=self._auth(url)) as response:
+                    if response.status_code == 200:
+                        return None
+                    if response.status_code != 206:
+                        raise UpstreamError(f"upstream {mask_url(url)} answered {response.status_code} to a range request")
+                    found = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
+                    if found is None:
+                        raise UpstreamError(f"upstream {mask_url(url)} sent a range without a usable Content-Range")
+                    start, end, total = (int(x) for x in found.groups())
+                    if end < start or end >= total or end - start + 1 > limit:
+                        raise UpstreamError(f"upstream {mask_url(url)} sent an impossible range {start}-{end}/{total}")
+                    chunks, size = [], 0
+                    async for chunk in response.aiter_raw():
+                        size += len(chunk)
+                        if size > end - start + 1:
+                            raise UpstreamError(f"upstream {mask_url(url)} sent more than the range it named")
+                        chunks.append(chunk)
+                    if size != end - start + 1:
+                        raise UpstreamError(f"upstream {mask_url(url)} sent {size} of {end - start + 1} bytes of a range")
+                    return start, total, b"".join(chunks)
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream {mask_url(url)} did not answer in time") from None
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(f"upstream {mask_url(url)} did not answer in time") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise UpstreamError(f"upstream {mask_url(url)} failed: {type(exc).__name__}: {redact(str(exc))}") from None
 
     @asynccontextmanager
     async def download(self, url: str) -> AsyncIterator[httpx.Response]:

@@ -1,0 +1,147 @@
+"""Cold mirror, issue 13: metadata for every upstream wheel without downloading it.
+
+The upstream here (tests.support.upstream, on 127.0.0.1) offers no PEP 658 metadata files and,
+as the public index's file host does, answers Range requests; it logs which files were asked
+with a Range header and which were sent whole. pip and uv run as subprocesses against a real
+server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import new_venv, run
+from tests.support.dists import wheel_bytes
+from tests.support.server import BIN, Server
+from tests.support.upstream import FakeUpstream, UpFile
+from tests.e2e.test_mirror import eventually, mirror
+
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+PAD = {f"pad/{i}.py": bytes(range(256)) * 40 for i in range(40)}  # 400 KiB of members: a tail read is not the wheel
+
+
+def _wheel(name: str, version: str, requires: list[str] | None = None, summary: str = "") -> UpFile:
+    data = wheel_bytes(name, version, requires_dist=requires or [], summary=summary or f"{name} {version}",
+                       extra_files=PAD)
+    return UpFile(f"{name.replace('-', '_')}-{version}-py3-none-any.whl", data)  # no metadata file upstream
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    up = FakeUpstream()
+    up.ranges = True
+    up.add("cm-app", _wheel("cm-app", "1.0", ["cm-liba>=1", "cm-libb"]))
+    # The resolver reads cm-liba 3.0's metadata, finds a dependency nobody has, and backtracks.
+    up.add("cm-liba", _wheel("cm-liba", "1.0"), _wheel("cm-liba", "2.0"),
+           _wheel("cm-liba", "3.0", ["cm-missing-everywhere>=1"]))
+    up.add("cm-libb", _wheel("cm-libb", "1.0"))
+    up.start()
+    yield up
+    up.stop()
+
+
+INSTALLED = {"cm_app-1.0-py3-none-any.whl", "cm_liba-2.0-py3-none-any.whl", "cm_libb-1.0-py3-none-any.whl"}
+REJECTED = "cm_liba-3.0-py3-none-any.whl"
+
+
+def _pages_offer_metadata(base: str) -> None:
+    page = httpx.get(f"{base}cm-liba/", headers=JSON).json()
+    assert all(f["core-metadata"] for f in page["files"]), page  # offered, though the upstream has none
+
+
+@pytest.mark.parametrize("client", ["uv", "pip"])
+def test_cold_install_reads_metadata_with_ranges(fresh_server: Server, upstream: FakeUpstream, client: str,
+                                                 client_env: dict[str, str], tmp_path: Path) -> None:
+    base = mirror(fresh_server, upstream.url, "cm")
+    _pages_offer_metadata(base)
+    python = new_venv(tmp_path / "venv", client_env)
+    if client == "uv":
+        run([str(BIN / "uv"), "pip", "install", "--python", str(python), "--index-url", base, "cm-app"], client_env)
+    else:
+        run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir", "--index-url", base,
+             "cm-app"], client_env)
+    listing = run([str(BIN / "uv"), "pip", "list", "--python", str(python)], client_env).stdout
+    assert re.search(r"cm-liba\s+2\.0", listing), listing
+    # Whole downloads: exactly what was installed. The rejected candidate was read by Range only.
+    assert set(upstream.full_downloads) == INSTALLED, upstream.full_downloads
+    assert REJECTED in upstream.range_requests
+    assert REJECTED not in upstream.full_downloads
+    assert len(upstream.range_requests) <= 3 * 4  # a few ranges per wheel, never a stream of them
+    metrics = httpx.get(f"{fresh_server.url}/metrics").text
+    assert 'wheelcave_mirror_metadata_total{index="cm",source="range"}' in metrics
+
+
+def test_cold_compile_downloads_no_wheel(fresh_server: Server, upstream: FakeUpstream, client_env: dict[str, str],
+                                         tmp_path: Path) -> None:
+    base = mirror(fresh_server, upstream.url, "cm")
+    (tmp_path / "req.in").write_text("cm-app\n")
+    out = run([str(BIN / "uv"), "pip", "compile", "--no-header", "--index-url", base, str(tmp_path / "req.in")],
+              client_env).stdout
+    assert "cm-liba==2.0" in out and "cm-libb==1.0" in out, out
+    assert upstream.full_downloads == []  # the resolution read metadata only
+    assert REJECTED in upstream.range_requests
+    # A second resolution asks the upstream nothing more for these files: the metadata is kept.
+    before = len(upstream.range_requests)
+    run([str(BIN / "uv"), "pip", "compile", "--no-header", "--no-cache", "--index-url", base, str(tmp_path / "req.in")],
+        client_env)
+    assert len(upstream.range_requests) == before
+    # And the pages now list the hashes of the metadata read (1.0 was never asked: still "true").
+    def hashed() -> dict[str, bool]:
+        files = httpx.get(f"{base}cm-liba/", headers=JSON).json()["files"]
+        return {f["filename"]: isinstance(f["core-metadata"], dict) for f in files}
+
+    assert eventually(lambda: hashed() == {"cm_liba-1.0-py3-none-any.whl": False, "cm_liba-2.0-py3-none-any.whl": True,
+                                           REJECTED: True}), hashed()
+
+
+def test_upstream_ignoring_range_still_installs(fresh_server: Server, upstream: FakeUpstream,
+                                                client_env: dict[str, str], tmp_path: Path) -> None:
+    upstream.ranges = False
+    base = mirror(fresh_server, upstream.url, "cm")
+    python = new_venv(tmp_path / "venv", client_env)
+    run([str(BIN / "uv"), "pip", "install", "--python", str(python), "--index-url", base, "cm-app"], client_env)
+    assert INSTALLED <= set(upstream.full_downloads)
+    assert REJECTED in upstream.full_downloads  # no other way to read its metadata
+    (tmp_path / "req.in").write_text("cm-app\n")
+    out = run([str(BIN / "uv"), "pip", "compile", "--no-header", "--no-cache", "--index-url", base,
+               str(tmp_path / "req.in")], client_env).stdout
+    assert "cm-liba==2.0" in out
+    metrics = httpx.get(f"{fresh_server.url}/metrics").text
+    assert 'wheelcave_mirror_metadata_total{index="cm",source="download"}' in metrics
+
+
+def test_metadata_read_by_range_is_checked_when_the_wheel_arrives(
+    fresh_server: Server, upstream: FakeUpstream, client_env: dict[str, str], tmp_path: Path,
+) -> None:
+    real = upstream.projects["cm-libb"][0]
+    # Range answers come from another build of the same filename (the upstream replaced it).
+    other = wheel_bytes("cm-libb", "1.0", summary="another build", extra_files=PAD)
+    upstream.range_bytes[real.filename] = other
+    base = mirror(fresh_server, upstream.url, "cm")
+    entry = next(f for f in httpx.get(f"{base}cm-libb/", headers=JSON).json()["files"])
+    url = httpx.URL(f"{base}cm-libb/").join(entry["url"])
+    read = httpx.get(f"{url}.metadata")
+    assert read.status_code == 200 and b"another build" in read.content
+    wheel = httpx.get(url)
+    assert wheel.status_code == 200 and hashlib.sha256(wheel.content).hexdigest() == real.sha256
+
+    def corrected() -> bool:
+        files = httpx.get(f"{base}cm-libb/", headers=JSON).json()["files"]
+        meta = files[0]["core-metadata"]
+        return isinstance(meta, dict) and meta["sha256"] != hashlib.sha256(read.content).hexdigest()
+
+    assert eventually(corrected, 10)
+    files = httpx.get(f"{base}cm-libb/", headers=JSON).json()["files"]
+    now = httpx.get(f"{httpx.URL(f'{base}cm-libb/').join(files[0]['url'])}.metadata")
+    assert b"another build" not in now.content and b"Summary: cm-libb 1.0" in now.content
+    assert hashlib.sha256(now.content).hexdigest() == files[0]["core-metadata"]["sha256"]
+    metrics = httpx.get(f"{fresh_server.url}/metrics").text
+    assert 'wheelcave_mirror_metadata_total{index="cm",source="mismatch"} 1.0' in metrics
+    assert "mirror.metadata_mismatch file=cm_libb-1.0-py3-none-any.whl" in fresh_server.log_path.read_text()
