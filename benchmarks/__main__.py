@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 PEER_SCENARIOS = ("hot", "warm", "cold", "scale", "upload")
-OWN_SCENARIOS = ("foundation", "indexes", "mirror", "auth", "durability", "fill", "pages")
+OWN_SCENARIOS = ("foundation", "indexes", "mirror", "auth", "durability", "fill", "pages", "cold-mirror")
 
 
 def main() -> None:
@@ -38,6 +38,10 @@ def main() -> None:
             from benchmarks.foundation import main as foundation
 
             text = foundation(args.seconds)
+        elif name == "cold-mirror":
+            from benchmarks.cold import main as cold_mirror
+
+            text = cold_mirror(args.runs)
         elif name == "pages":
             from benchmarks.pages import main as pages
 

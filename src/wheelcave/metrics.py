@@ -31,7 +31,8 @@ class Metrics:
             ["index", "result"], registry=self.registry,
         )
         self._bytes = Counter(
-            "wheelcave_mirror_file_bytes", "Mirror file bytes, served from the cache or fetched upstream.",
+            "wheelcave_mirror_file_bytes", "Mirror file bytes, served from the cache (cache) or fetched "
+            "upstream: whole files (upstream) and the parts of wheels read for their metadata (range).",
             ["index", "source"], registry=self.registry,
         )
 

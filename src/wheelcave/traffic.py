@@ -27,7 +27,7 @@ COUNTS = ("page_hits", "page_fetches", "page_stale", "page_missing", "file_hits"
 _PAGE = {"hit": "page_hits", "fetched": "page_fetches", "revalidated": "page_fetches",
          "stale": "page_stale", "missing": "page_missing"}
 _FILE = {"hit": "file_hits", "miss": "file_misses", "joined": "file_misses"}
-_BYTES = {"cache": "bytes_cache", "upstream": "bytes_upstream"}
+_BYTES = {"cache": "bytes_cache", "upstream": "bytes_upstream", "range": "bytes_upstream"}
 
 
 @dataclass

@@ -18,7 +18,7 @@ from wheelcave.core.names import is_valid_project_name, normalize
 from wheelcave.core.pages import FileEntry, PageFormat, ProjectPage, files_url, render_project
 from wheelcave.core.remote import parse_project_page
 from wheelcave.core.versions import version_key
-from wheelcave.web.fileresponse import _parse_range
+from wheelcave.web.fileresponse import parse_range
 
 ALNUM = string.ascii_letters + string.digits
 names = st.builds(
@@ -136,4 +136,4 @@ def _model(header: str, size: int) -> tuple[int, int] | None | bool:
 def test_range_parsing_matches_the_rfc(header: str, size: int) -> None:
     if any(not c.isascii() for c in header):
         return
-    assert _parse_range(header, size) == _model(header.strip(), size)
+    assert parse_range(header, size) == _model(header.strip(), size)

@@ -145,3 +145,54 @@ def test_metadata_read_by_range_is_checked_when_the_wheel_arrives(
     metrics = httpx.get(f"{fresh_server.url}/metrics").text
     assert 'wheelcave_mirror_metadata_total{index="cm",source="mismatch"} 1.0' in metrics
     assert "mirror.metadata_mismatch file=cm_libb-1.0-py3-none-any.whl" in fresh_server.log_path.read_text()
+
+
+def _big(upstream: FakeUpstream, name: str) -> UpFile:
+    import os
+
+    f = UpFile(f"{name.replace('-', '_')}-1.0-py3-none-any.whl",
+               wheel_bytes(name, "1.0", extra_files={f"{name.replace('-', '_')}/x.bin": os.urandom(20 * 2**20)}))
+    upstream.add(name, f)
+    return f
+
+
+def test_range_during_the_first_download(fresh_server: Server, upstream: FakeUpstream) -> None:
+    """A Range request for a file not cached yet gets 206 and only its bytes, the first of them
+    while the upstream is still sending (no clock: the upstream's own progress tells)."""
+    f = _big(upstream, "cm-big")
+    upstream.throttle = 4 * 2**20  # 20 MB take 5 s
+    base = mirror(fresh_server, upstream.url, "cm")
+    entry = httpx.get(f"{base}cm-big/", headers=JSON).json()["files"][0]
+    url = str(httpx.URL(f"{base}cm-big/").join(entry["url"]))
+    got, sent_at_first_byte = b"", None
+    with httpx.stream("GET", url, headers={"Range": "bytes=100-199999"}, timeout=60) as r:
+        assert r.status_code == 206
+        assert r.headers["content-range"] == f"bytes 100-199999/{len(f.data)}"
+        assert r.headers["content-length"] == "199900"
+        for chunk in r.iter_raw():
+            if sent_at_first_byte is None:
+                sent_at_first_byte = upstream.sent.get(f.filename, 0)
+            got += chunk
+    assert got == f.data[100:200000]
+    assert sent_at_first_byte is not None and sent_at_first_byte < len(f.data) // 2, sent_at_first_byte
+    # A suffix range and an unsatisfiable one, now from the cache; the file was fetched once.
+    tail = httpx.get(url, headers={"Range": "bytes=-1000"})
+    assert tail.status_code == 206 and tail.content == f.data[-1000:]
+    assert httpx.get(url, headers={"Range": f"bytes={len(f.data) + 5}-"}).status_code == 416
+    assert upstream.full_downloads.count(f.filename) == 1
+
+
+def test_range_answer_never_completes_with_unchecked_bytes(fresh_server: Server, upstream: FakeUpstream) -> None:
+    f = _big(upstream, "cm-bad")
+    upstream.wrong_bytes = True  # the first byte differs: the hash fails at the end
+    base = mirror(fresh_server, upstream.url, "cm")
+    entry = httpx.get(f"{base}cm-bad/", headers=JSON).json()["files"][0]
+    url = str(httpx.URL(f"{base}cm-bad/").join(entry["url"]))
+    got = b""
+    try:
+        with httpx.stream("GET", url, headers={"Range": "bytes=0-999"}, timeout=60) as r:
+            for chunk in r.iter_raw():
+                got += chunk
+    except httpx.HTTPError:
+        pass  # the transfer was cut: what a client must see
+    assert len(got) < 1000  # never the whole range: its last byte waited for the hash

@@ -107,10 +107,15 @@ def test_metadata_extracted_when_upstream_has_none(fresh_server: Server, upstrea
     upstream.add("mir-nometa", f)
     base = mirror(fresh_server, upstream.url, "up", "--ttl", "0")
     entry = httpx.get(f"{base}mir-nometa/", headers=JSON).json()["files"][0]
-    assert entry["core-metadata"] is False
+    assert entry["core-metadata"] is True  # offered before anything is known (issue 13)
     url = httpx.URL(f"{base}mir-nometa/").join(entry["url"])
     assert httpx.get(url).content == f.data
-    entry = eventually(lambda: httpx.get(f"{base}mir-nometa/", headers=JSON).json()["files"][0]["core-metadata"] or None)
+    # Once the wheel is cached, its metadata is extracted and listed with its hash.
+    def listed_hash() -> dict[str, str] | None:
+        meta = httpx.get(f"{base}mir-nometa/", headers=JSON).json()["files"][0]["core-metadata"]
+        return meta if isinstance(meta, dict) else None
+
+    entry = eventually(listed_hash)
     assert entry == {"sha256": hashlib.sha256(meta or b"").hexdigest()}
     assert httpx.get(f"{url}.metadata").content == meta
 

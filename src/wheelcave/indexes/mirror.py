@@ -393,7 +393,10 @@ class MirrorIndex:
             raise NotFound(f"No metadata file for {filename!r}: {exc}") from None
 
         async def fetch(first: int, last: int | None) -> tuple[int, int, bytes] | None:
-            return await self.client.fetch_range(url, first, last, _MAX_METADATA + 2**20)
+            got = await self.client.fetch_range(url, first, last, _MAX_METADATA + 2**20)
+            if got is not None:
+                self.metrics.file_bytes(self.name, "range", len(got[2]))
+            return got
 
         try:
             data = await wheel_metadata_by_range(fetch, dist, _MAX_METADATA)

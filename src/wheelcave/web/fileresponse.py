@@ -30,12 +30,12 @@ def _number(digits: str) -> int:
     return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     """(start, end inclusive); None to ignore the header; False if unsatisfiable (RFC 9110 §14).
 
-    >>> _parse_range("bytes=0-9", 100), _parse_range("bytes=-10", 100), _parse_range("bytes=90-", 100)
+    >>> parse_range("bytes=0-9", 100), parse_range("bytes=-10", 100), parse_range("bytes=90-", 100)
     ((0, 9), (90, 99), (90, 99))
-    >>> _parse_range("bytes=5-2", 100), _parse_range("bytes=1-2,4-5", 100), _parse_range("bytes=" + "9" * 5000 + "-", 100)
+    >>> parse_range("bytes=5-2", 100), parse_range("bytes=1-2,4-5", 100), parse_range("bytes=" + "9" * 5000 + "-", 100)
     (None, None, False)
     """
     match = _RANGE.fullmatch(header.strip())
@@ -87,7 +87,7 @@ class BlobResponse(Response):
         wanted = request.headers.get("range")
         if_range = request.headers.get("if-range")
         if wanted and (if_range is None or if_range.strip() == etag):
-            rng = _parse_range(wanted, self.size)
+            rng = parse_range(wanted, self.size)
             if rng is False:
                 self.status_code = 416
                 self.send_body = False

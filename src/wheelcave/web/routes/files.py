@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -25,7 +26,7 @@ from wheelcave.indexes.mirror import MirrorIndex
 from wheelcave.services import Services
 from wheelcave.web.access import caller, deny
 from wheelcave.web.deps import services
-from wheelcave.web.fileresponse import BlobResponse
+from wheelcave.web.fileresponse import BlobResponse, parse_range
 
 __all__ = ["FileLookups", "routes"]
 
@@ -62,10 +63,46 @@ async def _stream(request: Request, download: Download, fd: int, sha256: str, fi
     }
     if download.total is not None:
         headers["content-length"] = str(download.total)
+        headers["accept-ranges"] = "bytes"
+    wanted = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if wanted and download.total is not None and (if_range is None or if_range.strip() == headers["etag"]):
+        rng = parse_range(wanted, download.total)
+        if rng is False:
+            os.close(fd)
+            return Response(status_code=416, headers={**headers, "content-length": "0",
+                                                      "content-range": f"bytes */{download.total}"})
+        if rng is not None:
+            start, end = rng  # type: ignore[misc]
+            headers["content-length"] = str(end - start + 1)
+            headers["content-range"] = f"bytes {start}-{end}/{download.total}"
+            if request.method == "HEAD":
+                os.close(fd)
+                return Response(status_code=206, headers=headers, media_type="application/octet-stream")
+            return StreamingResponse(_ranged(download.follow(fd), start, end), status_code=206, headers=headers,
+                                     media_type="application/octet-stream")
     if request.method == "HEAD":
         os.close(fd)
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
     return StreamingResponse(download.follow(fd), headers=headers, media_type="application/octet-stream")
+
+
+async def _ranged(source: AsyncIterator[bytes], start: int, end: int) -> AsyncIterator[bytes]:
+    """Bytes ``start``..``end`` of a file being downloaded, sent as they arrive, but the range's
+    last byte only once the whole file is verified: a range answer never completes with bytes
+    whose hash has not been checked (the same rule as a whole file's last byte)."""
+    position = 0
+    held = b""
+    async for chunk in source:
+        lo, hi = max(start, position), min(end + 1, position + len(chunk))
+        if lo < hi:
+            piece = chunk[lo - position:hi - position]
+            if hi == end + 1:
+                piece, held = piece[:-1], piece[-1:]
+            if piece:
+                yield piece
+        position += len(chunk)
+    yield held  # the source ended without raising: every byte checked
 
 
 class FileLookups:

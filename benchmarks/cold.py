@@ -1,0 +1,111 @@
+"""Cold resolutions through a fresh mirror (issue 13), against going straight to the upstream,
+in one run: ``uv pip compile`` of a jupyterlab-sized closure, then cold ``uv pip install`` and
+``pip install`` of the mirror benchmark's requirements. Each measurement gets a fresh client
+cache and (through wheelcave) a fresh server; the upstream is the live public index, its URL read
+from pip's configuration at run time. Also: the bytes wheelcave fetched from the upstream for the
+compile (whole files and the parts of wheels read with Range), against the size of the wheels the
+resolution pinned (for this machine's Python and platform).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from packaging.tags import sys_tags
+from packaging.utils import parse_wheel_filename
+
+from benchmarks._harness import BIN, start_wheelcave
+from benchmarks.mirror import REQUIREMENTS, _client_env, _install, _upstream_url
+
+COMPILE = ["jupyterlab==4.2.5"]
+_BYTES = re.compile(r'wheelcave_mirror_file_bytes_total\{index="pypi",source="(upstream|range)"\} ([0-9.e+]+)')
+
+
+def _compile(index: str, tmp: Path) -> tuple[float, list[str]]:
+    (tmp / "req.in").parent.mkdir(parents=True, exist_ok=True)
+    (tmp / "req.in").write_text("\n".join(COMPILE) + "\n")
+    env = _client_env(tmp)
+    start = time.perf_counter()
+    result = subprocess.run([str(BIN / "uv"), "pip", "compile", "--no-header", "--index-url", index, str(tmp / "req.in")],
+                            env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode:
+        raise RuntimeError(f"uv pip compile from {index} failed: {result.stderr[-1500:]}")
+    pins = [line.split("==") for line in result.stdout.splitlines() if "==" in line and not line.startswith(" ")]
+    return time.perf_counter() - start, [f"{n.strip()}=={v.split()[0]}" for n, v in pins]
+
+
+def _wheel_bytes(base: str, pins: list[str]) -> int:
+    """The size of the wheel of each pin this interpreter would install (the first supported)."""
+    supported = list(sys_tags())
+    rank = {t: i for i, t in enumerate(supported)}
+    total = 0
+    with httpx.Client(timeout=60) as client:
+        for pin in pins:
+            name, version = pin.split("==")
+            page = client.get(f"{base}{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+            best: tuple[int, int] | None = None
+            for f in page["files"]:
+                if not f["filename"].endswith(".whl"):
+                    continue
+                _, v, _, tags = parse_wheel_filename(f["filename"])
+                if str(v) != version:
+                    continue
+                score = min((rank[t] for t in tags if t in rank), default=None)
+                if score is not None and (best is None or score < best[0]):
+                    best = (score, int(f.get("size") or 0))
+            total += best[1] if best else 0
+    return total
+
+
+def main(runs: int = 1) -> str:
+    upstream = _upstream_url()
+    rows: dict[str, dict[str, list[float]]] = {"uv pip compile (jupyterlab)": {"direct": [], "cold": []},
+                                                "uv pip install": {"direct": [], "cold": []},
+                                                "pip install": {"direct": [], "cold": []}}
+    fetched = resolved = 0
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="wheelcave-bench-") as name:
+            tmp = Path(name)
+            rows["uv pip compile (jupyterlab)"]["direct"].append(_compile(upstream, tmp / "c-direct")[0])
+            server = start_wheelcave(tmp / "data-c", env={"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": upstream})
+            try:
+                elapsed, pins = _compile(f"{server.url}/simple/", tmp / "c-cold")
+                rows["uv pip compile (jupyterlab)"]["cold"].append(elapsed)
+                fetched = sum(int(float(v)) for _, v in _BYTES.findall(httpx.get(f"{server.url}/metrics").text))
+                resolved = _wheel_bytes(f"{server.url}/simple/", pins)
+            finally:
+                server.stop()
+            for tool in ("uv", "pip"):
+                label = "uv pip install" if tool == "uv" else "pip install"
+                rows[label]["direct"].append(_install(tool, upstream, tmp / f"{tool}-direct")[0])
+                server = start_wheelcave(tmp / f"data-{tool}", env={"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": upstream})
+                try:
+                    rows[label]["cold"].append(_install(tool, f"{server.url}/simple/", tmp / f"{tool}-cold")[0])
+                finally:
+                    server.stop()
+    goals = {"uv pip compile (jupyterlab)": "≤ 1.2", "uv pip install": "≤ 1.15", "pip install": "≤ 1.0"}
+    lines = [f"# wheelcave cold mirror, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
+             f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; median of {runs} run(s); "
+             "the upstream is the live public index.", "",
+             "| resolution | direct | through a fresh wheelcave | ratio | goal |", "|---|---|---|---|---|"]
+    for label, r in rows.items():
+        d, c = statistics.median(r["direct"]), statistics.median(r["cold"])
+        lines.append(f"| {label} | {d:.1f} s | {c:.1f} s | {c / d:.2f} | {goals[label]} |")
+    share = 100 * fetched / resolved if resolved else float("nan")
+    lines += ["", f"The compile: wheelcave fetched {fetched / 2**20:.1f} MiB of files from the upstream (whole files "
+              f"and Range reads) for a resolution whose pinned wheels weigh {resolved / 2**20:.1f} MiB: "
+              f"{share:.1f} % (goal < 10 %)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1))
