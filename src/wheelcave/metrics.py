@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from wheelcave.traffic import TrafficCounts
+from wheelcave.core.traffic import TrafficCounts
 
 __all__ = ["Metrics"]
 
@@ -15,7 +15,7 @@ __all__ = ["Metrics"]
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        #: The same mirror counts over time, for the traffic charts (wheelcave.traffic).
+        #: The same mirror counts over time, for the traffic charts (wheelcave.core.traffic).
         self.traffic = TrafficCounts()
         self._pages = Counter(
             "wheelcave_mirror_pages", "Mirror project page lookups by result "

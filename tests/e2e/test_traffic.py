@@ -13,8 +13,8 @@ import pytest
 from tests.support.dists import wheel_bytes
 from tests.support.server import Server, ok
 from tests.support.upstream import FakeUpstream, UpFile
-from wheelcave import traffic
-from wheelcave.traffic import BUCKET, Bucket, TrafficCounts
+from wheelcave.core import traffic
+from wheelcave.core.traffic import BUCKET, Bucket, TrafficCounts
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 

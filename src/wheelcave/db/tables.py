@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from wheelcave.core.traffic import COUNTS as TRAFFIC_COUNTS
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -220,9 +222,7 @@ audit_log = sa.Table(
 sa.Index("ix_audit_log_at", audit_log.c.at)
 
 #: Per-index counts of what mirrors served, in five-minute buckets (``bucket`` is the bucket's
-#: start in Unix seconds); every process adds its own counts (wheelcave.traffic).
-TRAFFIC_COUNTS = ("page_hits", "page_fetches", "page_stale", "page_missing", "file_hits", "file_misses",
-                  "bytes_cache", "bytes_upstream", "upstream_errors")
+#: start in Unix seconds); every process adds its own counts (wheelcave.core.traffic).
 traffic = sa.Table(
     "traffic",
     metadata,

@@ -10,13 +10,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from wheelcave.db import tables as t
 from wheelcave.db.engine import Database
-from wheelcave.traffic import COUNTS, Bucket
+from wheelcave.core.traffic import COUNTS, Bucket
 
 __all__ = ["TrafficTable"]
 
 
 class TrafficTable:
-    """:class:`wheelcave.traffic.TrafficStore` on the metadata database."""
+    """:class:`wheelcave.core.traffic.TrafficStore` on the metadata database."""
 
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from wheelcave import traffic
+from wheelcave.core import traffic
 from wheelcave.config import Settings
 from wheelcave.db.traffic import TrafficTable
 from wheelcave.errors import WheelcaveError
