@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from tests.conftest import BACKENDS, database_url_for
-from wheelcave.db.engine import Database
+from wheelcave.db.engine import Database, head_revision
 from wheelcave.db.repository import NewFile, Repository
 from wheelcave.db.tables import metadata
 
@@ -46,7 +46,7 @@ def test_migrations_build_exactly_the_declared_schema(db_url: str) -> None:
             )
             version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
         await db.dispose()
-        assert version == "0007"
+        assert version == head_revision() == "0007"  # the fast path of migrate() reads the head from the file names
         return list(diff)
 
     assert asyncio.run(go()) == []
