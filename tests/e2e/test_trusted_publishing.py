@@ -80,7 +80,7 @@ def test_uv_trusted_publishing_in_github_actions(tp_server: Server, issuer: Loca
     wheel2 = make_wheel(tmp_path, "tp-app", "1.1")
     r = run([*cmd, str(wheel2)], env, check=False)
     assert r.returncode != 0
-    assert "No trusted publisher matches" in r.stderr, r.stderr
+    assert "No trusted publisher matches" in " ".join(r.stderr.split()), r.stderr  # uv wraps to the terminal's width
     # the right repository but another workflow file: refused as well
     issuer.claims = {**REPO_CLAIMS, "job_workflow_ref": "acme/app/.github/workflows/nightly.yml@refs/heads/main"}
     r = run([*cmd, str(wheel2)], env, check=False)
