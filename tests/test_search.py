@@ -33,6 +33,16 @@ def new_file(index_id: int, project: str, version: str, summary: str | None, n: 
     )
 
 
+async def _hosted(db_url: str, name: str) -> tuple[Database, Repository, int]:
+    """A migrated database, its repository and a new hosted index's id."""
+    db = Database(db_url)
+    await db.migrate()
+    repo = Repository(db)
+    index = await repo.create_index(name, "hosted", {})
+    assert index
+    return db, repo, index.id
+
+
 def test_terms_are_words_only() -> None:
     assert search_terms('Flask-SQLAlchemy "x" OR NEAR(a b) col:val * ^ -') == [
         "flask", "sqlalchemy", "x", "or", "near", "a", "b", "col"]  # at most 8
@@ -100,17 +110,13 @@ def test_search(db_url: str) -> None:
 def test_upgrade_indexes_existing_projects(db_url: str) -> None:
     """Projects stored before migration 0006 are found after it."""
     async def go() -> None:
-        db = Database(db_url)
-        await db.migrate()
-        repo = Repository(db)
-        index = await repo.create_index("old", "hosted", {})
-        assert index
-        assert await repo.add_file(new_file(index.id, "legacy-thing", "1.0", "An old summary", 1), AUDIT)
+        db, repo, index_id = await _hosted(db_url, "old")
+        assert await repo.add_file(new_file(index_id, "legacy-thing", "1.0", "An old summary", 1), AUDIT)
         async with db.write() as conn:
             await conn.execute(sa.text("UPDATE projects SET summary = NULL"))
             if db.is_sqlite:
                 await conn.execute(sa.text("DELETE FROM project_search"))
-        assert await ProjectSearch(db).search([index.id], "summary") == []
+        assert await ProjectSearch(db).search([index_id], "summary") == []
         await db.dispose()
 
         from alembic import command
@@ -127,7 +133,7 @@ def test_upgrade_indexes_existing_projects(db_url: str) -> None:
                 command.downgrade(cfg, "0005")
                 command.upgrade(cfg, "head")
             await conn.run_sync(redo)
-        hits = await ProjectSearch(db).search([index.id], "old summ")
+        hits = await ProjectSearch(db).search([index_id], "old summ")
         assert [(h.name, h.summary) for h in hits] == [("legacy-thing", "An old summary")]
         await db.dispose()
 
@@ -142,15 +148,11 @@ def test_wide_queries_rank_a_bounded_set(db_url: str, monkeypatch: pytest.Monkey
     monkeypatch.setattr(search_module, "CANDIDATES", 3)
 
     async def go() -> None:
-        db = Database(db_url)
-        await db.migrate()
-        repo = Repository(db)
-        index = await repo.create_index("wide", "hosted", {})
-        assert index
+        db, repo, index_id = await _hosted(db_url, "wide")
         for n in range(8):
-            assert await repo.add_file(new_file(index.id, f"alpha-{n}", "1.0", "alpha things", n + 1), AUDIT)
-        assert await repo.add_file(new_file(index.id, "alpha", "1.0", "the one", 99), AUDIT)
-        hits = await ProjectSearch(db).search([index.id], "alpha")
+            assert await repo.add_file(new_file(index_id, f"alpha-{n}", "1.0", "alpha things", n + 1), AUDIT)
+        assert await repo.add_file(new_file(index_id, "alpha", "1.0", "the one", 99), AUDIT)
+        hits = await ProjectSearch(db).search([index_id], "alpha")
         assert hits[0].name == "alpha"
         assert len(hits) <= 4
         await db.dispose()
