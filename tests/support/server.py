@@ -22,10 +22,41 @@ from sqlalchemy.engine import make_url
 BIN = Path(sys.executable).parent
 
 
+#: Ports handed out by :func:`free_port`: below the kernel's ephemeral range (32768 and up
+#: here), so no client connection takes one, and split among pytest-xdist workers, so two
+#: workers never hand out the same port (a port asked of the kernel and bound a moment later
+#: could be taken by another worker's server meanwhile, and a test then talked to it).
+_PORT_FLOOR, _PORT_SPAN = 10_000, 20_000
+_port_lock = threading.Lock()
+_port_cursor: list[int] = []
+
+
+def _port_range() -> tuple[int, int]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    slot = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    width = _PORT_SPAN // count
+    start = _PORT_FLOOR + (slot % count) * width
+    return start, start + width
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port on 127.0.0.1 that this test process has not handed out before (until its share
+    wraps around) and that nothing listens on now."""
+    start, end = _port_range()
+    with _port_lock:
+        if not _port_cursor:
+            _port_cursor.append(start + os.getpid() % (end - start))
+        for _ in range(end - start):
+            port = _port_cursor[0]
+            _port_cursor[0] = start if port + 1 >= end else port + 1
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError(f"no free port in {start}-{end}")
 
 
 class ThreadedServer:
