@@ -9,6 +9,7 @@ server.
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import sys
 from collections.abc import Iterator
@@ -24,7 +25,10 @@ from tests.support.upstream import FakeUpstream, UpFile
 from tests.e2e.test_mirror import eventually, mirror
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
-PAD = {f"pad/{i}.py": bytes(range(256)) * 40 for i in range(40)}  # 400 KiB of members: a tail read is not the wheel
+_NOISE = random.Random(13)
+#: 400 KiB of members that do not compress, after METADATA: a tail read is not the wheel, and
+#: METADATA is far from the directory (the most requests a read takes).
+PAD = {f"pad/{i}.py": _NOISE.randbytes(10240) for i in range(40)}
 
 
 def _wheel(name: str, version: str, requires: list[str] | None = None, summary: str = "") -> UpFile:
@@ -196,3 +200,46 @@ def test_range_answer_never_completes_with_unchecked_bytes(fresh_server: Server,
     except httpx.HTTPError:
         pass  # the transfer was cut: what a client must see
     assert len(got) < 1000  # never the whole range: its last byte waited for the hash
+
+
+def test_small_wheels_arrive_whole_with_their_metadata(fresh_server: Server, client_env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    """A wheel no larger than the first Range request arrives whole when its metadata is read:
+    it is kept (hash checked) as the cached file, so pip's download of it asks the upstream
+    nothing; one request a wheel."""
+    up = FakeUpstream()
+    up.ranges = True
+    up.add("cs-app", UpFile("cs_app-1.0-py3-none-any.whl", wheel_bytes("cs-app", "1.0", requires_dist=["cs-lib"])))
+    up.add("cs-lib", UpFile("cs_lib-1.0-py3-none-any.whl", wheel_bytes("cs-lib", "1.0")))
+    up.start()
+    try:
+        base = mirror(fresh_server, up.url, "cs")
+        python = new_venv(tmp_path / "venv", client_env)
+        run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir", "--index-url", base,
+             "cs-app"], client_env)
+        assert "cs-lib" in run([str(BIN / "uv"), "pip", "list", "--python", str(python)], client_env).stdout
+        assert up.full_downloads == []
+        assert sorted(up.range_requests) == ["cs_app-1.0-py3-none-any.whl", "cs_lib-1.0-py3-none-any.whl"]
+        metrics = httpx.get(f"{fresh_server.url}/metrics").text
+        assert 'wheelcave_mirror_files_total{index="cs",result="hit"} 2.0' in metrics
+    finally:
+        up.stop()
+
+
+def test_small_wheel_of_other_bytes_is_not_kept(fresh_server: Server, upstream: FakeUpstream) -> None:
+    """Range answers of a small wheel that are not the file the page lists (its sha256): no
+    metadata from them and nothing cached; the wheel itself still downloads, checked."""
+    real = UpFile("cm_tiny-1.0-py3-none-any.whl", wheel_bytes("cm-tiny", "1.0"))
+    upstream.add("cm-tiny", real)
+    upstream.range_bytes[real.filename] = wheel_bytes("cm-tiny", "1.0", summary="another build")
+    base = mirror(fresh_server, upstream.url, "cm")
+    entry = httpx.get(f"{base}cm-tiny/", headers=JSON).json()["files"][0]
+    url = httpx.URL(f"{base}cm-tiny/").join(entry["url"])
+    refused = httpx.get(f"{url}.metadata")
+    assert refused.status_code == 502 and "sha256" in refused.text
+    assert upstream.full_downloads == []
+    wheel = httpx.get(url)
+    assert wheel.status_code == 200 and wheel.content == real.data
+    assert upstream.full_downloads == [real.filename]
+    meta = httpx.get(f"{url}.metadata")  # now from the wheel itself
+    assert meta.status_code == 200 and b"another build" not in meta.content

@@ -6,9 +6,11 @@ the upstream fails, times out or answers 5xx, the cached page is served ("stale"
 never seen answers 502/504. A file the upstream stops listing stays listed while its bytes
 are cached (``keep_removed``). ``offline`` never contacts the upstream.
 
-Files: see :mod:`wheelcave.indexes.fetcher`. Metadata (PEP 658): fetched from the upstream on
-demand when it offers it; otherwise extracted from the wheel once the wheel is cached, and
-then advertised.
+Files: see :mod:`wheelcave.indexes.fetcher`. Metadata (PEP 658) is advertised for every wheel:
+fetched from the upstream on demand when it offers it; else extracted from the cached wheel;
+else read from the upstream's wheel with Range requests (:mod:`wheelcave.indexes.rangezip`; a
+small wheel arrives whole that way and is kept as its cached file); else (Range ignored) the
+wheel is downloaded. Metadata read by Range is checked against the wheel when it arrives.
 
 First fetches: the page is answered from the parsed upstream page. Where this process is the
 only one serving the database (SQLite, one worker: ``early_answers``), it is answered before
@@ -22,6 +24,7 @@ answer.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
@@ -45,7 +48,7 @@ from wheelcave.db.repository import FileRecord, IndexRecord, Repository, off_loo
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
 from wheelcave.indexes.archive import ArchiveError, read_core_metadata
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
-from wheelcave.indexes.rangezip import wheel_metadata_by_range
+from wheelcave.indexes.rangezip import RangeRead, wheel_metadata_by_range
 from wheelcave.indexes.hosted import file_entry
 from wheelcave.metrics import Metrics
 from wheelcave.storage.filesystem import FilesystemBlobStore
@@ -241,19 +244,20 @@ class MirrorIndex:
         if found is None or self.config.offline or not (found.metadata_available or filename.endswith(".whl")):
             return None
         self.metrics.file(self.name, "pending")
+        whole: tuple[str, int] | None = None
         if found.metadata_available:
             sha, size = await self._fetch_metadata(found.url, filename, found.metadata_sha256)
         else:
-            read = await self._metadata_by_range(found.url, filename)
+            read = await self._metadata_by_range(found.url, filename, sha256)
             if read is None:
                 return None  # the upstream ignores Range: the route waits for the row, then downloads
-            sha, size = read
+            (sha, size), whole = read
 
         async def record_it() -> None:
             await self.rows_written(sha256, filename)
             record = await self.repo.find_file_by_content(sha256, filename)
             if record is not None and record.index_id == self.id:
-                self._record_metadata_later(record, sha, size)
+                self._record_metadata_later(record, sha, size, whole)
 
         self._spawn(record_it(), f"{filename}.metadata")
         return sha
@@ -384,9 +388,13 @@ class MirrorIndex:
             raise UpstreamError(f"{filename}.metadata: sha256 does not match the upstream's")
         return sha, len(data)
 
-    async def _metadata_by_range(self, url: str, filename: str) -> tuple[str, int] | None:
+    async def _metadata_by_range(
+        self, url: str, filename: str, sha256: str
+    ) -> tuple[tuple[str, int], tuple[str, int] | None] | None:
         """Read a wheel's METADATA from the upstream with Range requests, into the blob store;
-        None when the upstream ignores Range."""
+        None when the upstream ignores Range. Returns the metadata blob's (sha256, size) and, for
+        a wheel small enough to have arrived whole, the wheel's own (stored as its cached file,
+        once checked against the page's ``sha256``)."""
         try:
             dist = parse_dist_filename(filename)
         except CoreError as exc:
@@ -399,15 +407,23 @@ class MirrorIndex:
             return got
 
         try:
-            data = await wheel_metadata_by_range(fetch, dist, _MAX_METADATA)
+            read = await wheel_metadata_by_range(fetch, dist, _MAX_METADATA)
         except ArchiveError as exc:
             log.warning("mirror.metadata_range_failed file=%s: %s", filename, exc)
             raise NotFound(f"No metadata file for {filename!r}: {exc}") from None
-        if data is None:
+        if read is None:
             return None
         self.metrics.metadata(self.name, "range")
-        sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
-        return sha, len(data)
+        return await anyio.to_thread.run_sync(self._keep_range_read, read, filename, sha256)
+
+    def _keep_range_read(self, read: RangeRead, filename: str, sha256: str) -> tuple[tuple[str, int], tuple[str, int] | None]:
+        whole = None
+        if read.whole is not None:
+            if hashlib.sha256(read.whole).hexdigest() != sha256:
+                # Another file than the page lists: neither it nor the metadata read from it is kept.
+                raise UpstreamError(f"{filename}: the upstream's bytes do not match the sha256 its page lists")
+            whole = (self.blobs.put_bytes(read.whole), len(read.whole))
+        return (self.blobs.put_bytes(read.metadata), len(read.metadata)), whole
 
     async def _check_read_metadata(self, record: FileRecord, extracted: tuple[str, int] | None) -> bool:
         """A wheel just downloaded: the metadata read earlier by Range (if any) must be the one
@@ -453,20 +469,25 @@ class MirrorIndex:
                 self._record_metadata_later(record, *extracted)
                 return extracted[0]
         if record.kind == "wheel" and record.origin_url and not self.config.offline:
-            read = await self._metadata_by_range(record.origin_url, record.filename)
+            read = await self._metadata_by_range(record.origin_url, record.filename, record.sha256)
             if read is not None:
-                self._record_metadata_later(record, *read)
-                return read[0]
+                self._record_metadata_later(record, *read[0], read[1])
+                return read[0][0]
             return await self._metadata_by_download(record)
         raise NotFound(f"No metadata file for {record.filename!r}.")
 
-    def _record_metadata_later(self, record: FileRecord, sha256: str, size: int) -> None:
+    def _record_metadata_later(self, record: FileRecord, sha256: str, size: int,
+                               whole: tuple[str, int] | None = None) -> None:
         """Note a cached ``.metadata`` blob in the database after the answer: the client has
         its bytes and does not wait for the write lock. If the write fails, the next request
-        for it does the same again."""
+        for it does the same again. ``whole``: the wheel itself arrived with the ranges read
+        (its blob is stored): it is cached from now on, as if downloaded."""
 
         async def record_it() -> None:
-            if await self.repo.record_metadata_blob(record.id, sha256, size):
+            if whole is not None:
+                await self.repo.record_mirror_blob(record.id, whole[0], whole[1], (sha256, size))
+                self.on_change(record.project)
+            elif await self.repo.record_metadata_blob(record.id, sha256, size):
                 self.on_change(record.project)
 
         self._spawn(record_it(), f"{record.filename}.metadata")

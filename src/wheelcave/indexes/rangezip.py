@@ -1,8 +1,13 @@
 """A wheel's METADATA read from an upstream with HTTP Range requests, not the whole wheel.
 
-The zip directory sits at the end of a wheel: one request for the last 64 KiB usually holds the
-end record and the whole central directory, one more the METADATA member (uv reads wheels it
-has not downloaded the same way). Parsing is the standard library's ``zipfile`` over a sparse
+The zip directory sits at the end of a wheel, just after the ``.dist-info`` members: one request
+for the last 32 KiB usually holds the end record, the whole central directory and METADATA; where
+the directory starts before it, the next request also takes the 64 KiB before the directory,
+where METADATA usually is (uv reads wheels it has not downloaded the same way). A wheel no
+larger than the first request arrives whole: the caller may keep it as the cached file.
+
+Measured on the 91 wheels of a jupyterlab resolution: 1.09 requests a wheel and 8.3% of their
+bytes (a 64 KiB first request: 1.04 and 11.4%). Parsing is the standard library's ``zipfile`` over a sparse
 file that holds only the ranges fetched so far; when it asks for bytes not fetched, the read
 raises :class:`NeedBytes` and the caller fetches them and tries again. The same checks as for a
 cached wheel apply (:func:`wheelcave.indexes.archive.wheel_metadata_from_zip`).
@@ -12,15 +17,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from wheelcave.core.filenames import DistFilename
 from wheelcave.indexes.archive import ArchiveError, wheel_metadata_from_zip
 
-__all__ = ["CHUNK", "TAIL", "NeedBytes", "SparseFile", "wheel_metadata_by_range"]
+__all__ = ["CHUNK", "TAIL", "NeedBytes", "RangeRead", "SparseFile", "wheel_metadata_by_range"]
 
-#: The first request: the end record (22 bytes), a comment of up to 64 KiB, and most directories.
-TAIL = 65536 + 22
-#: Later requests ask at least this much (a member's local header and data in one go).
+#: The first request: the end record (22 bytes) and, for most wheels, the directory and METADATA.
+TAIL = 32768
+#: Later requests ask at least this much (a member's local header and data in one go); the
+#: request for a directory that starts before the tail also takes this much before it.
 CHUNK = 65536
 #: Requests one wheel may cost before we give up (tail, directory, member, and some slack).
 MAX_REQUESTS = 6
@@ -48,6 +55,16 @@ class SparseFile(io.RawIOBase):
 
     def add(self, start: int, data: bytes) -> None:
         self._pieces.append((start, data))
+
+    def whole(self) -> bytes | None:
+        """The file's bytes, if the pieces fetched cover all of it."""
+        covered, out = 0, bytearray()
+        for start, data in sorted(self._pieces):
+            if start > covered:
+                return None
+            out += data[covered - start:]
+            covered = max(covered, start + len(data))
+        return bytes(out[:self.size]) if covered >= self.size else None
 
     def readable(self) -> bool:
         return True
@@ -82,7 +99,15 @@ class SparseFile(io.RawIOBase):
         return len(data)
 
 
-async def wheel_metadata_by_range(fetch: Fetch, dist: DistFilename, limit: int) -> bytes | None:
+@dataclass(frozen=True)
+class RangeRead:
+    metadata: bytes
+    #: The whole wheel, when the ranges fetched covered it (a wheel smaller than the first request).
+    whole: bytes | None
+    requests: int
+
+
+async def wheel_metadata_by_range(fetch: Fetch, dist: DistFilename, limit: int) -> RangeRead | None:
     """The METADATA of the remote wheel ``fetch`` reads; None if the upstream ignores Range.
     Raises :class:`ArchiveError` for a wheel that is not a valid one."""
     first = await fetch(-TAIL, None)
@@ -91,14 +116,22 @@ async def wheel_metadata_by_range(fetch: Fetch, dist: DistFilename, limit: int) 
     start, total, data = first
     sparse = SparseFile(total)
     sparse.add(start, data)
-    for _ in range(MAX_REQUESTS - 1):
+    lowest = start  # the first byte fetched so far
+    for requests in range(1, MAX_REQUESTS + 1):
         try:
             sparse.seek(0)
-            return wheel_metadata_from_zip(sparse, dist, total, limit)
+            metadata = wheel_metadata_from_zip(sparse, dist, total, limit)
+            return RangeRead(metadata, sparse.whole(), requests)
         except NeedBytes as need:
+            if requests == MAX_REQUESTS:
+                break
+            first_byte = need.start
+            if need.start + need.length >= lowest and requests == 1:
+                first_byte = max(0, need.start - CHUNK)  # the directory: METADATA is just before it
             last = min(total, need.start + max(need.length, CHUNK)) - 1
-            got = await fetch(need.start, last)
+            got = await fetch(first_byte, last)
             if got is None:
                 return None
             sparse.add(got[0], got[2])
+            lowest = min(lowest, got[0])
     raise ArchiveError(f"{dist.filename}: its metadata could not be read in {MAX_REQUESTS} range requests")
