@@ -96,10 +96,13 @@ class Peer:
 class Wheelcave(Peer):
     name, hosted, upload, proxy = "wheelcave", True, True, True
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, engine: str = "uvicorn") -> None:
         self.workers = workers
+        self.engine = engine
         if workers > 1:
             self.name = f"wheelcave --workers {workers}"
+        if engine != "uvicorn":
+            self.name += f" ({engine})"
 
     def _start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         work.mkdir(parents=True, exist_ok=True)
@@ -109,7 +112,7 @@ class Wheelcave(Peer):
         log = (work / "wheelcave.log").open("wb")
         started = time.perf_counter()
         proc = self._spawn([str(BIN / "wheelcave"), "serve", "--data-dir", str(data), "--port", str(port),
-                            "--workers", str(self.workers)],
+                            "--workers", str(self.workers), "--engine", self.engine],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/simple/", proc)

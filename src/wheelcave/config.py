@@ -7,6 +7,7 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     host = "127.0.0.1"
     port = 8080
     workers = 1
+    engine = "uvicorn"       # or "granian" (pip install 'wheelcave[granian]'): the HTTP server
     access_log = false
     public_url = ""          # the root URL clients use (behind a proxy); absolute links use it
     tls_cert = ""            # serve HTTPS: a PEM certificate (chain) and its key
@@ -61,6 +62,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("server", "host"): "host",
     ("server", "port"): "port",
     ("server", "workers"): "workers",
+    ("server", "engine"): "engine",
     ("server", "access_log"): "access_log",
     ("server", "public_url"): "public_url",
     ("server", "tls_cert"): "tls_cert",
@@ -76,6 +78,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("auth", "oidc_issuers"): "oidc_issuers",
     ("auth", "oidc_audience"): "oidc_audience",
 }
+ENGINES = ("uvicorn", "granian")
 DEFAULT_OIDC_ISSUERS = ("https://token.actions.githubusercontent.com", "https://gitlab.com")
 
 
@@ -128,6 +131,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    #: The HTTP server that runs the app: uvicorn, or granian (an optional dependency).
+    engine: str = "uvicorn"
     access_log: bool = False
     tls_cert: str = ""
     tls_key: str = ""
@@ -238,6 +243,9 @@ def load_settings(
                                 or not settings.public_url.endswith("/")):
         msg = f"public_url must be an http(s) URL ending in '/', like https://pypi.example.com/ (not {settings.public_url!r})"
         raise ConfigError(msg)
+    if settings.engine not in ENGINES:
+        msg = f"engine must be one of {', '.join(ENGINES)}, not {settings.engine!r}"
+        raise ConfigError(msg)
     if settings.sqlite_synchronous not in ("full", "normal"):
         msg = f"sqlite_synchronous must be \"full\" or \"normal\", not {settings.sqlite_synchronous!r}"
         raise ConfigError(msg)
@@ -252,7 +260,7 @@ def load_settings(
 
 
 _FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host", "tls_cert", "tls_key", "public_url",
-                                          "sqlite_synchronous", "session_secret"}
+                                          "sqlite_synchronous", "session_secret", "engine"}
 
 
 def _declared_indexes(path: Path, table: object) -> dict[str, dict[str, Any]]:

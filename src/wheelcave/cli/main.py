@@ -63,17 +63,20 @@ def serve(
     data_dir: DataDir = None,
     config: ConfigFile = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes [default: 1].")] = None,
+    engine: Annotated[str | None, typer.Option(help="HTTP server: uvicorn or granian [default: uvicorn].")] = None,
     access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log", help="Log every request.")] = None,
     tls_cert: Annotated[str | None, typer.Option(help="Serve HTTPS with this PEM certificate (chain).")] = None,
     tls_key: Annotated[str | None, typer.Option(help="The certificate's PEM private key.")] = None,
 ) -> None:
     """Start the server (creates the data folder, the schema and an admin user on first run)."""
-    import uvicorn
-
-    from wheelcave.web.app import SETTINGS_ENV, create_app
-
-    settings = settings_for(data_dir, config, host=host, port=port, workers=workers, access_log=access_log,
+    settings = settings_for(data_dir, config, host=host, port=port, workers=workers, engine=engine, access_log=access_log,
                             tls_cert=tls_cert, tls_key=tls_key)
+    from wheelcave.cli.engines import EngineMissing, check, serve_with
+
+    try:
+        check(settings)
+    except EngineMissing as exc:
+        raise fail(str(exc)) from None
     lock_fd = _lock_data_dir(settings.data_dir)
 
     async def bootstrap(svc: Services) -> str | None:
@@ -96,20 +99,7 @@ def serve(
         typer.echo(f"  first run: user 'admin', password in {path} (readable by this user only)", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream request is noise
-    options: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "access_log": settings.access_log,
-        "log_level": "info", "server_header": False, "timeout_graceful_shutdown": 10,
-    }
-    if settings.tls_cert:
-        options.update(ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
-    from wheelcave.web.limits import BoundedHttpToolsProtocol
-
-    options["http"] = BoundedHttpToolsProtocol  # request heads bounded (431 past 64 KiB or 100 headers)
-    if settings.workers > 1:
-        os.environ[SETTINGS_ENV] = settings.to_json()
-        uvicorn.run("wheelcave.web.app:create_app_from_env", factory=True, workers=settings.workers, **options)
-    else:
-        uvicorn.run(create_app(settings), **options)
+    serve_with(settings)
     os.close(lock_fd)
 
 
