@@ -159,7 +159,7 @@ def test_two_replicas_storing_one_mirror_page_at_once(request: pytest.FixtureReq
     of statements ever changed so that B read the rows first, its insert is ON CONFLICT DO
     NOTHING. Both succeed and every file is listed once."""
     from wheelcave.core.remote import RemoteFile
-    from wheelcave.db import repository as repository_module
+    from wheelcave.db import mirror_rows as mirror_rows_module
 
     url = database_url_for("postgres", request)
 
@@ -178,7 +178,7 @@ def test_two_replicas_storing_one_mirror_page_at_once(request: pytest.FixtureReq
         await a.store_mirror_page(index.id, "mir", [remote(0)], etag=None, last_modified=None, status="ok")
         page = [remote(i) for i in range(50)]
         reached, resume = asyncio.Event(), asyncio.Event()
-        bulk_insert = repository_module._bulk_insert
+        bulk_insert = mirror_rows_module.bulk_insert
 
         async def pausing(conn: object, table: object, rows: object, **kw: object) -> None:
             await bulk_insert(conn, table, rows, **kw)  # type: ignore[arg-type]
@@ -186,7 +186,7 @@ def test_two_replicas_storing_one_mirror_page_at_once(request: pytest.FixtureReq
                 reached.set()
                 await resume.wait()  # A's rows are written, not committed
 
-        monkeypatch.setattr(repository_module, "_bulk_insert", pausing)
+        monkeypatch.setattr(mirror_rows_module, "bulk_insert", pausing)
         first = asyncio.create_task(a.store_mirror_page(index.id, "mir", page, etag=None, last_modified=None, status="ok"))
         await reached.wait()
         second = asyncio.create_task(b.store_mirror_page(index.id, "mir", page, etag=None, last_modified=None, status="ok"))

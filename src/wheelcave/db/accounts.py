@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wheelcave.db import tables as t
 from wheelcave.db.engine import Database
-from wheelcave.db.repository import _aware, utcnow
+from wheelcave.db.records import aware, utcnow
 
 __all__ = ["Accounts", "PublisherRecord", "TokenLookup", "TokenRecord", "UserRecord"]
 
@@ -294,7 +294,7 @@ class Accounts:
                 return None
         if user is None and publisher is None:
             return None
-        return TokenLookup(row.id, user, publisher, row.scope, _aware(row.expires_at), _aware(row.last_used))
+        return TokenLookup(row.id, user, publisher, row.scope, aware(row.expires_at), aware(row.last_used))
 
     async def touch_token(self, token_id: int, when: datetime) -> None:
         async with self.db.write() as conn:
@@ -309,7 +309,7 @@ class Accounts:
         async with self.db.read() as conn:
             return [
                 TokenRecord(r.id, r.user_name, r.publisher_id, r.prefix, r.description,
-                            _aware(r.created_at) or utcnow(), _aware(r.last_used), _aware(r.expires_at), r.scope)
+                            aware(r.created_at) or utcnow(), aware(r.last_used), aware(r.expires_at), r.scope)
                 for r in await conn.execute(query)
             ]
 
@@ -344,7 +344,7 @@ class Accounts:
             query = query.where(t.trusted_publishers.c.issuer == issuer)
         async with self.db.read() as conn:
             return [PublisherRecord(r.id, r.index_name, r.project, r.issuer, dict(r.claims or {}),
-                                    _aware(r.created_at) or utcnow(), r.created_by)
+                                    aware(r.created_at) or utcnow(), r.created_by)
                     for r in await conn.execute(query)]
 
     async def delete_publisher(self, publisher_id: int) -> bool:

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from wheelcave.db import tables as t
 from wheelcave.db.engine import Database
-from wheelcave.db.repository import NewFile, _bulk_insert, _summary, utcnow
+from wheelcave.db.records import NewFile, summary_of, utcnow
+from wheelcave.db.rows import bulk_insert
 
 __all__ = ["ImportRows"]
 
@@ -48,7 +49,7 @@ class ImportRows:
         now = utcnow()
         async with self.db.write() as conn:
             projects = {n.project: n.display_name for n in news}
-            await _bulk_insert(conn, t.projects, [
+            await bulk_insert(conn, t.projects, [
                 {"index_id": index_id, "name": name, "display_name": display, "created_at": now, "updated_at": now}
                 for name, display in projects.items()], ignore_conflicts=True)
             ids: dict[str, int] = {}
@@ -62,20 +63,20 @@ class ImportRows:
                 blobs[n.sha256] = n.size
                 if n.metadata_sha256:
                     blobs[n.metadata_sha256] = n.metadata_size
-            await _bulk_insert(conn, t.blobs, [{"sha256": sha, "size": size, "created_at": now} for sha, size in blobs.items()],
+            await bulk_insert(conn, t.blobs, [{"sha256": sha, "size": size, "created_at": now} for sha, size in blobs.items()],
                                ignore_conflicts=True)
-            await _bulk_insert(conn, t.files, [{
+            await bulk_insert(conn, t.files, [{
                 "index_id": index_id, "project_id": ids[n.project], "filename": n.filename, "version": n.version,
                 "kind": n.kind, "python_tag": n.python_tag, "sha256": n.sha256, "md5": n.md5,
                 "blake2b_256": n.blake2b_256, "size": n.size, "requires_python": n.requires_python, "yanked": False,
                 "yanked_reason": None, "upload_time": n.upload_time or now, "uploader": n.uploader,
                 "metadata_sha256": n.metadata_sha256, "core_metadata": dict(n.core_metadata) if n.core_metadata else None,
-                "summary": _summary(n.core_metadata), "origin_url": None, "upstream_metadata": False, "origin_removed": False,
+                "summary": summary_of(n.core_metadata), "origin_url": None, "upstream_metadata": False, "origin_removed": False,
             } for n in news], ignore_conflicts=True)
             await conn.execute(sa.update(t.projects).where(t.projects.c.id.in_(list(ids.values()))).values(updated_at=now))
             await conn.execute(sa.update(t.indexes).where(t.indexes.c.id == index_id)
                                .values(generation=t.indexes.c.generation + 1))
-            await _bulk_insert(conn, t.audit_log, [{
+            await bulk_insert(conn, t.audit_log, [{
                 "at": now, "actor": audit.get("actor"), "action": "file.import", "index_name": audit.get("index_name"),
                 "project": n.project, "filename": n.filename, "address": None,
                 "detail": {"sha256": n.sha256, "size": n.size, "version": n.version},

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from wheelcave.core.traffic import COUNTS, Bucket
 from wheelcave.db import tables as t
 from wheelcave.db.engine import Database
-from wheelcave.core.traffic import COUNTS, Bucket
 
 __all__ = ["TrafficTable"]
 
