@@ -101,3 +101,15 @@ def test_sqlite_commits_are_durable(tmp_path: Path) -> None:
     assert asyncio.run(go("full")) == 2 and asyncio.run(go("normal")) == 1
     with pytest.raises(ValueError, match="sqlite_synchronous"):
         Database("sqlite:///x.db", sqlite_synchronous="off")
+
+
+def test_a_blob_committed_unsynced_is_readable_at_once_and_synced_later(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    sha = store.put_bytes(b"answered first", sync=False)
+    assert store.read_bytes(sha) == b"answered first"
+    store.sync(sha)  # what a row waits for
+    assert store.read_bytes(sha) == b"answered first"
+    with pytest.raises(FileNotFoundError):
+        store.sync("0" * 64)  # nothing to make durable: the caller writes no row
+    with pytest.raises(ValueError):
+        store.sync("../../etc/passwd")

@@ -383,7 +383,7 @@ class MirrorIndex:
         data = await self.client.fetch_small(url + ".metadata", _MAX_METADATA)
         if data is None:
             raise NotFound(f"The upstream has no metadata file for {filename!r}.")
-        sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
+        sha = await anyio.to_thread.run_sync(lambda: self.blobs.put_bytes(data, sync=False))  # synced before its row
         if expected and sha != expected:
             raise UpstreamError(f"{filename}.metadata: sha256 does not match the upstream's")
         return sha, len(data)
@@ -422,8 +422,10 @@ class MirrorIndex:
             if hashlib.sha256(read.whole).hexdigest() != sha256:
                 # Another file than the page lists: neither it nor the metadata read from it is kept.
                 raise UpstreamError(f"{filename}: the upstream's bytes do not match the sha256 its page lists")
-            whole = (self.blobs.put_bytes(read.whole), len(read.whole))
-        return (self.blobs.put_bytes(read.metadata), len(read.metadata)), whole
+            whole = (self.blobs.put_bytes(read.whole, sync=False), len(read.whole))
+        # Not synced here: the client gets the bytes now; the row is written only after
+        # _record_metadata_later has synced them.
+        return (self.blobs.put_bytes(read.metadata, sync=False), len(read.metadata)), whole
 
     async def _check_read_metadata(self, record: FileRecord, extracted: tuple[str, int] | None) -> bool:
         """A wheel just downloaded: the metadata read earlier by Range (if any) must be the one
@@ -484,7 +486,11 @@ class MirrorIndex:
         (its blob is stored): it is cached from now on, as if downloaded."""
 
         async def record_it() -> None:
+            # The blobs may have been committed unsynced (answered first): durable before a row
+            # points at them.
+            await anyio.to_thread.run_sync(self.blobs.sync, sha256)
             if whole is not None:
+                await anyio.to_thread.run_sync(self.blobs.sync, whole[0])
                 await self.repo.record_mirror_blob(record.id, whole[0], whole[1], (sha256, size))
                 self.on_change(record.project)
             elif await self.repo.record_metadata_blob(record.id, sha256, size):

@@ -91,6 +91,10 @@ class BlobStore(Protocol):
 
     def put_bytes(self, data: bytes, *, sync: bool = True) -> str: ...
 
+    def sync(self, sha256: str) -> None:
+        """Make a blob committed with ``sync=False`` durable."""
+        ...
+
     def exists(self, sha256: str) -> bool: ...
 
     def path(self, sha256: str) -> Path:

@@ -85,6 +85,18 @@ class FilesystemBlobStore:
                 _fsync_dir(folder)
         return sha256
 
+    def sync(self, sha256: str) -> None:
+        """Make a blob committed with ``sync=False`` durable: its bytes and the folders that
+        name it (a row may point at it once this returns)."""
+        final = self._final(sha256)
+        fd = os.open(final, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        for folder in (final.parent, final.parent.parent, final.parent.parent.parent):
+            _fsync_dir(folder)
+
     def put_bytes(self, data: bytes, *, sync: bool = True) -> str:
         temp = self.new_temp()
         try:
