@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from wheelcave import __version__
-from wheelcave.cli import accounts, transfer
+from wheelcave.cli import accounts, backups, transfer
 from wheelcave.cli.common import ConfigFile, DataDir, fail, run, settings_for, split
 from wheelcave.config import Settings
 from wheelcave.errors import WheelcaveError
@@ -30,6 +30,7 @@ index_app = typer.Typer(no_args_is_help=True, help="Manage indexes.")
 app.add_typer(index_app, name="index")
 accounts.register(app)
 transfer.register(app)
+backups.register(app)
 
 PASSWORD_FILE = "initial-admin-password"
 
