@@ -21,6 +21,7 @@ missing cannot pass.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -153,6 +154,9 @@ def test_every_readme_shell_block_runs(tmp_path: Path, upstream: FakeUpstream, s
         assert "pypi/links.html" in keys
         assert "hello from a package served by wheelcave" in result.stdout
         assert upstream.count("GET /simple/requests/") >= 1
+        manifest = json.loads((work / "backups" / "today" / "manifest.json").read_text())
+        assert manifest["database"] == "sqlite" and manifest["blobs"]
+        assert (work / "restored-data" / "wheelcave.db").is_file()
     finally:
         pid_file = work / "serve.pid"
         if pid_file.exists():
