@@ -8,7 +8,9 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     port = 8080
     workers = 1
     engine = "uvicorn"       # or "granian" (pip install 'wheelcave[granian]'): the HTTP server
-    access_log = false
+    access_log = true        # one line per request (with its request id)
+    log_format = "text"      # or "json": one JSON object a line
+    shutdown_timeout = 30    # seconds in-flight uploads and downloads get to finish on SIGTERM
     public_url = ""          # the root URL clients use (behind a proxy); absolute links use it
     tls_cert = ""            # serve HTTPS: a PEM certificate (chain) and its key
     tls_key = ""
@@ -64,6 +66,8 @@ _KEYS: dict[tuple[str, str], str] = {
     ("server", "workers"): "workers",
     ("server", "engine"): "engine",
     ("server", "access_log"): "access_log",
+    ("server", "log_format"): "log_format",
+    ("server", "shutdown_timeout"): "shutdown_timeout",
     ("server", "public_url"): "public_url",
     ("server", "tls_cert"): "tls_cert",
     ("server", "tls_key"): "tls_key",
@@ -133,7 +137,11 @@ class Settings:
     workers: int = 1
     #: The HTTP server that runs the app: uvicorn, or granian (an optional dependency).
     engine: str = "uvicorn"
-    access_log: bool = False
+    access_log: bool = True
+    #: "text" or "json" (one object a line); every line carries its request's id.
+    log_format: str = "text"
+    #: Seconds in-flight requests get to finish after SIGTERM (new connections are refused).
+    shutdown_timeout: int = 30
     tls_cert: str = ""
     tls_key: str = ""
     public_url: str = ""
@@ -167,7 +175,7 @@ class Settings:
 
 
 def _coerce(field: str, value: object) -> object:
-    if field in {"port", "workers", "page_max_age"}:
+    if field in {"port", "workers", "page_max_age", "shutdown_timeout"}:
         try:
             return int(str(value))
         except ValueError:
@@ -243,6 +251,9 @@ def load_settings(
                                 or not settings.public_url.endswith("/")):
         msg = f"public_url must be an http(s) URL ending in '/', like https://pypi.example.com/ (not {settings.public_url!r})"
         raise ConfigError(msg)
+    if settings.log_format not in ("text", "json"):
+        msg = f"log_format must be \"text\" or \"json\", not {settings.log_format!r}"
+        raise ConfigError(msg)
     if settings.engine not in ENGINES:
         msg = f"engine must be one of {', '.join(ENGINES)}, not {settings.engine!r}"
         raise ConfigError(msg)
@@ -260,7 +271,8 @@ def load_settings(
 
 
 _FIELDS_COERCED = set(_KEYS.values()) - {"database_url", "blob_dir", "host", "tls_cert", "tls_key", "public_url",
-                                          "sqlite_synchronous", "session_secret", "engine"}
+                                          "sqlite_synchronous", "session_secret", "engine",
+                                          "log_format"}
 
 
 def _declared_indexes(path: Path, table: object) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 from wheelcave.config import Settings
 from wheelcave.web.app import SETTINGS_ENV, create_app
 from wheelcave.web.limits import MAX_HEAD_BYTES
+from wheelcave.web.requestid import log_config
 
 __all__ = ["EngineMissing", "check", "serve_with"]
 
@@ -50,7 +51,9 @@ def _uvicorn(settings: Settings) -> None:
 
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "access_log": settings.access_log,
-        "log_level": "info", "server_header": False, "timeout_graceful_shutdown": 10,
+        "log_level": "info", "server_header": False,
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+        "log_config": log_config(settings.log_format),
         "http": BoundedHttpToolsProtocol,  # request heads bounded (431 past 64 KiB or 100 headers)
     }
     if settings.tls_cert:
@@ -75,5 +78,6 @@ def _granian(settings: Settings) -> None:
     Server(
         _FACTORY, factory=True, address=settings.host, port=settings.port, interface=Interfaces.ASGI,
         workers=settings.workers, http=HTTPModes.auto, websockets=False, log_access=settings.access_log,
-        http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES), workers_kill_timeout=10, **options,
+        log_dictconfig=log_config(settings.log_format),
+        http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES), workers_kill_timeout=settings.shutdown_timeout, **options,
     ).serve()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import logging.config
 import os
 import sys
 from pathlib import Path
@@ -65,41 +66,51 @@ def serve(
     config: ConfigFile = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes [default: 1].")] = None,
     engine: Annotated[str | None, typer.Option(help="HTTP server: uvicorn or granian [default: uvicorn].")] = None,
-    access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log", help="Log every request.")] = None,
+    access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log", help="Log every request [default: on].")] = None,
+    log_format: Annotated[str | None, typer.Option(help="Log lines as text or json [default: text].")] = None,
     tls_cert: Annotated[str | None, typer.Option(help="Serve HTTPS with this PEM certificate (chain).")] = None,
     tls_key: Annotated[str | None, typer.Option(help="The certificate's PEM private key.")] = None,
 ) -> None:
     """Start the server (creates the data folder, the schema and an admin user on first run)."""
     settings = settings_for(data_dir, config, host=host, port=port, workers=workers, engine=engine, access_log=access_log,
+                            log_format=log_format,
                             tls_cert=tls_cert, tls_key=tls_key)
     from wheelcave.cli.engines import EngineMissing, check, serve_with
+    from wheelcave.web.requestid import log_config
 
     try:
         check(settings)
     except EngineMissing as exc:
         raise fail(str(exc)) from None
     lock_fd = _lock_data_dir(settings.data_dir)
+    logging.config.dictConfig(log_config(settings.log_format))
+    starting = logging.getLogger("wheelcave.serve")
+
+    def say(line: str) -> None:
+        """A start-up line: plain on a terminal's text log, one JSON object in a JSON log."""
+        if settings.log_format == "json":
+            starting.info(line.strip())
+        else:
+            typer.echo(line, err=True)
 
     async def bootstrap(svc: Services) -> str | None:
         from wheelcave.indexes.admin import IndexAdmin
 
         svc.blobs.remove_stale_temps()
         for line in await IndexAdmin(svc.repo).apply_declared(settings.declared_indexes):
-            typer.echo(f"  config file: {line}", err=True)
+            say(f"  config file: {line}")
         return await svc.auth.ensure_initial_admin()
 
     password = run(settings, bootstrap)
     scheme = "https" if settings.tls_cert else "http"
     base = f"{scheme}://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}/"
-    typer.echo(f"wheelcave {__version__} serving {settings.data_dir}", err=True)
-    typer.echo(f"  index URL for pip and uv: {base}simple/", err=True)
-    typer.echo(f"  upload URL for twine:     {base}legacy/", err=True)
+    say(f"wheelcave {__version__} serving {settings.data_dir}")
+    say(f"  index URL for pip and uv: {base}simple/")
+    say(f"  upload URL for twine:     {base}legacy/")
     if password:
         path = _write_initial_password(settings.data_dir, password)
         # Not the password itself: logs travel further than a 0600 file.
-        typer.echo(f"  first run: user 'admin', password in {path} (readable by this user only)", err=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream request is noise
+        say(f"  first run: user 'admin', password in {path} (readable by this user only)")
     serve_with(settings)
     os.close(lock_fd)
 

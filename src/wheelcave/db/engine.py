@@ -99,6 +99,15 @@ class Database:
             async with self._write.begin() as conn:
                 yield conn
 
+    async def schema_revision(self) -> str | None:
+        """The schema revision the database is at (None before the first migration)."""
+        async with self._read.connect() as conn:
+            try:
+                found = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars().all()
+            except sa.exc.DBAPIError:
+                return None
+        return max(found) if found else None
+
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent, safe for concurrent starts).
         A database already at the newest revision costs one query, not alembic (whose import

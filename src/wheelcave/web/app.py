@@ -24,6 +24,7 @@ from wheelcave.web.api.app import create_api
 from wheelcave.web.fastpath import FastPages
 from wheelcave.web.pagecache import PageCache
 from wheelcave.web.headers import SecurityHeaders
+from wheelcave.web.requestid import RequestId
 from wheelcave.web.pathguard import PathGuardMiddleware
 from wheelcave.web.routes import files, health, oidc, pypi_json, simple, upload
 from wheelcave.web.ui import account, admin, pages, traffic_page, uploads
@@ -66,7 +67,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Mount("/api/v1", app=create_api(lambda: holder["services"])),
         ],
         exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},
-        middleware=[Middleware(SecurityHeaders), Middleware(FastPages), Middleware(PathGuardMiddleware)],
+        middleware=[Middleware(RequestId), Middleware(SecurityHeaders), Middleware(FastPages),
+                    Middleware(PathGuardMiddleware)],
         lifespan=lifespan,
     )
 

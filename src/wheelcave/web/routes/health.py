@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from wheelcave.db.engine import head_revision
 from wheelcave.errors import Forbidden, Unauthorized
 from wheelcave.web.access import caller
 from wheelcave.web.deps import services
@@ -25,6 +26,10 @@ async def ready(request: Request) -> Response:
         async with svc.db.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
         checks["database"] = "ok"
+        schema = await svc.db.schema_revision()
+        # Another replica may be migrating the shared database (or has, to a newer version).
+        checks["schema"] = ("ok" if schema == head_revision()
+                            else f"error: the database is at {schema}, this server expects {head_revision()}")
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure
         checks["database"] = f"error: {type(exc).__name__}"
     checks["storage"] = "ok" if svc.blobs.tmp.is_dir() else "error: blob folder missing"

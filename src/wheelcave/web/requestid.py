@@ -1,0 +1,97 @@
+"""A request id on every answer (``X-Request-ID``) and on every log line written while the
+request is handled, and the log formats (``[server] log_format = "text"`` or ``"json"``).
+
+A client's own ``X-Request-ID`` is kept when it is a plain token (1-64 letters, digits, ``.``,
+``_``, ``-``: a proxy's id then ties its log to ours); anything else is replaced by a new one, so
+a header can never forge a log line. Pure ASGI, so the id lives in a context variable that log
+records read, the server's access log line included.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import re
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["REQUEST_ID", "RequestId", "RequestIdFilter", "JsonFormatter", "log_config"]
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("wheelcave_request_id", default="-")
+_TOKEN = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_HEADER = b"x-request-id"
+
+
+class RequestId:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == _HEADER), None)
+        rid = given if given is not None and _TOKEN.fullmatch(given) else os.urandom(8).hex().encode()
+        token = REQUEST_ID.set(rid.decode())
+
+        async def with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (_HEADER, rid)]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_id)
+        finally:
+            REQUEST_ID.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Gives every record a ``request_id`` ("-" outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, request_id (and the exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def log_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
+    """A logging.dictConfig for the server and its HTTP engine: every logger through one handler
+    on stderr, in ``fmt`` ("text" or "json"), each line with its request id."""
+    formatter: dict[str, Any] = (
+        {"()": JsonFormatter} if fmt == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"main": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "main", "filters": ["request_id"]}},
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            # The engines' own loggers go to the root handler (not their own formats).
+            **{name: {"handlers": [], "propagate": True, "level": level}
+               for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "_granian", "granian.access")},
+            "httpx": {"level": "WARNING"},  # one line per upstream request is noise
+        },
+    }
