@@ -30,6 +30,11 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     # (default: GitHub Actions and GitLab.com), and the audience those tokens must name.
     oidc_issuers = ["https://token.actions.githubusercontent.com", "https://gitlab.com"]
     oidc_audience = "wheelcave"
+    [webhooks]
+    poll = "1s"              # how often each server process looks for deliveries to send
+    retry_base = "10s"       # a failed delivery waits this, then twice as long each time (at most 1h)
+    max_attempts = 10        # then it is marked failed
+    timeout = "10s"          # for each POST
     [indexes.dev]              # indexes declared here are created or updated to match at start
     kind = "hosted"
     immutable = false
@@ -81,6 +86,10 @@ _KEYS: dict[tuple[str, str], str] = {
     ("auth", "anonymous_read"): "anonymous_read",
     ("auth", "oidc_issuers"): "oidc_issuers",
     ("auth", "oidc_audience"): "oidc_audience",
+    ("webhooks", "poll"): "webhook_poll",
+    ("webhooks", "retry_base"): "webhook_retry_base",
+    ("webhooks", "max_attempts"): "webhook_max_attempts",
+    ("webhooks", "timeout"): "webhook_timeout",
 }
 ENGINES = ("uvicorn", "granian")
 DEFAULT_OIDC_ISSUERS = ("https://token.actions.githubusercontent.com", "https://gitlab.com")
@@ -156,6 +165,10 @@ class Settings:
     anonymous_read: bool = True
     oidc_issuers: tuple[str, ...] = DEFAULT_OIDC_ISSUERS
     oidc_audience: str = "wheelcave"
+    webhook_poll: float = 1.0
+    webhook_retry_base: float = 10.0
+    webhook_max_attempts: int = 10
+    webhook_timeout: float = 10.0
     #: ``[indexes.<name>]`` tables of the file: kind and settings, applied at start-up.
     declared_indexes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
@@ -175,7 +188,13 @@ class Settings:
 
 
 def _coerce(field: str, value: object) -> object:
-    if field in {"port", "workers", "page_max_age", "shutdown_timeout"}:
+    if field in {"webhook_poll", "webhook_retry_base", "webhook_timeout"}:
+        seconds = parse_duration(value)
+        if not 0 < seconds <= 86400:
+            msg = f"{field.replace('webhook_', 'webhooks.')} must be between 0 and one day, not {value!r}"
+            raise ConfigError(msg)
+        return seconds
+    if field in {"port", "workers", "page_max_age", "shutdown_timeout", "webhook_max_attempts"}:
         try:
             return int(str(value))
         except ValueError:
@@ -250,6 +269,9 @@ def load_settings(
     if settings.public_url and (not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", settings.public_url)
                                 or not settings.public_url.endswith("/")):
         msg = f"public_url must be an http(s) URL ending in '/', like https://pypi.example.com/ (not {settings.public_url!r})"
+        raise ConfigError(msg)
+    if settings.webhook_max_attempts < 1:
+        msg = "webhooks.max_attempts must be at least 1"
         raise ConfigError(msg)
     if settings.log_format not in ("text", "json"):
         msg = f"log_format must be \"text\" or \"json\", not {settings.log_format!r}"

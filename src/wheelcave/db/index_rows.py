@@ -73,6 +73,9 @@ class IndexRows(Rows):
                 return False
             publishers = sa.select(t.trusted_publishers.c.id).where(t.trusted_publishers.c.index_id == index_id)
             await conn.execute(sa.delete(t.tokens).where(t.tokens.c.publisher_id.in_(publishers)))
+            hooks = sa.select(t.webhooks.c.id).where(t.webhooks.c.index_id == index_id)
+            await conn.execute(sa.delete(t.webhook_deliveries).where(t.webhook_deliveries.c.webhook_id.in_(hooks)))
+            await conn.execute(sa.delete(t.webhooks).where(t.webhooks.c.index_id == index_id))
             for table in (t.files, t.mirror_pages, t.file_tombstones, t.projects, t.acl_entries,
                           t.project_owners, t.trusted_publishers):
                 await conn.execute(sa.delete(table).where(table.c.index_id == index_id))

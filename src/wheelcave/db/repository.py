@@ -3,7 +3,7 @@
 The queries are grouped by what they are about, one module each: :mod:`~wheelcave.db.index_rows`
 (indexes, change stamps, audit), :mod:`~wheelcave.db.file_rows` (projects and files),
 :mod:`~wheelcave.db.mirror_rows` (what mirrors fetch and cache), :mod:`~wheelcave.db.blob_rows`
-(blob references). :class:`Repository` is all of them on one database; a service that needs
+(blob references), :mod:`~wheelcave.db.webhook_rows` (webhooks and their deliveries). :class:`Repository` is all of them on one database; a service that needs
 only some can be typed with those groups.
 """
 
@@ -13,6 +13,7 @@ from wheelcave.db.blob_rows import BlobRows
 from wheelcave.db.file_rows import FileRows
 from wheelcave.db.index_rows import IndexRows
 from wheelcave.db.mirror_rows import MirrorRows
+from wheelcave.db.webhook_rows import WebhookRows
 from wheelcave.db.records import (
     FileRecord,
     IndexGone,
@@ -37,5 +38,5 @@ __all__ = [
 ]
 
 
-class Repository(IndexRows, FileRows, MirrorRows, BlobRows):
+class Repository(IndexRows, FileRows, MirrorRows, BlobRows, WebhookRows):
     """Every query the services need, on one :class:`~wheelcave.db.engine.Database`."""

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from wheelcave.core import webhooks
 from wheelcave.db import tables as t
 from wheelcave.db.engine import Database
 from wheelcave.db.records import utcnow
@@ -43,7 +44,21 @@ class Rows:
         )
 
     async def _audit(self, conn: AsyncConnection, now: datetime, entry: Mapping[str, Any]) -> None:
+        """An audit line, and (in the same transaction: an outbox) a delivery for each webhook of
+        the index that wants the event it is."""
         await conn.execute(sa.insert(t.audit_log).values(at=now, **entry))
+        event = webhooks.ACTIONS.get(str(entry.get("action")))
+        if event is None or not entry.get("index_name"):
+            return
+        hooks = (await conn.execute(
+            sa.select(t.webhooks.c.id, t.webhooks.c.events).join(t.indexes, t.indexes.c.id == t.webhooks.c.index_id)
+            .where(t.indexes.c.name == entry["index_name"]))).all()
+        wanted = [h.id for h in hooks if webhooks.wants(h.events, event)]
+        if wanted:
+            body = webhooks.body_for(event, entry, now)
+            await conn.execute(sa.insert(t.webhook_deliveries), [
+                {"webhook_id": i, "event": event, "payload": body, "status": "pending", "attempts": 0,
+                 "next_attempt_at": now, "created_at": now} for i in wanted])
 
     async def _ensure_blob(self, conn: AsyncConnection, sha256: str, size: int, now: datetime) -> None:
         await conn.execute(self._insert(t.blobs).values(sha256=sha256, size=size, created_at=now))

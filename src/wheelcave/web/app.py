@@ -23,6 +23,7 @@ from wheelcave.web import reason
 from wheelcave.web.api.app import create_api
 from wheelcave.web.fastpath import FastPages
 from wheelcave.web.pagecache import PageCache
+from wheelcave.jobs.webhooks import DispatchSettings, Dispatcher
 from wheelcave.web.headers import SecurityHeaders
 from wheelcave.web.requestid import RequestId
 from wheelcave.web.pathguard import PathGuardMiddleware
@@ -49,12 +50,18 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         # collector's full passes, which otherwise stall large page renders.
         gc.freeze()
         flusher = asyncio.create_task(_flush_traffic(svc))
+        dispatcher = Dispatcher(svc.repo, DispatchSettings(
+            poll=settings.webhook_poll, retry_base=settings.webhook_retry_base,
+            max_attempts=settings.webhook_max_attempts, timeout=settings.webhook_timeout))
+        sender = asyncio.create_task(dispatcher.run())
         try:
             yield
         finally:
-            flusher.cancel()
-            with contextlib.suppress(BaseException):
-                await flusher
+            for task in (flusher, sender):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            await dispatcher.aclose()
             with contextlib.suppress(Exception):  # the last counts of this process
                 await traffic.flush(svc.registry.metrics.traffic, TrafficTable(svc.db))
             if services is None:

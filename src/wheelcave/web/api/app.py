@@ -25,7 +25,7 @@ from wheelcave.indexes.mirror import MirrorIndex
 from wheelcave.core.redact import mask_url
 from wheelcave.db.search import ProjectSearch
 from wheelcave.services import Services
-from wheelcave.web.api import accounts, docs
+from wheelcave.web.api import accounts, docs, webhooks
 from wheelcave.web.api import models as m
 from wheelcave.web.deps import site_url
 from wheelcave.web import actions
@@ -294,5 +294,6 @@ def create_api(get_services: Callable[[], Services]) -> FastAPI:  # noqa: C901 -
         return list(hits.values())[:50]
 
     api.include_router(accounts.router)
+    api.include_router(webhooks.router)
     api.include_router(docs.router)
     return api

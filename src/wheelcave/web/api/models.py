@@ -216,3 +216,37 @@ class PublisherOut(BaseModel):
     claims: dict[str, str]
     created_at: datetime
     created_by: str | None
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048, description="Where to POST events (http or https).")
+    events: list[str] = Field(default_factory=lambda: ["*"], max_length=10,
+                              description="upload, yank, unyank, delete, promote, or * for all.")
+    secret: str | None = Field(default=None, min_length=16, max_length=128,
+                               description="The HMAC-SHA256 key; made for you when left out.")
+
+
+class WebhookOut(BaseModel):
+    id: int
+    index: str
+    url: str
+    events: list[str]
+    created_at: datetime
+    created_by: str | None
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Shown once: receivers check X-Wheelcave-Signature with it.")
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event: str
+    status: Literal["pending", "sending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: datetime
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None

@@ -1,0 +1,98 @@
+"""The webhook dispatcher the server runs: it takes due deliveries from the database (every
+process may run one; a delivery is taken by one at a time), POSTs them signed, and records the
+outcome. A 2xx answer delivers; anything else (an error status, a refused connection, a timeout)
+is tried again after a growing wait (:func:`wheelcave.core.webhooks.backoff`) until
+``max_attempts``, then the delivery is marked failed. Redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from wheelcave.core import webhooks
+
+__all__ = ["DispatchSettings", "Dispatcher"]
+
+log = logging.getLogger("wheelcave.webhooks")
+
+
+class _Due(Protocol):
+    id: int
+    url: str
+    secret: str
+    event: str
+    payload: str
+    attempts: int
+
+
+class DeliveryStore(Protocol):
+    async def claim_due(self, limit: int = 20) -> list[_Due]: ...  # type: ignore[empty-body]
+
+    async def delivery_done(self, delivery_id: int, status: int) -> None: ...
+
+    async def delivery_failed(self, delivery_id: int, status: int | None, error: str, retry_in: float | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    poll: float = 1.0
+    retry_base: float = 10.0
+    max_attempts: int = 10
+    timeout: float = 10.0
+
+
+class Dispatcher:
+    def __init__(self, store: DeliveryStore, settings: DispatchSettings, client: httpx.AsyncClient | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.client = client or httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False, trust_env=False)
+        self.wake = asyncio.Event()
+
+    async def send(self, due: _Due) -> None:
+        body = due.payload.encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "wheelcave-webhooks",
+                   "X-Wheelcave-Event": due.event, "X-Wheelcave-Delivery": str(due.id),
+                   "X-Wheelcave-Signature": webhooks.sign(due.secret, body)}
+        status: int | None = None
+        try:
+            response = await self.client.post(due.url, content=body, headers=headers)
+            status = response.status_code
+            if 200 <= status < 300:
+                await self.store.delivery_done(due.id, status)
+                return
+            error = f"answered {status}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        attempts = due.attempts + 1
+        retry = webhooks.backoff(attempts, self.settings.retry_base) if attempts < self.settings.max_attempts else None
+        log.warning("webhook.failed delivery=%s attempt=%d: %s%s", due.id, attempts, error,
+                    "" if retry is not None else " (given up)")
+        await self.store.delivery_failed(due.id, status, error, retry)
+
+    async def run_once(self) -> int:
+        due = await self.store.claim_due()
+        if due:
+            await asyncio.gather(*(self.send(d) for d in due))
+        return len(due)
+
+    async def run(self) -> None:
+        """Until cancelled: send what is due, then wait for the poll interval (or a wake-up)."""
+        while True:
+            try:
+                while await self.run_once():
+                    pass
+            except Exception:  # noqa: BLE001 - the database is away: try again next round
+                log.warning("webhook dispatch failed; trying again", exc_info=True)
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.settings.poll)
+            except TimeoutError:
+                pass
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
