@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,7 +215,7 @@ def test_a_client_leaving_mid_upload_is_one_info_line(fresh_server: Server, tmp_
             break
         httpx.get(f"{srv.url}/health")
     log = srv.log_path.read_text()
-    assert "INFO wheelcave.upload: upload.disconnected index=local address=127.0.0.1" in log
+    assert re.search(r"INFO wheelcave\.upload \[[0-9a-f]{16}\] upload\.disconnected index=local address=127\.0\.0\.1", log)
     assert "Traceback" not in log and "ERROR" not in log
     assert list((srv.data_dir / "blobs" / "tmp").iterdir()) == []
 

@@ -93,5 +93,6 @@ def log_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
             **{name: {"handlers": [], "propagate": True, "level": level}
                for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "_granian", "granian.access")},
             "httpx": {"level": "WARNING"},  # one line per upstream request is noise
+            "alembic": {"level": "WARNING"},  # its set-up lines on every start
         },
     }
