@@ -162,7 +162,7 @@ def test_a_person_uses_the_pages(browser: Any, site: Server, tmp_path: Path) -> 
 
 
 PAGES = ["/", "/search?q=brw", "/project/brw-demo/", "/index/local/", "/index/pypi/", "/login",
-         "/upload", "/account/tokens", "/admin/audit", "/admin/users", "/index/local/access", "/index/pypi/traffic",
+         "/upload", "/account/tokens", "/admin/audit", "/admin/users", "/index/local/access", "/index/pypi/traffic", "/index/local/webhooks",
          "/project/nothing-here/"]
 
 

@@ -370,7 +370,7 @@ def test_every_page_refuses_when_nothing_is_granted(tmp_path: Path) -> None:
     srv = Server(tmp_path / "data", extra_env={"WHEELCAVE_AUTH_ANONYMOUS_READ": "false"}).start()
     try:
         for path in ("/", "/search?q=x", "/project/x/", "/project/x/1.0/", "/index/local/", "/index/local/project/x/",
-                     "/index/local/project/x/1.0/", "/index/local/access", "/index/pypi/traffic", "/upload", "/account/tokens",
+                     "/index/local/project/x/1.0/", "/index/local/access", "/index/pypi/traffic", "/index/local/webhooks", "/upload", "/account/tokens",
                      "/admin/audit", "/admin/users"):
             assert httpx.get(f"{srv.url}{path}").status_code == 401, path
         for path in ("/logout", "/account/tokens", "/account/tokens/1/revoke", "/index/local/project/x/1.0/yank",

@@ -117,6 +117,9 @@ def test_every_event_arrives_once_and_signed(srv: Server, tmp_path: Path) -> Non
         assert upload_body["index"] == "local" and upload_body["project"] == "wh-demo"
         assert upload_body["filename"] == wheel.name and upload_body["actor"] == "admin"
         assert all(d["attempts"] == 1 for g in logs() for d in g)
+        shown = httpx.get(f"{srv.url}/index/local/webhooks", auth=auth)  # the delivery log in the UI
+        assert shown.status_code == 200 and rx.url in shown.text and shown.text.count("<td>delivered</td>") == 4
+        assert "a shared secret of the test" not in shown.text
         listed = httpx.get(f"{srv.url}/api/v1/indexes/local/webhooks", auth=auth).json()
         assert [w["id"] for w in listed] == [hook["id"]]
         assert all("secret" not in w for w in listed)  # shown once, never listed
@@ -173,5 +176,10 @@ def test_who_may_not_manage_webhooks_and_where_they_may_not_point(srv: Server) -
     assert httpx.post(base, json={"url": "https://h.example.invalid/", "extra": 1}, auth=admin).status_code == 400
     assert httpx.delete(f"{base}/999999", auth=admin).status_code == 404
     assert httpx.get(f"{srv.url}/api/v1/indexes/no-such/webhooks", auth=admin).status_code == 404
+    page = f"{srv.url}/index/local/webhooks"
+    assert httpx.get(page).status_code == 401
+    assert httpx.get(page, auth=plain).status_code == 403
+    assert httpx.get(page, auth=manager).status_code == 200
+    assert httpx.get(f"{srv.url}/index/{'x' * 300}/webhooks", auth=admin).status_code == 404
     assert httpx.delete(f"{base}/{made['id']}", auth=manager).status_code == 204
     assert httpx.get(base, auth=admin).json() == []

@@ -28,7 +28,7 @@ from wheelcave.web.headers import SecurityHeaders
 from wheelcave.web.requestid import RequestId
 from wheelcave.web.pathguard import PathGuardMiddleware
 from wheelcave.web.routes import files, health, oidc, pypi_json, simple, upload
-from wheelcave.web.ui import account, admin, pages, traffic_page, uploads
+from wheelcave.web.ui import account, admin, pages, traffic_page, uploads, webhooks_page
 
 __all__ = ["SETTINGS_ENV", "create_app", "create_app_from_env"]
 
@@ -71,6 +71,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         routes=[
             *simple.routes, *files.routes, *upload.routes, *pypi_json.routes, *health.routes, *oidc.routes,
             *pages.routes, *account.routes, *uploads.routes, *admin.routes, *traffic_page.routes,
+            *webhooks_page.routes,
             Mount("/api/v1", app=create_api(lambda: holder["services"])),
         ],
         exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},

@@ -254,7 +254,8 @@ async def index_page(request: Request) -> Response:
     return await render(request, "index.html", index={"name": name, "kind": index.kind},
                          settings=_settings(index.kind, config, admin=bool(who and who.is_admin)), projects=projects[:limit], truncated=len(projects) > limit,
                          uploads=index.kind in {"hosted", "virtual"},
-                         traffic=index.kind == "mirror" and who is not None and access.can(who, "manage", name))
+                         traffic=index.kind == "mirror" and who is not None and access.can(who, "manage", name),
+                         webhooks=who is not None and access.can(who, "manage", name))
 
 
 async def static(request: Request) -> Response:
