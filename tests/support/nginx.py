@@ -4,6 +4,7 @@ files touched; everything it writes goes under the test's folder)."""
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ http {{
 """)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, probe: str) -> Nginx:
+    def start(self, probe: str, verify: ssl.SSLContext | bool = True) -> Nginx:
         """Start and wait (polling ``probe``, a URL) until it answers."""
         check = subprocess.run([NGINX, "-t", "-c", str(self.config)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
@@ -48,7 +49,7 @@ http {{
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
             try:
-                httpx.get(probe, timeout=1)
+                httpx.get(probe, timeout=1, verify=verify)
                 return self
             except httpx.TransportError:
                 time.sleep(0.05)
