@@ -17,6 +17,8 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     [database]
     url = "sqlite:///wheelcave-data/wheelcave.db"   # or postgresql://user@host/db
     sqlite_synchronous = "full"   # "normal": faster commits, the last ones may be lost to a power loss
+    poll = "0.5s"                 # how often a process looks for changes made by others
+    poll_with_notify = "10s"      # the same on PostgreSQL while LISTEN/NOTIFY tells it at once
     [storage]
     path = "wheelcave-data/blobs"
     [upload]
@@ -79,6 +81,8 @@ _KEYS: dict[tuple[str, str], str] = {
     ("server", "session_secret"): "session_secret",
     ("database", "url"): "database_url",
     ("database", "sqlite_synchronous"): "sqlite_synchronous",
+    ("database", "poll"): "change_poll",
+    ("database", "poll_with_notify"): "change_poll_notified",
     ("storage", "path"): "blob_dir",
     ("upload", "max_file_size"): "max_file_size",
     ("upload", "max_metadata_size"): "max_metadata_size",
@@ -165,6 +169,10 @@ class Settings:
     anonymous_read: bool = True
     oidc_issuers: tuple[str, ...] = DEFAULT_OIDC_ISSUERS
     oidc_audience: str = "wheelcave"
+    #: Seconds between looks for others' changes (index generations, grants); while PostgreSQL's
+    #: LISTEN/NOTIFY works, the longer one (a fallback: notifications say it at once).
+    change_poll: float = 0.5
+    change_poll_notified: float = 10.0
     webhook_poll: float = 1.0
     webhook_retry_base: float = 10.0
     webhook_max_attempts: int = 10
@@ -188,10 +196,10 @@ class Settings:
 
 
 def _coerce(field: str, value: object) -> object:
-    if field in {"webhook_poll", "webhook_retry_base", "webhook_timeout"}:
+    if field in {"webhook_poll", "webhook_retry_base", "webhook_timeout", "change_poll", "change_poll_notified"}:
         seconds = parse_duration(value)
         if not 0 < seconds <= 86400:
-            msg = f"{field.replace('webhook_', 'webhooks.')} must be between 0 and one day, not {value!r}"
+            msg = f"{field} must be between 0 and one day, not {value!r}"
             raise ConfigError(msg)
         return seconds
     if field in {"port", "workers", "page_max_age", "shutdown_timeout", "webhook_max_attempts"}:

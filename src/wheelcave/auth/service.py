@@ -96,6 +96,11 @@ class AuthService:
 
     # ------------------------------------------------------------ the shared state
 
+    def expire(self) -> None:
+        """Another process changed credentials or grants (a notification said so): look at the
+        generation on the next request instead of at the next poll."""
+        self._checked_at = -1e9
+
     async def access(self) -> AccessList:
         """The grants in force, re-read when the auth generation has moved."""
         if time.monotonic() - self._checked_at < self.refresh_interval:

@@ -104,6 +104,10 @@ class Registry:
             await self._close_retired()
         self._loaded_at = time.monotonic()
 
+    def expire(self) -> None:
+        """Another process changed an index (a notification said so): re-read on the next use."""
+        self._loaded_at = -1e9
+
     async def _fresh(self) -> None:
         if time.monotonic() - self._loaded_at < self.refresh_interval:
             return

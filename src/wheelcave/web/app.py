@@ -23,6 +23,7 @@ from wheelcave.web import reason
 from wheelcave.web.api.app import create_api
 from wheelcave.web.fastpath import FastPages
 from wheelcave.web.pagecache import PageCache
+from wheelcave.db.notify import ChangeListener
 from wheelcave.jobs.webhooks import DispatchSettings, Dispatcher
 from wheelcave.web.headers import SecurityHeaders
 from wheelcave.web.requestid import RequestId
@@ -54,10 +55,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             poll=settings.webhook_poll, retry_base=settings.webhook_retry_base,
             max_attempts=settings.webhook_max_attempts, timeout=settings.webhook_timeout))
         sender = asyncio.create_task(dispatcher.run())
+        tasks = [flusher, sender]
+        svc.registry.refresh_interval = svc.auth.refresh_interval = settings.change_poll
+        if not svc.db.is_sqlite:
+            tasks.append(asyncio.create_task(_listen(svc, settings)))
         try:
             yield
         finally:
-            for task in (flusher, sender):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
@@ -79,6 +84,23 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
                     Middleware(PathGuardMiddleware)],
         lifespan=lifespan,
     )
+
+
+async def _listen(svc: Services, settings: Settings) -> None:
+    """PostgreSQL: learn of other replicas' changes from notifications at once; poll slowly
+    while they work, at the usual pace while they do not."""
+
+    def changed(kind: str) -> None:
+        if kind == "index":
+            svc.registry.expire()
+        elif kind == "auth":
+            svc.auth.expire()
+
+    def state(listening: bool) -> None:
+        poll = settings.change_poll_notified if listening else settings.change_poll
+        svc.registry.refresh_interval = svc.auth.refresh_interval = poll
+
+    await ChangeListener(settings.database_url, changed, state).run()
 
 
 async def _flush_traffic(svc: Services, every: float = 60.0) -> None:
