@@ -19,6 +19,7 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     sqlite_synchronous = "full"   # "normal": faster commits, the last ones may be lost to a power loss
     poll = "0.5s"                 # how often a process looks for changes made by others
     poll_with_notify = "10s"      # the same on PostgreSQL while LISTEN/NOTIFY tells it at once
+    listen = true                 # false: no LISTEN (a pooler in transaction mode cannot keep one)
     [storage]
     path = "wheelcave-data/blobs"
     [upload]
@@ -83,6 +84,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("database", "sqlite_synchronous"): "sqlite_synchronous",
     ("database", "poll"): "change_poll",
     ("database", "poll_with_notify"): "change_poll_notified",
+    ("database", "listen"): "listen",
     ("storage", "path"): "blob_dir",
     ("upload", "max_file_size"): "max_file_size",
     ("upload", "max_metadata_size"): "max_metadata_size",
@@ -173,6 +175,8 @@ class Settings:
     #: LISTEN/NOTIFY works, the longer one (a fallback: notifications say it at once).
     change_poll: float = 0.5
     change_poll_notified: float = 10.0
+    #: PostgreSQL: LISTEN for change notifications (off behind a pooler in transaction mode).
+    listen: bool = True
     webhook_poll: float = 1.0
     webhook_retry_base: float = 10.0
     webhook_max_attempts: int = 10
@@ -210,7 +214,7 @@ def _coerce(field: str, value: object) -> object:
             raise ConfigError(msg) from None
     if field in {"max_file_size", "max_metadata_size"}:
         return parse_size(value)
-    if field in {"access_log", "anonymous_read"}:
+    if field in {"access_log", "anonymous_read", "listen"}:
         return _bool(value)
     if field == "oidc_issuers":
         items = value if isinstance(value, list) else [v for v in str(value).split(",") if v.strip()]

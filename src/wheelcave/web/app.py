@@ -57,7 +57,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         sender = asyncio.create_task(dispatcher.run())
         tasks = [flusher, sender]
         svc.registry.refresh_interval = svc.auth.refresh_interval = settings.change_poll
-        if not svc.db.is_sqlite:
+        if not svc.db.is_sqlite and settings.listen:
             tasks.append(asyncio.create_task(_listen(svc, settings)))
         try:
             yield
