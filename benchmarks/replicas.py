@@ -47,6 +47,7 @@ def _pg(sql: str) -> None:
 
 
 def _pair(work: Path, db_url: str, env: dict[str, str]) -> tuple[Proc, Proc]:
+    work.mkdir(parents=True, exist_ok=True)
     shared = {"WHEELCAVE_DATABASE_URL": db_url, "WHEELCAVE_STORAGE_PATH": str(work / "blobs"), **env}
     return start_wheelcave(work / "a", env=shared), start_wheelcave(work / "b", env=shared)
 
@@ -146,7 +147,7 @@ def main(seconds: int = 10) -> str:
         lines += [f"## An upload on A, shown on B's cached page ({UPLOADS} uploads), ms", "",
                   "| | median | p99 | max |", "|---|---|---|---|"]
         for label, d in results.items():
-            q = statistics.quantiles(d, n=100)
+            q = statistics.quantiles(d, n=100, method="inclusive")
             lines.append(f"| {label} | {statistics.median(d):.1f} | {q[98]:.1f} | {max(d):.1f} |")
         name = f"wheelcave_bench_{uuid.uuid4().hex[:8]}"
         _pg(f'CREATE DATABASE "{name}"')
