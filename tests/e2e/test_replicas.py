@@ -1,11 +1,19 @@
-"""Replicas on one PostgreSQL learn of each other's changes through LISTEN/NOTIFY (issue 14): with
-polling set to 30 s (so that only a notification can explain it), an upload on replica A lists on
-replica B, and a revoked token is refused by B, within a few seconds; after B's listening
-connection is killed it reconnects and goes on. Without PostgreSQL these tests are skipped."""
+"""Two replicas on one PostgreSQL with a shared blob folder (issue 14, acceptance 1 but for the
+object store, which is not built yet):
+
+- they learn of each other's changes through LISTEN/NOTIFY: with polling set to 30 s (so that
+  only a notification can explain it), an upload on A lists on B, and a revoked token is refused
+  by B, within a few seconds; after B's listening connection is killed it reconnects;
+- 20 first requests for one mirror file, half through each replica, make one upstream download;
+- kill -9 of A mid-upload loses nothing A acknowledged, and B goes on.
+
+Without PostgreSQL these tests are skipped.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,3 +106,82 @@ def test_a_revoked_token_is_refused_by_the_other_replica_at_once(replicas: tuple
     for t in listed:
         assert httpx.delete(f"{a.url}/api/v1/tokens/{t['id']}", auth=("admin", a.admin_password)).status_code == 204
     assert _within(lambda: httpx.get(f"{b.url}{api}", auth=("__token__", token)).status_code == 401)
+
+
+def test_twenty_first_requests_over_both_replicas_make_one_download(
+    replicas: tuple[Server, Server, PostgresDatabase],
+) -> None:
+    """20 clients ask for one uncached mirror file at once, half through each replica: the
+    upstream sends it once (the replicas share the blob folder, and its download lock)."""
+    import concurrent.futures
+    import hashlib
+    import os
+
+    from tests.e2e.test_mirror import mirror
+    from tests.support.dists import wheel_bytes
+    from tests.support.upstream import FakeUpstream, UpFile
+
+    a, b, _ = replicas
+    up = FakeUpstream()
+    big = UpFile("rp_big-1.0-py3-none-any.whl", wheel_bytes("rp-big", "1.0", extra_files={"rp_big/blob.bin": os.urandom(30 * 2**20)}))
+    up.add("rp-big", big)
+    up.throttle = 60 * 2**20  # half a second: every client asks while it downloads
+    up.start()
+    try:
+        mirror(a, up.url, "rp-up")
+        assert _within(lambda: httpx.get(f"{b.url}/index/rp-up/simple/").status_code == 200)  # told by NOTIFY
+        urls = []
+        for srv in (a, b):
+            base = f"{srv.url}/index/rp-up/simple/"
+            entry = httpx.get(f"{base}rp-big/", headers=JSON).json()["files"][0]
+            urls.append(str(httpx.URL(f"{base}rp-big/").join(entry["url"])))
+
+        def fetch(i: int) -> str:
+            return hashlib.sha256(httpx.get(urls[i % 2], timeout=120).content).hexdigest()
+
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            digests = list(pool.map(fetch, range(20)))
+        assert digests == [big.sha256] * 20
+        assert up.count(f"GET /files/{big.filename}") == 1, up.requests
+    finally:
+        up.stop()
+
+
+def test_killing_a_replica_mid_upload_loses_nothing_acknowledged(
+    replicas: tuple[Server, Server, PostgresDatabase], tmp_path: Path,
+) -> None:
+    """kill -9 of replica A while a client is still sending to it: what A acknowledged before is
+    listed and served by B, the cut upload is nowhere, and B goes on taking uploads."""
+    import hashlib
+    import socket
+
+    from tests.support.upload import form_for
+
+    a, b, _ = replicas
+    auth = ("admin", a.admin_password)
+    done = [make_wheel(tmp_path, "rp-kept", f"1.{i}") for i in range(3)]
+    for wheel in done:
+        assert upload(f"{a.url}/legacy/", wheel, auth=auth).status_code == 200
+    cut = make_wheel(tmp_path, "rp-cut", "1.0", extra_files={"rp_cut/pad.bin": os.urandom(4 * 2**20)})
+    boundary = "rpboundary"
+    fields = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                     for k, v in form_for(cut).items()).encode()
+    head = fields + (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{cut.name}"\r\n'
+                     "Content-Type: application/octet-stream\r\n\r\n").encode()
+    body = head + cut.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    import base64
+
+    creds = base64.b64encode(f"admin:{a.admin_password}".encode()).decode()
+    request = (f"POST /legacy/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {creds}\r\n"
+               f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", a.port)) as sock:
+        sock.sendall(request + body[: len(body) // 2])  # half of it, then A dies
+        a.kill9()
+    page = httpx.get(f"{b.url}/simple/rp-kept/", headers=JSON).json()
+    assert sorted(f["filename"] for f in page["files"]) == sorted(w.name for w in done)
+    for f in page["files"]:
+        got = httpx.get(httpx.URL(f"{b.url}/simple/rp-kept/").join(f["url"]))
+        assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == f["hashes"]["sha256"]
+    assert httpx.get(f"{b.url}/simple/rp-cut/", headers=JSON).status_code == 404
+    more = make_wheel(tmp_path, "rp-kept", "2.0")
+    assert upload(f"{b.url}/legacy/", more, auth=auth).status_code == 200
