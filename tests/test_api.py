@@ -44,7 +44,7 @@ def test_index_lifecycle_and_errors(server: Server, admin: tuple[str, str]) -> N
     for body, status, text in bad:
         r = httpx.post(f"{base}/indexes", json=body, auth=admin)
         assert r.status_code == status, (body, r.text)
-        assert set(r.json()) == {"error", "message"} and text in r.json()["message"], r.json()
+        assert set(r.json()) == {"error", "message", "code", "title"} and text in r.json()["message"], r.json()
     r = httpx.patch(f"{base}/indexes/main", json={"config": {"members": ["local", "main"]}}, auth=admin)
     assert r.status_code == 400 and "cycle" in r.json()["message"]
     assert httpx.get(f"{base}/indexes/nope").status_code == 404
@@ -147,7 +147,7 @@ def test_account_inputs_in_their_worst_forms(server: Server, admin: tuple[str, s
     for method, path, body, status in cases:
         r = httpx.request(method, base + path, json=body, auth=admin)
         assert r.status_code == status, (method, path, body, r.status_code, r.text)
-        assert set(r.json()) == {"error", "message"}
+        assert set(r.json()) == {"error", "message", "code", "title"}
     r = httpx.post(f"{base}/groups/nope/members", json={"users": ["a\x00"]}, auth=admin)
     assert r.status_code == 400
     assert httpx.get(f"{base}/indexes/local/acl", auth=admin).json() == before

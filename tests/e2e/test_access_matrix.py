@@ -185,7 +185,7 @@ def test_api_changes_follow_the_access_lists(setup: Setup, kind: str) -> None:
             assert r.status_code == 200, (kind, path, r.text)
         else:
             assert r.status_code == _status(kind, action, suffix), (kind, path, r.status_code, r.text)
-            assert set(r.json()) == {"error", "message"}
+            assert set(r.json()) == {"error", "message", "code", "title"}
     versions = httpx.get(f"{api}/indexes/{kind}-h/projects/{project}", auth=setup.admin).json()["versions"]
     assert ("1.0" in versions) == ("delete" not in RIGHTS[kind]["h"])
 

@@ -13,21 +13,21 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from wheelcave.core import traffic
 from wheelcave.config import Settings
+from wheelcave.core import traffic
+from wheelcave.db.notify import ChangeListener
 from wheelcave.db.traffic import TrafficTable
 from wheelcave.errors import WheelcaveError
+from wheelcave.jobs.webhooks import Dispatcher, DispatchSettings
 from wheelcave.services import Services, open_services
-from wheelcave.web.errors import handle_error, handle_unexpected
 from wheelcave.web import reason
 from wheelcave.web.api.app import create_api
+from wheelcave.web.errors import handle_error, handle_unexpected
 from wheelcave.web.fastpath import FastPages
-from wheelcave.web.pagecache import PageCache
-from wheelcave.db.notify import ChangeListener
-from wheelcave.jobs.webhooks import DispatchSettings, Dispatcher
 from wheelcave.web.headers import SecurityHeaders
-from wheelcave.web.requestid import RequestId
+from wheelcave.web.pagecache import PageCache
 from wheelcave.web.pathguard import PathGuardMiddleware
+from wheelcave.web.requestid import RequestId
 from wheelcave.web.routes import files, health, oidc, pypi_json, simple, upload
 from wheelcave.web.ui import account, admin, pages, traffic_page, uploads, webhooks_page
 

@@ -27,12 +27,15 @@ def _wants_json(request: Request) -> bool:
     return first == "application/json"
 
 
-def error_response(request: Request, status: int, message: str, code: str, *, retry_after: int | None = None) -> Response:
+def error_response(request: Request, status: int, message: str, code: str, *, retry_after: int | None = None,
+                   json: bool | None = None) -> Response:
+    """The one error answer of the app: JSON when the client asks for it first (uv) or ``json``
+    (the API), plain text otherwise (twine, poetry and pip print it)."""
     headers = {"WWW-Authenticate": REALM} if status == 401 else {}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     with_reason = StatusWithReason(status, message)
-    if _wants_json(request):
+    if json if json is not None else _wants_json(request):
         title = HTTPStatus(status).phrase
         body = {"message": message, "code": f"{status} {message}", "title": title, "error": code}
         return JSONResponse(body, status_code=with_reason, headers=headers)

@@ -19,14 +19,10 @@ from wheelcave.db.accounts import PublisherRecord, TokenRecord
 from wheelcave.errors import BadRequest, Forbidden, NotFound
 from wheelcave.web.api import models as m
 from wheelcave.web.api.deps import Caller, SignedIn, actor, need, need_admin, readable, services
+from wheelcave.web.api.errors import ERRORS
 
 __all__ = ["router"]
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": m.Error, "description": text}
-    for code, text in ((400, "Bad input"), (401, "Credentials needed or wrong"), (403, "Not allowed"),
-                       (404, "Not found"), (409, "Conflict"), (429, "Too many failed sign-ins"))
-}
 Id = Annotated[int, Path(ge=0, le=2**31 - 1)]
 router = APIRouter(responses=ERRORS)
 

@@ -13,6 +13,8 @@ class Error(BaseModel):
 
     error: str = Field(description="A stable kebab-case code, e.g. not-found, file-exists.")
     message: str = Field(description="One line for a person.")
+    code: str = Field(description="The status and the message, as the public index's upload API words it.")
+    title: str = Field(description="The status's reason phrase.")
 
 
 class IndexOut(BaseModel):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import socket
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -24,14 +24,10 @@ from wheelcave.db.webhook_rows import WebhookRecord
 from wheelcave.errors import BadRequest, NotFound
 from wheelcave.web.api import models as m
 from wheelcave.web.api.deps import SignedIn, actor, need, services
+from wheelcave.web.api.errors import ERRORS
 
 __all__ = ["router"]
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": m.Error, "description": text}
-    for code, text in ((400, "Bad input"), (401, "Credentials needed or wrong"), (403, "Not allowed"),
-                       (404, "Not found"))
-}
 Id = Annotated[int, Path(ge=0, le=2**31 - 1)]
 IndexName = Annotated[str, Path(max_length=64)]
 router = APIRouter(responses=ERRORS, tags=["webhooks"])

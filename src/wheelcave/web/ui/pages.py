@@ -8,8 +8,8 @@ where nothing is public.
 
 from __future__ import annotations
 
-from importlib import resources
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 

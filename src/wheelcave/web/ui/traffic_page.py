@@ -12,9 +12,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from wheelcave.core import traffic
+from wheelcave.core.traffic import BUCKET, Bucket
 from wheelcave.db.traffic import TrafficTable
 from wheelcave.errors import NotFound
-from wheelcave.core.traffic import BUCKET, Bucket
 from wheelcave.web.access import require
 from wheelcave.web.deps import services
 from wheelcave.web.ui.charts import bar_chart, human_bytes
