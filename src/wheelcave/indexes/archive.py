@@ -53,14 +53,20 @@ def _check_link(member: tarfile.TarInfo, archive: str) -> None:
         raise ArchiveError(msg)
 
 
-def read_core_metadata(path: Path, dist: DistFilename, max_metadata: int) -> bytes:
-    """Return the METADATA (wheel) or PKG-INFO (sdist) bytes of the archive at ``path``."""
+def read_core_metadata(source: Path | IO[bytes], dist: DistFilename, max_metadata: int) -> bytes:
+    """Return the METADATA (wheel) or PKG-INFO (sdist) bytes of the archive at ``source``: a
+    local path, or a seekable reader (a blob store's :meth:`~wheelcave.storage.base.BlobStore.open`)."""
+    if isinstance(source, Path):
+        with source.open("rb") as fh:
+            return read_core_metadata(fh, dist, max_metadata)
     try:
         if dist.kind == "wheel":
-            return _wheel_metadata(path, dist, max_metadata)
+            size = source.seek(0, 2)
+            source.seek(0)
+            return _wheel_metadata_zip(source, dist, size, max_metadata)
         if dist.extension == ".zip":
-            return _zip_sdist_metadata(path, dist, max_metadata)
-        return _tar_sdist_metadata(path, dist, max_metadata)
+            return _zip_sdist_metadata(source, dist, max_metadata)
+        return _tar_sdist_metadata(source, dist, max_metadata)
     except _ExtendedHeaderTooLarge as exc:
         raise ArchiveError(f"{dist.filename}: {exc}") from None
     except ArchiveError:
@@ -97,11 +103,6 @@ def _zip_members(zf: zipfile.ZipFile, dist: DistFilename, archive_size: int) -> 
         msg = f"{dist.filename} has a suspicious compression ratio"
         raise ArchiveError(msg)
     return infos
-
-
-def _wheel_metadata(path: Path, dist: DistFilename, limit: int) -> bytes:
-    with path.open("rb") as fh:
-        return wheel_metadata_from_zip(fh, dist, path.stat().st_size, limit)
 
 
 def wheel_metadata_from_zip(fh: IO[bytes], dist: DistFilename, size: int, limit: int) -> bytes:
@@ -142,9 +143,11 @@ def _wheel_metadata_zip(fh: IO[bytes], dist: DistFilename, size: int, limit: int
             return _read_limited(fh, info.file_size, limit, f"{expected}/METADATA")
 
 
-def _zip_sdist_metadata(path: Path, dist: DistFilename, limit: int) -> bytes:
-    with zipfile.ZipFile(path) as zf:
-        infos = _zip_members(zf, dist, path.stat().st_size)
+def _zip_sdist_metadata(source: IO[bytes], dist: DistFilename, limit: int) -> bytes:
+    size = source.seek(0, 2)
+    source.seek(0)
+    with zipfile.ZipFile(source) as zf:
+        infos = _zip_members(zf, dist, size)
         candidates = [i for i in infos if i.filename.count("/") == 1 and i.filename.endswith("/PKG-INFO")]
         info = _pick_pkg_info(candidates, lambda i: i.filename, dist)
         with zf.open(info) as fh:
@@ -171,9 +174,10 @@ class _BoundedTarInfo(tarfile.TarInfo):
         return super()._proc_member(tf)  # type: ignore[misc,no-any-return]
 
 
-def _tar_sdist_metadata(path: Path, dist: DistFilename, limit: int) -> bytes:
-    archive_size = path.stat().st_size
-    with tarfile.open(path, mode="r:*", tarinfo=_BoundedTarInfo) as tf:
+def _tar_sdist_metadata(fh: IO[bytes], dist: DistFilename, limit: int) -> bytes:
+    archive_size = fh.seek(0, 2)
+    fh.seek(0)
+    with tarfile.open(fileobj=fh, mode="r:*", tarinfo=_BoundedTarInfo) as tf:
         candidates: list[tarfile.TarInfo] = []
         count = total = 0
         # Walk to the end: a truncated archive fails here, not later in a client. Members are

@@ -369,8 +369,12 @@ class MirrorIndex:
     async def _extract_metadata(self, record: FileRecord) -> tuple[str, int] | None:
         try:
             dist = parse_dist_filename(record.filename)
-            path = self.blobs.path(record.sha256)
-            data = await anyio.to_thread.run_sync(read_core_metadata, path, dist, _MAX_METADATA)
+
+            def extract() -> bytes:
+                with self.blobs.open(record.sha256) as fh:
+                    return read_core_metadata(fh, dist, _MAX_METADATA)
+
+            data = await anyio.to_thread.run_sync(extract)
         except (CoreError, ArchiveError, FileNotFoundError, zipfile.BadZipFile) as exc:
             log.warning("mirror.metadata_extract_failed file=%s: %s", record.filename, exc)
             return None

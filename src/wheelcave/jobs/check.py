@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 
 from wheelcave.db.repository import Repository
-from wheelcave.storage.filesystem import FilesystemBlobStore
+from wheelcave.storage.base import BlobStore
 
 __all__ = ["CheckCounts", "Problem", "check_store"]
 
@@ -33,21 +33,21 @@ class CheckCounts:
     listed_only: int = 0
 
 
-def _hash_file(store: FilesystemBlobStore, sha256: str) -> str:
+def _hash_file(store: BlobStore, sha256: str) -> str:
     digest = hashlib.sha256()
-    with store.path(sha256).open("rb") as fh:
+    with store.open(sha256) as fh:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
 
 
 async def check_store(
-    repo: Repository, store: FilesystemBlobStore, *, hashes: bool = False, counts: CheckCounts | None = None,
+    repo: Repository, store: BlobStore, *, hashes: bool = False, counts: CheckCounts | None = None,
 ) -> AsyncIterator[Problem]:
     counts = counts if counts is not None else CheckCounts()
     for filename, sha256, size, metadata_sha256, mirrored in await repo.file_blobs():
         try:
-            path = store.path(sha256)
+            actual = store.size(sha256)
         except FileNotFoundError:
             if mirrored:
                 counts.listed_only += 1  # not downloaded yet: the normal state of a mirror
@@ -55,7 +55,6 @@ async def check_store(
                 yield Problem(filename, sha256, "blob missing")
             continue
         counts.stored += 1
-        actual = path.stat().st_size
         if size is not None and actual != size:
             yield Problem(filename, sha256, f"blob is {actual} bytes, the row says {size}")
         elif hashes and await anyio.to_thread.run_sync(_hash_file, store, sha256) != sha256:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-__all__ = ["BlobStore", "Digests", "TempBlob"]
+__all__ = ["BlobInfo", "BlobStore", "Digests", "TempBlob"]
 
 
 class Digests:
@@ -81,12 +83,24 @@ class TempBlob:
         self.path.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class BlobInfo:
+    sha256: str
+    size: int
+    #: When it was last written or wanted again (Unix seconds): gc spares what is recent.
+    mtime: float
+
+
 class BlobStore(Protocol):
+    """Content-addressed bytes: written once through a temporary blob, never rewritten, read by
+    sha256. No local paths: a backend that has them offers :meth:`local_path` (a fast path for
+    sendfile and zip reading), every reader works with :meth:`open` alone."""
+
     def new_temp(self, *, buffered: bool = True) -> TempBlob: ...
 
     def commit(self, temp: TempBlob, *, sync: bool = True) -> str:
         """Make ``temp`` visible under its sha256 (returned); never rewrite an existing blob.
-        ``sync=False``: durable only after the caller's :func:`os.sync` (batches)."""
+        ``sync=False``: durable only after :meth:`sync` (or the caller's batch sync)."""
         ...
 
     def put_bytes(self, data: bytes, *, sync: bool = True) -> str: ...
@@ -97,8 +111,25 @@ class BlobStore(Protocol):
 
     def exists(self, sha256: str) -> bool: ...
 
-    def path(self, sha256: str) -> Path:
-        """Local path of a committed blob (raises FileNotFoundError if absent)."""
+    def size(self, sha256: str) -> int:
+        """The blob's size (FileNotFoundError if absent)."""
+        ...
+
+    def open(self, sha256: str) -> BinaryIO:
+        """A seekable binary reader of the blob (FileNotFoundError if absent); the caller closes it."""
         ...
 
     def read_bytes(self, sha256: str) -> bytes: ...
+
+    def delete(self, sha256: str) -> bool:
+        """Remove a blob; False if there was none."""
+        ...
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        """Every blob, in no particular order."""
+        ...
+
+    def local_path(self, sha256: str) -> Path | None:
+        """The blob as a local file, where the backend keeps one (None otherwise; FileNotFoundError
+        if the blob is absent)."""
+        ...

@@ -11,9 +11,11 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from wheelcave.storage.base import TempBlob
+from wheelcave.storage.base import BlobInfo, TempBlob
 
 __all__ = ["FilesystemBlobStore"]
 
@@ -117,6 +119,32 @@ class FilesystemBlobStore:
 
     def read_bytes(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
+
+    def size(self, sha256: str) -> int:
+        return self.path(sha256).stat().st_size
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self._final(sha256).open("rb")
+
+    def local_path(self, sha256: str) -> Path | None:
+        return self.path(sha256)
+
+    def delete(self, sha256: str) -> bool:
+        try:
+            self._final(sha256).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        for path in (self.root / "sha256").glob("*/*/*"):
+            if not _HEX.fullmatch(path.name):
+                continue
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            yield BlobInfo(path.name, stat.st_size, stat.st_mtime)
 
     def remove_stale_temps(self, older_than: float = 0.0) -> int:
         """Delete leftovers of interrupted writes (called at start-up, before serving)."""

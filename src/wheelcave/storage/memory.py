@@ -1,0 +1,95 @@
+"""A blob store that keeps the bytes in memory, for fast tests: the same contract as the others
+(tests/test_blobstore_contract.py), and like an object store it has no local paths. Temporary
+blobs are files in a spool folder, as with every backend (an upload is spooled, then committed)."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from wheelcave.storage.base import BlobInfo, TempBlob
+
+__all__ = ["MemoryBlobStore"]
+
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _checked(sha256: str) -> str:
+    if not _HEX.fullmatch(sha256):
+        msg = f"not a sha256 hex digest: {sha256!r}"
+        raise ValueError(msg)
+    return sha256
+
+
+class MemoryBlobStore:
+    def __init__(self, spool: Path) -> None:
+        self.spool = spool
+        spool.mkdir(parents=True, exist_ok=True)
+        self._blobs: dict[str, tuple[bytes, float]] = {}
+        self._lock = threading.Lock()
+
+    def new_temp(self, *, buffered: bool = True) -> TempBlob:
+        path = self.spool / f"{uuid.uuid4().hex}.part"
+        return TempBlob(path, path.open("xb", buffering=-1 if buffered else 0))  # type: ignore[arg-type]
+
+    def commit(self, temp: TempBlob, *, sync: bool = True) -> str:
+        temp.finish(sync=False)
+        sha256 = temp.digests.sha256
+        data = temp.path.read_bytes()
+        temp.discard()
+        with self._lock:
+            kept = self._blobs.get(sha256)
+            self._blobs[sha256] = (kept[0] if kept else data, time.time())  # wanted again: fresh for gc
+        return sha256
+
+    def put_bytes(self, data: bytes, *, sync: bool = True) -> str:
+        temp = self.new_temp()
+        try:
+            temp.write(data)
+            return self.commit(temp, sync=sync)
+        except BaseException:
+            temp.discard()
+            raise
+
+    def sync(self, sha256: str) -> None:
+        self._get(sha256)  # nothing to flush; absent is an error as elsewhere
+
+    def _get(self, sha256: str) -> bytes:
+        with self._lock:
+            found = self._blobs.get(_checked(sha256))
+        if found is None:
+            raise FileNotFoundError(sha256)
+        return found[0]
+
+    def exists(self, sha256: str) -> bool:
+        with self._lock:
+            return _checked(sha256) in self._blobs
+
+    def size(self, sha256: str) -> int:
+        return len(self._get(sha256))
+
+    def open(self, sha256: str) -> BinaryIO:
+        return io.BytesIO(self._get(sha256))
+
+    def read_bytes(self, sha256: str) -> bytes:
+        return self._get(sha256)
+
+    def delete(self, sha256: str) -> bool:
+        with self._lock:
+            return self._blobs.pop(_checked(sha256), None) is not None
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        with self._lock:
+            items = list(self._blobs.items())
+        for sha256, (data, mtime) in items:
+            yield BlobInfo(sha256, len(data), mtime)
+
+    def local_path(self, sha256: str) -> Path | None:
+        self._get(sha256)
+        return None
