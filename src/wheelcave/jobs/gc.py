@@ -3,17 +3,17 @@
 Retention: a hosted index with ``prerelease_keep = N`` keeps the newest N pre-releases of
 each project (by version) and deletes the older ones, as a delete would (tombstones, audit).
 Blobs, mark and sweep: content-addressed bytes that no file row lists and that are older than
-``grace`` seconds. Each candidate is checked against the database again, moved aside into
-``trash/`` (atomically), and looked at once more: if an upload or download touched it
+``grace`` seconds. Each candidate is checked against the database again, set aside by the
+blob store (atomically: on the filesystem a move into ``trash/``), and looked at once more: if an upload or download touched it
 meanwhile (its commit marks a blob it reuses, before writing its row) or a row now lists it,
 it goes back; otherwise it is deleted. An upload that finds the blob gone writes its own copy.
 So a blob a concurrent write is about to reference is never lost. Leftovers of a gc killed
-midway (a file in ``trash/``, a ``blobs`` row without bytes) are finished by the next one.
+midway (a blob set aside, a ``blobs`` row without bytes) are finished by the next one. All of it
+goes through the blob-store interface, so it works on every backend.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from wheelcave.db.repository import Repository
 from wheelcave.indexes.hosted import HostedIndex
-from wheelcave.storage.filesystem import FilesystemBlobStore
+from wheelcave.storage.base import BlobStore
 
 __all__ = ["GcReport", "collect_garbage"]
 
@@ -57,68 +57,43 @@ async def _retention(index: HostedIndex, repo: Repository, report: GcReport) -> 
 
 
 async def collect_garbage(
-    indexes: list[HostedIndex], repo: Repository, store: FilesystemBlobStore, *, grace: float = 3600,
+    indexes: list[HostedIndex], repo: Repository, store: BlobStore, *, grace: float = 3600,
     dry_run: bool = False, on_trashed: Callable[[str], Awaitable[None]] | None = None,
 ) -> GcReport:
-    """``on_trashed``: a hook for tests, called with a blob's name once it is in ``trash/``."""
+    """``on_trashed``: a hook for tests, called with a blob's name once it is set aside."""
     report = GcReport()
     if not dry_run:
         for index in indexes:
             await _retention(index, repo, report)
-    trash = store.root / "trash"
-    trash.mkdir(exist_ok=True)
     referenced = await repo.referenced_hashes()
     if not dry_run:
-        _finish_interrupted(store, trash, referenced)
+        store.recover_aside(lambda sha: sha in referenced)
     cutoff = time.time() - grace
     gone = []
-    for path in (store.root / "sha256").glob("*/*/*"):
-        if path.name in referenced or not path.is_file():
-            continue
-        stat = path.stat()
-        if stat.st_mtime > cutoff:
+    for blob in list(store.iter_blobs()):
+        if blob.sha256 in referenced or blob.mtime > cutoff:
             continue
         if dry_run:
             report.removed_blobs += 1
-            report.freed_bytes += stat.st_size
+            report.freed_bytes += blob.size
             continue
-        if await repo.blob_referenced(path.name):  # listed since the first look
+        if await repo.blob_referenced(blob.sha256):  # listed since the first look
             continue
-        aside = trash / path.name
-        try:
-            os.replace(path, aside)
-        except FileNotFoundError:
+        aside = store.set_aside(blob.sha256)
+        if aside is None:
             continue
         if on_trashed is not None:
-            await on_trashed(path.name)
-        if aside.stat().st_mtime > cutoff or await repo.blob_referenced(path.name):
-            _put_back(aside, path)
+            await on_trashed(blob.sha256)
+        if await repo.blob_referenced(blob.sha256):
+            store.put_back(blob.sha256)
             continue
+        if not store.purge(blob.sha256, older_than=cutoff):
+            continue  # a writer reused it meanwhile: back in place
         report.removed_blobs += 1
-        report.freed_bytes += aside.stat().st_size
-        aside.unlink()
-        gone.append(path.name)
+        report.freed_bytes += aside.size
+        gone.append(blob.sha256)
     if not dry_run:
         # rows of blobs whose bytes are gone (this run, or a gc killed before it forgot them)
         gone += [sha for sha in await repo.unreferenced_blobs() if not store.exists(sha) and sha not in gone]
         await repo.forget_blobs(gone)
     return report
-
-
-def _put_back(aside: os.PathLike[str], path: os.PathLike[str]) -> None:
-    """Return a blob from trash, unless an upload already wrote the same bytes in its place."""
-    if os.path.exists(path):
-        os.unlink(aside)
-    else:
-        os.replace(aside, path)
-
-
-def _finish_interrupted(store: FilesystemBlobStore, trash: os.PathLike[str], referenced: set[str]) -> None:
-    """A gc killed midway left blobs in trash: a listed one goes back, the rest is deleted."""
-    for aside in os.scandir(trash):
-        final = store.root / "sha256" / aside.name[:2] / aside.name[2:4] / aside.name
-        if aside.name in referenced:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            _put_back(aside.path, final)
-        else:
-            os.unlink(aside.path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -132,4 +132,24 @@ class BlobStore(Protocol):
     def local_path(self, sha256: str) -> Path | None:
         """The blob as a local file, where the backend keeps one (None otherwise; FileNotFoundError
         if the blob is absent)."""
+        ...
+
+    # Garbage collection sets a blob aside (readers no longer find it), looks once more, then
+    # purges it or puts it back; a gc killed midway is finished by the next one's recover_aside.
+
+    def set_aside(self, sha256: str) -> BlobInfo | None:
+        """Take the blob out of reach atomically; its size and mtime. None if it is gone."""
+        ...
+
+    def put_back(self, sha256: str) -> None:
+        """Return a set-aside blob (unless a writer already stored the same bytes again)."""
+        ...
+
+    def purge(self, sha256: str, *, older_than: float) -> bool:
+        """Delete a set-aside blob for good, unless a writer reused it after ``older_than`` (its
+        mtime moved: then it goes back); True if deleted."""
+        ...
+
+    def recover_aside(self, keep: Callable[[str], bool]) -> None:
+        """Finish a gc killed midway: put back what ``keep`` names, purge the rest."""
         ...

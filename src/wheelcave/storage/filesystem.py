@@ -11,7 +11,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -38,6 +38,7 @@ class FilesystemBlobStore:
         self.tmp.mkdir(parents=True, exist_ok=True)
         (root / "sha256").mkdir(parents=True, exist_ok=True)
         (root / "locks").mkdir(parents=True, exist_ok=True)
+        self._trash = root / "trash"
 
     def _final(self, sha256: str) -> Path:
         if not _HEX.fullmatch(sha256):
@@ -135,6 +136,48 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             return False
         return True
+
+    def set_aside(self, sha256: str) -> BlobInfo | None:
+        final = self._final(sha256)
+        aside = self._trash / sha256
+        self._trash.mkdir(exist_ok=True)
+        try:
+            os.replace(final, aside)
+        except FileNotFoundError:
+            return None
+        stat = aside.stat()
+        return BlobInfo(sha256, stat.st_size, stat.st_mtime)
+
+    def put_back(self, sha256: str) -> None:
+        final, aside = self._final(sha256), self._trash / sha256
+        if final.exists():
+            aside.unlink(missing_ok=True)  # an upload wrote the same bytes in its place
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(aside, final)
+
+    def purge(self, sha256: str, *, older_than: float) -> bool:
+        aside = self._trash / self._final(sha256).name
+        try:
+            touched = aside.stat().st_mtime > older_than  # the same inode a commit touched
+        except FileNotFoundError:
+            return False
+        if touched:
+            self.put_back(sha256)
+            return False
+        aside.unlink(missing_ok=True)
+        return True
+
+    def recover_aside(self, keep: Callable[[str], bool]) -> None:
+        if not self._trash.is_dir():
+            return
+        for entry in os.scandir(self._trash):
+            if not _HEX.fullmatch(entry.name):
+                continue
+            if keep(entry.name):
+                self.put_back(entry.name)
+            else:
+                os.unlink(entry.path)  # a gc killed midway had decided
 
     def iter_blobs(self) -> Iterator[BlobInfo]:
         for path in (self.root / "sha256").glob("*/*/*"):

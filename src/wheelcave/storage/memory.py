@@ -9,7 +9,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,6 +32,7 @@ class MemoryBlobStore:
         self.spool = spool
         spool.mkdir(parents=True, exist_ok=True)
         self._blobs: dict[str, tuple[bytes, float]] = {}
+        self._aside: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
 
     def new_temp(self, *, buffered: bool = True) -> TempBlob:
@@ -89,6 +90,40 @@ class MemoryBlobStore:
             items = list(self._blobs.items())
         for sha256, (data, mtime) in items:
             yield BlobInfo(sha256, len(data), mtime)
+
+    def set_aside(self, sha256: str) -> BlobInfo | None:
+        with self._lock:
+            found = self._blobs.pop(_checked(sha256), None)
+            if found is None:
+                return None
+            self._aside[sha256] = found
+        return BlobInfo(sha256, len(found[0]), found[1])
+
+    def put_back(self, sha256: str) -> None:
+        with self._lock:
+            found = self._aside.pop(sha256, None)
+            if found is not None and sha256 not in self._blobs:
+                self._blobs[sha256] = found
+
+    def purge(self, sha256: str, *, older_than: float) -> bool:
+        with self._lock:
+            found = self._aside.get(sha256)
+        if found is None:
+            return False
+        if found[1] > older_than:
+            self.put_back(sha256)
+            return False
+        with self._lock:
+            self._aside.pop(sha256, None)
+        return True
+
+    def recover_aside(self, keep: Callable[[str], bool]) -> None:
+        for sha256 in list(self._aside):
+            if keep(sha256):
+                self.put_back(sha256)
+            else:
+                with self._lock:
+                    self._aside.pop(sha256, None)
 
     def local_path(self, sha256: str) -> Path | None:
         self._get(sha256)
