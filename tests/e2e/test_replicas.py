@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +22,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.e2e.test_mirror import eventually
 from tests.support.dists import make_wheel
 from tests.support.server import PostgresDatabase, Server
 from tests.support.upload import upload
@@ -35,12 +35,7 @@ T = TypeVar("T")
 
 def _within(probe: Callable[[], T], seconds: float = 5.0) -> T:
     """The probe's first truthy answer within ``seconds`` (far below the 30 s poll)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
+    return eventually(probe, seconds)
 
 
 @pytest.fixture

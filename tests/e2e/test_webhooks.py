@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.e2e.test_mirror import eventually
 from tests.support.dists import make_wheel
 from tests.support.server import Server, ThreadedServer, free_port
 from tests.support.upload import upload
@@ -59,12 +59,7 @@ class Receiver:
 
 
 def _until(probe, seconds: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
+    return eventually(probe, seconds)
 
 
 @pytest.fixture
