@@ -154,6 +154,7 @@ def test_every_readme_shell_block_runs(tmp_path: Path, upstream: FakeUpstream, s
         assert "pypi/links.html" in keys
         assert "hello from a package served by wheelcave" in result.stdout
         assert upstream.count("GET /simple/requests/") >= 1
+        assert '"events":["upload","yank"]' in result.stdout and '"secret":' in result.stdout  # the webhook, made
         manifest = json.loads((work / "backups" / "today" / "manifest.json").read_text())
         assert manifest["database"] == "sqlite" and manifest["blobs"]
         assert (work / "restored-data" / "wheelcave.db").is_file()
