@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ACTIONS", "EVENTS", "backoff", "body_for", "parse_events", "sign", "verify"]
+__all__ = ["ACTIONS", "EVENTS", "backoff", "body_for", "is_private", "parse_events", "sign", "verify"]
 
 #: Audit actions that are webhook events, and the event names receivers see.
 ACTIONS: dict[str, str] = {
@@ -54,6 +55,15 @@ def body_for(event: str, entry: Mapping[str, Any], at: datetime) -> str:
         "filename": entry.get("filename"), "actor": entry.get("actor"), "at": at.isoformat(),
         "detail": entry.get("detail") or {},
     }, sort_keys=True, default=str)
+
+
+def is_private(address: str) -> bool:
+    """Whether an IP address is this machine's, a private network's, link-local, or otherwise
+    not a public internet address (an IPv4-mapped IPv6 address counts as its IPv4 one)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -242,6 +242,9 @@ webhooks = sa.Table(
     sa.Column("url", sa.String(2048), nullable=False),
     sa.Column("secret", sa.String(128), nullable=False),
     sa.Column("events", sa.String(200), nullable=False),
+    #: Made by an administrator: may reach this machine and private networks (else each
+    #: delivery checks where the host resolves to, so a DNS change cannot point it inside).
+    sa.Column("allow_private", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("created_by", sa.String(64), nullable=True),
 )

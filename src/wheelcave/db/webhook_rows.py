@@ -55,6 +55,7 @@ class DueDelivery:
     event: str
     payload: str
     attempts: int
+    allow_private: bool
 
 
 def _hook(r: sa.Row) -> WebhookRecord:  # type: ignore[type-arg]
@@ -68,11 +69,12 @@ class WebhookRows(Rows):
                 t.webhooks.c.created_by)
 
     async def create_webhook(self, index_id: int, url: str, secret: str, events: str, created_by: str | None,
-                             audit: dict[str, object]) -> WebhookRecord:
+                             audit: dict[str, object], *, allow_private: bool = False) -> WebhookRecord:
         now = utcnow()
         async with self.db.write() as conn:
             result = await conn.execute(sa.insert(t.webhooks).values(
-                index_id=index_id, url=url, secret=secret, events=events, created_at=now, created_by=created_by))
+                index_id=index_id, url=url, secret=secret, events=events, created_at=now, created_by=created_by,
+                allow_private=allow_private))
             new_id = result.inserted_primary_key[0]  # type: ignore[index]
             await self._audit(conn, now, {**audit, "detail": {"webhook": new_id, "events": events}})
             row = (await conn.execute(sa.select(*self._COLUMNS).join(t.indexes, t.indexes.c.id == t.webhooks.c.index_id)
@@ -124,10 +126,12 @@ class WebhookRows(Rows):
                 if not won.rowcount:
                     continue  # another process took it
                 row = (await conn.execute(
-                    sa.select(d.id, t.webhooks.c.url, t.webhooks.c.secret, d.event, d.payload, d.attempts)
+                    sa.select(d.id, t.webhooks.c.url, t.webhooks.c.secret, d.event, d.payload, d.attempts,
+                              t.webhooks.c.allow_private)
                     .join(t.webhooks, t.webhooks.c.id == d.webhook_id).where(d.id == delivery_id))).first()
             if row is not None:
-                taken.append(DueDelivery(row.id, row.url, row.secret, row.event, row.payload, row.attempts))
+                taken.append(DueDelivery(row.id, row.url, row.secret, row.event, row.payload, row.attempts,
+                                         bool(row.allow_private)))
         return taken
 
     async def delivery_done(self, delivery_id: int, status: int) -> None:

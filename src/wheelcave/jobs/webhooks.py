@@ -2,16 +2,22 @@
 process may run one; a delivery is taken by one at a time), POSTs them signed, and records the
 outcome. A 2xx answer delivers; anything else (an error status, a refused connection, a timeout)
 is tried again after a growing wait (:func:`wheelcave.core.webhooks.backoff`) until
-``max_attempts``, then the delivery is marked failed. Redirects are not followed.
+``max_attempts``, then the delivery is marked failed. Redirects are not followed. A webhook made
+by someone who is not an administrator is sent only while its host resolves to public addresses
+(checked at each delivery, so a DNS change cannot point it at this machine or a private network).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
+import anyio.to_thread
 import httpx
 
 from wheelcave.core import webhooks
@@ -28,6 +34,7 @@ class _Due(Protocol):
     event: str
     payload: str
     attempts: int
+    allow_private: bool
 
 
 class DeliveryStore(Protocol):
@@ -46,12 +53,33 @@ class DispatchSettings:
     timeout: float = 10.0
 
 
+def _addresses(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
 class Dispatcher:
-    def __init__(self, store: DeliveryStore, settings: DispatchSettings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, store: DeliveryStore, settings: DispatchSettings, client: httpx.AsyncClient | None = None,
+                 resolve: Callable[[str, int], list[str]] = _addresses) -> None:
         self.store = store
         self.settings = settings
         self.client = client or httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False, trust_env=False)
+        self.resolve = resolve
         self.wake = asyncio.Event()
+
+    async def _refused(self, due: _Due) -> str | None:
+        """Why a webhook a non-administrator made may not be sent now: its host resolves to this
+        machine or a private network (a DNS change since it was made)."""
+        if due.allow_private:
+            return None
+        parts = urlsplit(due.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            found = await anyio.to_thread.run_sync(self.resolve, parts.hostname or "", port)
+        except OSError as exc:
+            return f"the host does not resolve ({exc})"
+        if not found or any(webhooks.is_private(a) for a in found):
+            return "refused: the host resolves to this machine or a private network"
+        return None
 
     async def send(self, due: _Due) -> None:
         body = due.payload.encode()
@@ -59,7 +87,10 @@ class Dispatcher:
                    "X-Wheelcave-Event": due.event, "X-Wheelcave-Delivery": str(due.id),
                    "X-Wheelcave-Signature": webhooks.sign(due.secret, body)}
         status: int | None = None
+        refused = await self._refused(due)
         try:
+            if refused is not None:
+                raise httpx.ConnectError(refused)
             response = await self.client.post(due.url, content=body, headers=headers)
             status = response.status_code
             if 200 <= status < 300:

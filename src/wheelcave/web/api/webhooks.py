@@ -9,7 +9,6 @@ secret is shown once, when the webhook is made.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import socket
 from typing import Annotated
@@ -38,13 +37,6 @@ def _out(w: WebhookRecord) -> m.WebhookOut:
                         created_at=w.created_at, created_by=w.created_by)
 
 
-def _private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
-
-
 async def _checked_url(url: str, who: Principal) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -60,7 +52,7 @@ async def _checked_url(url: str, who: Principal) -> str:
         found = await anyio.to_thread.run_sync(lambda: socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM))
     except (OSError, ValueError):
         raise BadRequest(f"The webhook host {parts.hostname!r} does not resolve.") from None
-    if any(_private(str(info[4][0])) for info in found):
+    if any(webhooks.is_private(str(info[4][0])) for info in found):
         raise BadRequest("Only administrators may send webhooks to this machine or a private network.")
     return url
 
@@ -91,7 +83,8 @@ async def create_webhook(index: IndexName, body: m.WebhookIn, request: Request, 
     by = actor(request, who)
     made = await services(request).repo.create_webhook(
         index_id, url, secret, events, who.name,
-        {"actor": by.name, "action": "webhook.create", "index_name": index, "address": by.address})
+        {"actor": by.name, "action": "webhook.create", "index_name": index, "address": by.address},
+        allow_private=who.is_admin)
     return m.WebhookCreated(**_out(made).model_dump(), secret=secret)
 
 

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column('url', sa.String(length=2048), nullable=False),
         sa.Column('secret', sa.String(length=128), nullable=False),
         sa.Column('events', sa.String(length=200), nullable=False),
+        sa.Column('allow_private', sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('created_by', sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(['index_id'], ['indexes.id'], ondelete='CASCADE'),
