@@ -24,7 +24,7 @@ from packaging.tags import sys_tags
 from packaging.utils import parse_wheel_filename
 
 from benchmarks._harness import BIN, start_wheelcave
-from benchmarks.mirror import REQUIREMENTS, _client_env, _install, _upstream_url
+from benchmarks.mirror import _client_env, _install, _upstream_url
 
 COMPILE = ["jupyterlab==4.2.5"]
 _BYTES = re.compile(r'wheelcave_mirror_file_bytes_total\{index="pypi",source="(upstream|range)"\} ([0-9.e+]+)')

@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import zipfile
 from pathlib import Path
 
 import httpx
 
 from benchmarks._harness import PeakRss, rss_kib, wrk
-from benchmarks.compare import PIP_ACCEPT, _files, _page, _start_with, _warm_set
+from benchmarks.compare import PIP_ACCEPT, _files, _page, _start_with, _warm_set, big_wheel
 from benchmarks.mirror import _install
 from benchmarks.peers import PEERS, Running, Wheelcave, upload_all
 
@@ -88,14 +87,7 @@ def _warm(work: Path, runs: int, lines: list[str]) -> None:
 
 def _upload(work: Path, runs: int, lines: list[str]) -> None:
     small = _files(work / "upload-small", "bench-up", 200)
-    big = work / "bench_big-1.0-py3-none-any.whl"
-    chunk = os.urandom(1 << 20)
-    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        zf.writestr("bench_big-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: bench-big\nVersion: 1.0\n")
-        zf.writestr("bench_big-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        with zf.open("bench_big/data.bin", "w", force_zip64=True) as fh:
-            for _ in range(500):
-                fh.write(chunk)
+    big = big_wheel(work)
     lines += ["## Uploads", "", "| engine | 200 small files (twine), s | 500 MB, s | 500 MB, RSS growth MiB |",
               "|---|---|---|---|"]
     for engine in ENGINES:

@@ -11,28 +11,22 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from wheelcave.core.webhooks import backoff, verify
+from wheelcave.core.webhooks import Delivery, backoff, verify
 from wheelcave.jobs.webhooks import DispatchSettings, Dispatcher
 
 
-@dataclass
-class Due:
-    id: int
-    url: str
-    secret: str = "a test secret of some length"
-    event: str = "upload"
-    payload: str = json.dumps({"event": "upload"})
-    attempts: int = 0
-    allow_private: bool = False
+def Due(id: int, url: str, *, attempts: int = 0, allow_private: bool = False) -> Delivery:  # noqa: N802 - reads as a record
+    return Delivery(id, url, "a test secret of some length", "upload", json.dumps({"event": "upload"}), attempts,
+                    allow_private)
 
 
 @dataclass
 class Store:
-    due: list[Due]
+    due: list[Delivery]
     done: list[tuple[int, int]] = field(default_factory=list)
     failed: list[tuple[int, int | None, str, float | None]] = field(default_factory=list)
 
-    async def claim_due(self, limit: int = 20) -> list[Due]:
+    async def claim_due(self, limit: int = 20) -> list[Delivery]:
         taken, self.due = self.due[:limit], self.due[limit:]
         return taken
 

@@ -17,10 +17,11 @@ import hmac
 import ipaddress
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ACTIONS", "EVENTS", "backoff", "body_for", "is_private", "parse_events", "sign", "verify"]
+__all__ = ["ACTIONS", "EVENTS", "Delivery", "backoff", "body_for", "is_private", "parse_events", "sign", "verify"]
 
 #: Audit actions that are webhook events, and the event names receivers see.
 ACTIONS: dict[str, str] = {
@@ -30,6 +31,20 @@ ACTIONS: dict[str, str] = {
 EVENTS = tuple(sorted(set(ACTIONS.values())))
 #: The longest a retry waits, whatever the attempt.
 MAX_DELAY = 3600.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery taken for sending: where, signed with what, and how many tries it has had."""
+
+    id: int
+    url: str
+    secret: str
+    event: str
+    payload: str
+    attempts: int
+    #: Its webhook was made by an administrator: it may reach this machine and private networks.
+    allow_private: bool = False
 
 
 def parse_events(value: str | list[str] | None) -> str:

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from wheelcave.core.webhooks import Delivery
 from wheelcave.db import tables as t
 from wheelcave.db.records import aware, utcnow
 from wheelcave.db.rows import Rows
 
-__all__ = ["DeliveryRecord", "DueDelivery", "WebhookRecord", "WebhookRows"]
+__all__ = ["DeliveryRecord", "WebhookRecord", "WebhookRows"]
 
 #: How long a dispatcher may hold a delivery it took before another may take it.
 LEASE = timedelta(seconds=120)
@@ -45,17 +46,6 @@ class DeliveryRecord:
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
-
-
-@dataclass(frozen=True)
-class DueDelivery:
-    id: int
-    url: str
-    secret: str
-    event: str
-    payload: str
-    attempts: int
-    allow_private: bool
 
 
 def _hook(r: sa.Row) -> WebhookRecord:  # type: ignore[type-arg]
@@ -107,7 +97,7 @@ class WebhookRows(Rows):
                                    r.last_status, r.last_error, aware(r.created_at), aware(r.delivered_at))  # type: ignore[arg-type]
                     for r in await conn.execute(query)]
 
-    async def claim_due(self, limit: int = 20) -> list[DueDelivery]:
+    async def claim_due(self, limit: int = 20) -> list[Delivery]:
         """Take up to ``limit`` due deliveries for this process (pending and due, or sending
         with an ended lease)."""
         now = utcnow()
@@ -116,7 +106,7 @@ class WebhookRows(Rows):
                .order_by(d.next_attempt_at).limit(limit))
         async with self.db.read() as conn:
             ids = list((await conn.execute(due)).scalars())
-        taken: list[DueDelivery] = []
+        taken: list[Delivery] = []
         for delivery_id in ids:
             async with self.db.write() as conn:
                 won = await conn.execute(
@@ -130,7 +120,7 @@ class WebhookRows(Rows):
                               t.webhooks.c.allow_private)
                     .join(t.webhooks, t.webhooks.c.id == d.webhook_id).where(d.id == delivery_id))).first()
             if row is not None:
-                taken.append(DueDelivery(row.id, row.url, row.secret, row.event, row.payload, row.attempts,
+                taken.append(Delivery(row.id, row.url, row.secret, row.event, row.payload, row.attempts,
                                          bool(row.allow_private)))
         return taken
 

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from wheelcave.db.engine import Database, head_revision
+from wheelcave.db.repository import Repository
 from wheelcave.errors import BadRequest
 
 __all__ = ["BackupReport", "DataPlace", "backup", "restore"]
@@ -113,11 +114,10 @@ def _hashes_in_sqlite(path: Path) -> tuple[set[str], int]:
 async def _hashes_in_database(settings: DataPlace) -> tuple[set[str], int]:
     db = Database(settings.database_url)
     try:
-        async with db.read() as conn:
-            rows = (await conn.execute(sa.text("SELECT sha256, metadata_sha256 FROM files"))).all()
+        repo = Repository(db)
+        return await repo.referenced_hashes(), (await repo.table_counts(["files"]))["files"]
     finally:
         await db.dispose()
-    return {h for row in rows for h in row if h}, len(rows)
 
 
 def _empty_or_missing(path: Path) -> bool:

@@ -21,24 +21,15 @@ import anyio.to_thread
 import httpx
 
 from wheelcave.core import webhooks
+from wheelcave.core.webhooks import Delivery
 
-__all__ = ["DispatchSettings", "Dispatcher"]
+__all__ = ["DispatchSettings", "Dispatcher", "addresses", "reaches_inside"]
 
 log = logging.getLogger("wheelcave.webhooks")
 
 
-class _Due(Protocol):
-    id: int
-    url: str
-    secret: str
-    event: str
-    payload: str
-    attempts: int
-    allow_private: bool
-
-
 class DeliveryStore(Protocol):
-    async def claim_due(self, limit: int = 20) -> list[_Due]: ...  # type: ignore[empty-body]
+    async def claim_due(self, limit: int = 20) -> list[Delivery]: ...  # type: ignore[empty-body]
 
     async def delivery_done(self, delivery_id: int, status: int) -> None: ...
 
@@ -53,35 +44,40 @@ class DispatchSettings:
     timeout: float = 10.0
 
 
-def _addresses(host: str, port: int) -> list[str]:
+def addresses(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+async def reaches_inside(url: str, resolve: Callable[[str, int], list[str]] = addresses) -> bool:
+    """Whether ``url``'s host resolves to this machine or a private network (a host that resolves
+    to nothing counts as inside). OSError or ValueError when it does not resolve at all."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    found = await anyio.to_thread.run_sync(resolve, parts.hostname or "", port)
+    return not found or any(webhooks.is_private(a) for a in found)
 
 
 class Dispatcher:
     def __init__(self, store: DeliveryStore, settings: DispatchSettings, client: httpx.AsyncClient | None = None,
-                 resolve: Callable[[str, int], list[str]] = _addresses) -> None:
+                 resolve: Callable[[str, int], list[str]] = addresses) -> None:
         self.store = store
         self.settings = settings
         self.client = client or httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False, trust_env=False)
         self.resolve = resolve
         self.wake = asyncio.Event()
 
-    async def _refused(self, due: _Due) -> str | None:
+    async def _refused(self, due: Delivery) -> str | None:
         """Why a webhook a non-administrator made may not be sent now: its host resolves to this
         machine or a private network (a DNS change since it was made)."""
         if due.allow_private:
             return None
-        parts = urlsplit(due.url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            found = await anyio.to_thread.run_sync(self.resolve, parts.hostname or "", port)
-        except OSError as exc:
+            inside = await reaches_inside(due.url, self.resolve)
+        except (OSError, ValueError) as exc:
             return f"the host does not resolve ({exc})"
-        if not found or any(webhooks.is_private(a) for a in found):
-            return "refused: the host resolves to this machine or a private network"
-        return None
+        return "refused: the host resolves to this machine or a private network" if inside else None
 
-    async def send(self, due: _Due) -> None:
+    async def send(self, due: Delivery) -> None:
         body = due.payload.encode()
         headers = {"Content-Type": "application/json", "User-Agent": "wheelcave-webhooks",
                    "X-Wheelcave-Event": due.event, "X-Wheelcave-Delivery": str(due.id),

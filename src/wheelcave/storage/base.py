@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-__all__ = ["BlobInfo", "BlobStore", "Digests", "TempBlob"]
+__all__ = ["BlobInfo", "BlobStore", "Digests", "TempBlob", "put_through_temp"]
 
 
 class Digests:
@@ -153,3 +153,14 @@ class BlobStore(Protocol):
     def recover_aside(self, keep: Callable[[str], bool]) -> None:
         """Finish a gc killed midway: put back what ``keep`` names, purge the rest."""
         ...
+
+
+def put_through_temp(store: BlobStore, data: bytes, *, sync: bool = True) -> str:
+    """``put_bytes`` as every backend does it: a temporary blob, committed (discarded on failure)."""
+    temp = store.new_temp()
+    try:
+        temp.write(data)
+        return store.commit(temp, sync=sync)
+    except BaseException:
+        temp.discard()
+        raise

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from wheelcave.storage.base import BlobInfo, TempBlob
+from wheelcave.storage.base import BlobInfo, TempBlob, put_through_temp
 
 __all__ = ["FilesystemBlobStore"]
 
@@ -101,13 +101,7 @@ class FilesystemBlobStore:
             _fsync_dir(folder)
 
     def put_bytes(self, data: bytes, *, sync: bool = True) -> str:
-        temp = self.new_temp()
-        try:
-            temp.write(data)
-            return self.commit(temp, sync=sync)
-        except BaseException:
-            temp.discard()
-            raise
+        return put_through_temp(self, data, sync=sync)
 
     def exists(self, sha256: str) -> bool:
         return self._final(sha256).is_file()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from wheelcave.storage.base import BlobInfo, TempBlob
+from wheelcave.storage.base import BlobInfo, TempBlob, put_through_temp
 
 __all__ = ["MemoryBlobStore"]
 
@@ -50,13 +50,7 @@ class MemoryBlobStore:
         return sha256
 
     def put_bytes(self, data: bytes, *, sync: bool = True) -> str:
-        temp = self.new_temp()
-        try:
-            temp.write(data)
-            return self.commit(temp, sync=sync)
-        except BaseException:
-            temp.discard()
-            raise
+        return put_through_temp(self, data, sync=sync)
 
     def sync(self, sha256: str) -> None:
         self._get(sha256)  # nothing to flush; absent is an error as elsewhere

@@ -27,7 +27,6 @@ from wheelcave.web.fastpath import FastPages
 from wheelcave.web.headers import SecurityHeaders
 from wheelcave.web.pagecache import PageCache
 from wheelcave.web.pathguard import PathGuardMiddleware
-from wheelcave.web.requestid import RequestId
 from wheelcave.web.routes import files, health, oidc, pypi_json, simple, upload
 from wheelcave.web.ui import account, admin, pages, traffic_page, uploads, webhooks_page
 
@@ -80,8 +79,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Mount("/api/v1", app=create_api(lambda: holder["services"])),
         ],
         exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},
-        middleware=[Middleware(RequestId), Middleware(SecurityHeaders), Middleware(FastPages),
-                    Middleware(PathGuardMiddleware)],
+        middleware=[Middleware(SecurityHeaders), Middleware(FastPages), Middleware(PathGuardMiddleware)],
         lifespan=lifespan,
     )
 

@@ -1,4 +1,5 @@
-"""Security headers on every answer (pure ASGI, so streaming and contextvars stay intact).
+"""Headers on every answer, in one wrapper of ``send`` (pure ASGI, so streaming and contextvars
+stay intact): the request id (:mod:`wheelcave.web.requestid`) and the security headers.
 
 Every answer gets ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy``; HTML answers also
 get a Content-Security-Policy that allows nothing from another origin and no inline script,
@@ -9,6 +10,8 @@ A page that sets its own policy keeps it (the API docs allow inline *styles*, ne
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wheelcave.web.requestid import HEADER, REQUEST_ID, request_id
 
 __all__ = ["CSP", "SecurityHeaders"]
 
@@ -28,12 +31,15 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        rid = request_id(scope)
+        token = REQUEST_ID.set(rid.decode())
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 names = {key.lower() for key, _ in headers}
                 headers.extend(_ALWAYS)
+                headers.append((HEADER, rid))
                 for key, value in headers:
                     if key.lower() == b"content-type" and value.startswith(b"text/html"):
                         # a page that sets a stricter or looser policy of its own keeps it
@@ -42,4 +48,7 @@ class SecurityHeaders:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        finally:
+            REQUEST_ID.reset(token)

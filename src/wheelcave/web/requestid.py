@@ -3,8 +3,9 @@ request is handled, and the log formats (``[server] log_format = "text"`` or ``"
 
 A client's own ``X-Request-ID`` is kept when it is a plain token (1-64 letters, digits, ``.``,
 ``_``, ``-``: a proxy's id then ties its log to ours); anything else is replaced by a new one, so
-a header can never forge a log line. Pure ASGI, so the id lives in a context variable that log
-records read, the server's access log line included.
+a header can never forge a log line. The outermost middleware
+(:class:`wheelcave.web.headers.SecurityHeaders`) sets it in a context variable that log records
+read, the server's access log line included, and sends it back.
 """
 
 from __future__ import annotations
@@ -17,36 +18,19 @@ import re
 import time
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-__all__ = ["REQUEST_ID", "RequestId", "RequestIdFilter", "JsonFormatter", "log_config"]
+__all__ = ["HEADER", "REQUEST_ID", "JsonFormatter", "RequestIdFilter", "log_config", "request_id"]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("wheelcave_request_id", default="-")
 _TOKEN = re.compile(rb"[A-Za-z0-9._-]{1,64}")
-_HEADER = b"x-request-id"
+HEADER = b"x-request-id"
 
 
-class RequestId:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = next((v for k, v in scope["headers"] if k == _HEADER), None)
-        rid = given if given is not None and _TOKEN.fullmatch(given) else os.urandom(8).hex().encode()
-        token = REQUEST_ID.set(rid.decode())
-
-        async def with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), (_HEADER, rid)]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, with_id)
-        finally:
-            REQUEST_ID.reset(token)
+def request_id(scope: Scope) -> bytes:
+    """The id of this request: the client's own when it is a plain token, else a new one."""
+    given = next((v for k, v in scope["headers"] if k == HEADER), None)
+    return given if given is not None and _TOKEN.fullmatch(given) else os.urandom(8).hex().encode()
 
 
 class RequestIdFilter(logging.Filter):

@@ -10,17 +10,16 @@ secret is shown once, when the webhook is made.
 from __future__ import annotations
 
 import secrets
-import socket
 from typing import Annotated
 from urllib.parse import urlsplit
 
-import anyio.to_thread
 from fastapi import APIRouter, Path, Request, Response
 
 from wheelcave.auth.access import Principal
 from wheelcave.core import webhooks
 from wheelcave.db.webhook_rows import WebhookRecord
 from wheelcave.errors import BadRequest, NotFound
+from wheelcave.jobs.webhooks import reaches_inside
 from wheelcave.web.api import models as m
 from wheelcave.web.api.deps import SignedIn, actor, need, services
 from wheelcave.web.api.errors import ERRORS
@@ -48,11 +47,10 @@ async def _checked_url(url: str, who: Principal) -> str:
     if who.is_admin:
         return url
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        found = await anyio.to_thread.run_sync(lambda: socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM))
+        inside = await reaches_inside(url)  # checked again at every delivery (the dispatcher)
     except (OSError, ValueError):
         raise BadRequest(f"The webhook host {parts.hostname!r} does not resolve.") from None
-    if any(webhooks.is_private(str(info[4][0])) for info in found):
+    if inside:
         raise BadRequest("Only administrators may send webhooks to this machine or a private network.")
     return url
 
