@@ -58,8 +58,8 @@ class Receiver:
         return [h["x-wheelcave-event"] for h, _ in self.got]
 
 
-def _until(probe, seconds: float = 15.0):  # type: ignore[no-untyped-def]
-    return eventually(probe, seconds)
+#: How long a test waits for deliveries (polls every 0.1 s, retries after 0.2, 0.4, 0.8 s).
+WAIT = 15.0
 
 
 @pytest.fixture
@@ -98,8 +98,11 @@ def test_every_event_arrives_once_and_signed(srv: Server, tmp_path: Path) -> Non
             return [httpx.get(f"{srv.url}/api/v1/indexes/{i}/webhooks/{h['id']}/deliveries", auth=auth).json()
                     for i, h in (("local", hook), ("prod", other))]
 
-        assert _until(lambda: [len(g) for g in logs()] == [4, 1]
-                      and all(d["status"] == "delivered" for g in logs() for d in g)), logs()
+        def all_delivered() -> bool:
+            got = logs()
+            return [len(g) for g in got] == [4, 1] and all(d["status"] == "delivered" for g in got for d in g)
+
+        assert eventually(all_delivered, WAIT), logs()
         # Every delivery is recorded as delivered, so none is sent again: what arrived is all.
         assert sorted(rx.events()) == ["delete", "promote", "unyank", "upload", "yank"], rx.events()
         ids = [h["x-wheelcave-delivery"] for h, _ in rx.got]
@@ -125,7 +128,7 @@ def test_a_failing_receiver_is_retried_until_it_recovers(srv: Server, tmp_path: 
     with Receiver(fail_first=3) as rx:
         hook = _hook(srv, rx.url)
         assert upload(f"{srv.url}/legacy/", make_wheel(tmp_path, "wh-retry", "1.0"), auth=auth).status_code == 200
-        assert _until(lambda: rx.got), rx.answered
+        assert eventually(lambda: rx.got, WAIT), rx.answered
         assert rx.answered == [500, 500, 500, 204]
         (delivery,) = httpx.get(f"{srv.url}/api/v1/indexes/local/webhooks/{hook['id']}/deliveries", auth=auth).json()
         assert delivery["status"] == "delivered" and delivery["attempts"] == 4 and delivery["last_status"] == 204
@@ -137,7 +140,7 @@ def test_a_receiver_that_never_recovers_is_given_up(srv: Server, tmp_path: Path)
     hook = _hook(srv, gone)
     assert upload(f"{srv.url}/legacy/", make_wheel(tmp_path, "wh-gone", "1.0"), auth=auth).status_code == 200
     url = f"{srv.url}/api/v1/indexes/local/webhooks/{hook['id']}/deliveries"
-    log = _until(lambda: [d for d in httpx.get(url, auth=auth).json() if d["status"] == "failed"])
+    log = eventually(lambda: [d for d in httpx.get(url, auth=auth).json() if d["status"] == "failed"], WAIT)
     assert log and log[0]["attempts"] == 4 and "ConnectError" in log[0]["last_error"]
     assert "webhook.failed" in srv.log_path.read_text()
 
@@ -170,6 +173,13 @@ def test_who_may_not_manage_webhooks_and_where_they_may_not_point(srv: Server) -
     assert httpx.post(base, json={"url": "https://h.example.invalid/", "secret": "short"}, auth=admin).status_code == 400
     assert httpx.post(base, json={"url": "https://h.example.invalid/", "extra": 1}, auth=admin).status_code == 400
     assert httpx.delete(f"{base}/999999", auth=admin).status_code == 404
+    for worst in ("-1", "2147483648", "9" * 40, "abc", "1%00"):  # ids out of range or not numbers
+        assert httpx.delete(f"{base}/{worst}", auth=admin).status_code in (400, 404), worst
+        assert httpx.get(f"{base}/{worst}/deliveries", auth=admin).status_code in (400, 404), worst
+    assert httpx.get(f"{base}/999999/deliveries", auth=admin).status_code == 404
+    other = f"{srv.url}/api/v1/indexes/pypi/webhooks/{made['id']}"  # a webhook id of another index
+    assert httpx.delete(other, auth=admin).status_code == 404
+    assert httpx.get(f"{other}/deliveries", auth=admin).status_code == 404
     assert httpx.get(f"{srv.url}/api/v1/indexes/no-such/webhooks", auth=admin).status_code == 404
     page = f"{srv.url}/index/local/webhooks"
     assert httpx.get(page).status_code == 401
