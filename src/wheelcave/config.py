@@ -21,7 +21,11 @@ The file is ``<data>/wheelcave.toml`` or the ``--config`` path::
     poll_with_notify = "10s"      # the same on PostgreSQL while LISTEN/NOTIFY tells it at once
     listen = true                 # false: no LISTEN (a pooler in transaction mode cannot keep one)
     [storage]
-    path = "wheelcave-data/blobs"
+    path = "wheelcave-data/blobs"   # the blobs, or only the local spool when url is set
+    url = ""                 # s3://bucket/prefix (also gs://, az://): blobs in an object store,
+                             # credentials and endpoint from AWS_* (GOOGLE_*, AZURE_*) variables
+    redirect = 0             # seconds: > 0 sends clients to presigned URLs of the store instead
+                             # of streaming the bytes through wheelcave (0: stream)
     [upload]
     max_file_size = "2GiB"
     max_metadata_size = "4MiB"
@@ -59,6 +63,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wheelcave.storage.select import OBJECT_STORE_SCHEMES
+
 __all__ = ["ConfigError", "Settings", "load_settings", "parse_duration", "parse_size"]
 
 _SIZE = re.compile(r"(?i)\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?\s*")
@@ -86,6 +92,8 @@ _KEYS: dict[tuple[str, str], str] = {
     ("database", "poll_with_notify"): "change_poll_notified",
     ("database", "listen"): "listen",
     ("storage", "path"): "blob_dir",
+    ("storage", "url"): "storage_url",
+    ("storage", "redirect"): "storage_redirect",
     ("upload", "max_file_size"): "max_file_size",
     ("upload", "max_metadata_size"): "max_metadata_size",
     ("cache", "page_max_age"): "page_max_age",
@@ -165,6 +173,10 @@ class Settings:
     database_url: str = ""
     sqlite_synchronous: str = "full"
     blob_dir: Path = Path()
+    #: An object store for the blobs (``s3://bucket/prefix``); empty: the blob folder.
+    storage_url: str = ""
+    #: Seconds a presigned URL of the object store lives; 0: downloads stream through wheelcave.
+    storage_redirect: int = 0
     max_file_size: int = 2 * 2**30
     max_metadata_size: int = 4 * 2**20
     page_max_age: int = 0
@@ -206,7 +218,7 @@ def _coerce(field: str, value: object) -> object:
             msg = f"{field} must be between 0 and one day, not {value!r}"
             raise ConfigError(msg)
         return seconds
-    if field in {"port", "workers", "page_max_age", "shutdown_timeout", "webhook_max_attempts"}:
+    if field in {"port", "workers", "page_max_age", "shutdown_timeout", "webhook_max_attempts", "storage_redirect"}:
         try:
             return int(str(value))
         except ValueError:
@@ -281,6 +293,15 @@ def load_settings(
     if settings.public_url and (not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", settings.public_url)
                                 or not settings.public_url.endswith("/")):
         msg = f"public_url must be an http(s) URL ending in '/', like https://pypi.example.com/ (not {settings.public_url!r})"
+        raise ConfigError(msg)
+    if settings.storage_url and not settings.storage_url.startswith(OBJECT_STORE_SCHEMES):
+        msg = f"storage.url must be an object store URL ({', '.join(OBJECT_STORE_SCHEMES)}), not {settings.storage_url!r}"
+        raise ConfigError(msg)
+    if not 0 <= settings.storage_redirect <= 7 * 86400:
+        msg = "storage.redirect must be between 0 and 604800 seconds (seven days, S3's limit)"
+        raise ConfigError(msg)
+    if settings.storage_redirect and not settings.storage_url:
+        msg = "storage.redirect needs storage.url (presigned URLs come from an object store)"
         raise ConfigError(msg)
     if settings.webhook_max_attempts < 1:
         msg = "webhooks.max_attempts must be at least 1"

@@ -13,7 +13,8 @@ from wheelcave.db.accounts import Accounts
 from wheelcave.db.engine import Database
 from wheelcave.db.repository import Repository
 from wheelcave.indexes.registry import Registry
-from wheelcave.storage.filesystem import FilesystemBlobStore
+from wheelcave.storage.base import BlobStore
+from wheelcave.storage.select import open_blob_store
 
 __all__ = ["Services", "open_services"]
 
@@ -23,7 +24,7 @@ class Services:
     settings: Settings
     db: Database
     repo: Repository
-    blobs: FilesystemBlobStore
+    blobs: BlobStore
     registry: Registry
     accounts: Accounts
     auth: AuthService
@@ -49,7 +50,7 @@ async def open_services(settings: Settings, *, migrate: bool = True, serving: bo
     if migrate:
         await db.migrate()
     repo = Repository(db)
-    blobs = FilesystemBlobStore(settings.blob_dir)
+    blobs = open_blob_store(settings.blob_dir, settings.storage_url)
     registry = Registry(repo, blobs, max_metadata_size=settings.max_metadata_size,
                         early_answers=serving and db.is_sqlite and settings.workers == 1)
     await registry.ensure_defaults()

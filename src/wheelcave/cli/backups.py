@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
 def _place(settings: Settings):  # type: ignore[no-untyped-def]
     from wheelcave.jobs.backup import DataPlace
 
-    return DataPlace(settings.data_dir, settings.database_url, settings.blob_dir, settings.sqlite_synchronous)
+    return DataPlace(settings.data_dir, settings.database_url, settings.blob_dir, settings.sqlite_synchronous,
+                     settings.storage_url)
 
 
 def backup(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 
 from wheelcave.errors import UpstreamError
-from wheelcave.storage.filesystem import FilesystemBlobStore
+from wheelcave.storage.base import BlobStore
 from wheelcave.core.redact import mask_url, redact
 from wheelcave.upstream.client import UpstreamClient
 
@@ -73,7 +73,7 @@ def _unlock(fd: int) -> None:
 
 
 class Download:
-    def __init__(self, spec: DownloadSpec, store: FilesystemBlobStore, lock_fd: int | None = None) -> None:
+    def __init__(self, spec: DownloadSpec, store: BlobStore, lock_fd: int | None = None) -> None:
         self.spec = spec
         self.store = store
         self.lock_fd = lock_fd  # held until the blob is committed or the download failed
@@ -182,7 +182,7 @@ class RemoteDownload:
 
     POLL = 0.02
 
-    def __init__(self, spec: DownloadSpec, store: FilesystemBlobStore) -> None:
+    def __init__(self, spec: DownloadSpec, store: BlobStore) -> None:
         self.spec = spec
         self.store = store
         self.total = spec.size
@@ -198,28 +198,31 @@ class RemoteDownload:
         _unlock(fd)
         return True
 
-    async def follow(self, fd: int) -> AsyncIterator[bytes]:
+    async def follow(self, fd: int | None) -> AsyncIterator[bytes]:
+        """The other process's file as it grows; once it finished, the rest from the blob store
+        (``fd`` None: it had finished before we looked)."""
         sent = 0
         try:
-            while True:
+            while fd is not None:
                 finished = self._finished()
                 if finished:
                     if not self.store.exists(self.spec.sha256):
                         raise UpstreamError(f"{self.spec.filename}: the download by another worker failed")
-                    os.close(fd)  # the rest from the verified blob
-                    fd = os.open(self.store.path(self.spec.sha256), os.O_RDONLY)
-                size = os.fstat(fd).st_size
-                ready = size if finished else size - 1
+                    break
+                ready = os.fstat(fd).st_size - 1
                 if sent < ready:
                     chunk = await _read(fd, sent, ready, self.spec.filename)
                     sent += len(chunk)
                     yield chunk
                     continue
-                if finished:
-                    return
                 await asyncio.sleep(self.POLL)
+            size = await anyio.to_thread.run_sync(self.store.size, self.spec.sha256)
+            if sent < size:
+                async for chunk in self.store.aiter_range(self.spec.sha256, sent, size - 1):
+                    yield chunk
         finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
 
 
 class FileFetcher:
@@ -235,10 +238,11 @@ class FileFetcher:
         return any(c is client for c in self._clients.values())
 
     def get(
-        self, spec: DownloadSpec, store: FilesystemBlobStore, client: UpstreamClient,
+        self, spec: DownloadSpec, store: BlobStore, client: UpstreamClient,
         on_commit: Callable[[Download], Awaitable[None]],
-    ) -> tuple[Download, int, bool]:
-        """The download of ``spec`` (started if new), a follower fd on it, and whether it is new."""
+    ) -> tuple[Download, int | None, bool]:
+        """The download of ``spec`` (started if new), a follower fd on it (None: read the blob
+        store), and whether it is new."""
         download = self._active.get(spec.sha256)
         if download is not None and download.error is None:
             try:
@@ -251,7 +255,7 @@ class FileFetcher:
             if remote is not None:
                 return remote  # type: ignore[return-value]
             if store.exists(spec.sha256):  # it finished meanwhile: the bytes are here
-                return RemoteDownload(spec, store), os.open(store.path(spec.sha256), os.O_RDONLY), False  # type: ignore[return-value]
+                return RemoteDownload(spec, store), None, False  # type: ignore[return-value]
             lock_fd = _try_lock(store.lock_path(spec.sha256))  # it failed meanwhile: our turn
         download = Download(spec, store, lock_fd)
         fd = download.open_follower()
@@ -270,7 +274,7 @@ class FileFetcher:
         return download, fd, True
 
     @staticmethod
-    def _remote(spec: DownloadSpec, store: FilesystemBlobStore) -> tuple[RemoteDownload, int, bool] | None:
+    def _remote(spec: DownloadSpec, store: BlobStore) -> tuple[RemoteDownload, int, bool] | None:
         """A follower of another process's download; None when there is none (any more)."""
         remote = RemoteDownload(spec, store)
         for _ in range(100):  # the other process creates its file right after taking the lock

@@ -51,7 +51,7 @@ from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
 from wheelcave.indexes.rangezip import RangeRead, wheel_metadata_by_range
 from wheelcave.indexes.hosted import file_entry
 from wheelcave.metrics import Metrics
-from wheelcave.storage.filesystem import FilesystemBlobStore
+from wheelcave.storage.base import BlobStore
 from wheelcave.upstream.client import Fetched, Missing, NotModified, UpstreamClient, mask_url
 from wheelcave.upstream.discovery import PIP_DEFAULT
 
@@ -102,7 +102,7 @@ class MirrorIndex:
     private = False
 
     def __init__(
-        self, record: IndexRecord, repo: Repository, blobs: FilesystemBlobStore,
+        self, record: IndexRecord, repo: Repository, blobs: BlobStore,
         client: UpstreamClient, fetcher: FileFetcher, metrics: Metrics,
         on_change: Callable[[str], None] | None = None, *, early_answers: bool = False,
     ) -> None:
@@ -317,7 +317,7 @@ class MirrorIndex:
 
     # ------------------------------------------------------------ files
 
-    def start_download(self, record: FileRecord) -> tuple[Download, int]:
+    def start_download(self, record: FileRecord) -> tuple[Download, int | None]:
         """Start (or join) the download of a listed file that is not cached yet."""
         if self.config.offline or not record.origin_url:
             raise NotFound(f"{record.filename} is not cached and index {self.name!r} is offline.")
@@ -328,7 +328,7 @@ class MirrorIndex:
 
         return self._download(spec, the_record)
 
-    def start_pending_download(self, sha256: str, filename: str) -> tuple[Download, int] | None:
+    def start_pending_download(self, sha256: str, filename: str) -> tuple[Download, int | None] | None:
         """Start (or join) the download of a file listed by an early answer, without waiting
         for its row; the row learns of the bytes once it is written."""
         found = self.pending_file(sha256, filename)
@@ -346,7 +346,7 @@ class MirrorIndex:
 
     def _download(
         self, spec: DownloadSpec, the_record: Callable[[], Awaitable[FileRecord | None]]
-    ) -> tuple[Download, int]:
+    ) -> tuple[Download, int | None]:
         async def committed(download: Download) -> None:
             self.metrics.file_bytes(self.name, "upstream", download.written)
             record = await the_record()
@@ -448,7 +448,8 @@ class MirrorIndex:
         """The upstream ignores Range: download the wheel (it is cached for its install) and
         take the metadata from it."""
         download, fd = self.start_download(record)
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
         await download.recorded.wait()
         if download.error is not None:
             raise download.error

@@ -26,7 +26,7 @@ from wheelcave.indexes.hosted import HostedIndex
 from wheelcave.indexes.mirror import MirrorConfig, MirrorIndex
 from wheelcave.indexes.virtual import VirtualIndex
 from wheelcave.metrics import Metrics
-from wheelcave.storage.filesystem import FilesystemBlobStore
+from wheelcave.storage.base import BlobStore
 from wheelcave.upstream.client import UpstreamClient
 from wheelcave.upstream.discovery import PIP_DEFAULT, pip_index_url
 
@@ -47,7 +47,7 @@ class Registry:
     def __init__(
         self,
         repo: Repository,
-        blobs: FilesystemBlobStore,
+        blobs: BlobStore,
         *,
         max_metadata_size: int,
         refresh_interval: float = 0.5,

@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 from wheelcave.db.engine import Database, head_revision
 from wheelcave.db.repository import Repository
 from wheelcave.errors import BadRequest
+from wheelcave.storage.select import open_blob_store
 
 __all__ = ["BackupReport", "DataPlace", "backup", "restore"]
 
@@ -55,6 +56,8 @@ class DataPlace:
     database_url: str
     blob_dir: Path
     sqlite_synchronous: str = "full"
+    #: The object store holding the blobs ("": the blob folder).
+    storage_url: str = ""
 
 
 @dataclass
@@ -150,18 +153,25 @@ async def backup(settings: DataPlace, dest: Path, *, link: bool = False, version
             hashes, files = await _hashes_in_database(settings)  # a superset of the dump's
         blobs: list[tuple[str, int]] = []
         total = 0
+        store = open_blob_store(blob_root, settings.storage_url)
         for sha in sorted(hashes):
-            source_blob = _blob_path(blob_root, sha)
-            if not source_blob.is_file():
+            try:
+                source_blob = store.local_path(sha)
+            except FileNotFoundError:
                 continue  # a mirror file never downloaded: its row lists it, no bytes to keep
             target = _blob_path(work / "blobs", sha)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                if link:
+                if source_blob is None:  # an object store: through its reader
+                    with store.open(sha) as fh, target.open("xb") as out:
+                        shutil.copyfileobj(fh, out, 1024 * 1024)
+                elif link:
                     os.link(source_blob, target)
                 else:
                     shutil.copyfile(source_blob, target)
             except FileNotFoundError:
+                if source_blob is None:
+                    continue  # not in the object store: never downloaded
                 raise BadRequest(f"Blob {sha} vanished while it was copied (a gc ran?): run the backup again.") from None
             size = target.stat().st_size
             blobs.append((sha, size))
@@ -245,8 +255,10 @@ async def restore(source: Path, settings: DataPlace) -> BackupReport:
     target_db = _sqlite_path(settings.database_url) if sqlite else None
     if target_db is not None and target_db.exists():
         raise BadRequest(f"{target_db} exists: restore into an empty data folder.")
-    if blob_root.exists() and any(p.is_file() for p in (blob_root / "sha256").glob("*/*/*")):
-        raise BadRequest(f"{blob_root} holds blobs: restore into an empty data folder.")
+    store = open_blob_store(blob_root, settings.storage_url)
+    if next(iter(store.iter_blobs()), None) is not None:
+        where = settings.storage_url or blob_root
+        raise BadRequest(f"{where} holds blobs: restore into an empty data folder (and store).")
     if not sqlite and not await _database_is_empty(settings):
         raise BadRequest("The target PostgreSQL database has tables: restore into an empty database.")
     database_file = source / (_SQLITE_FILE if sqlite else _PG_FILE)
@@ -259,14 +271,22 @@ async def restore(source: Path, settings: DataPlace) -> BackupReport:
         sha, why = problems[0]
         raise BadRequest(f"{len(problems)} blob(s) of the backup are damaged, e.g. {sha}: {why}. Nothing was restored.")
     written: list[Path] = []
+    stored: list[str] = []
     total = 0
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         for sha, size in manifest["blobs"]:
-            target = _blob_path(blob_root, sha)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(_blob_path(source / "blobs", sha), target)
-            written.append(target)
+            temp = store.new_temp()
+            try:
+                with _blob_path(source / "blobs", sha).open("rb") as fh:
+                    while chunk := fh.read(1024 * 1024):
+                        temp.write(chunk)
+                if store.commit(temp) != sha:  # checked above; changed since
+                    raise BadRequest(f"Blob {sha} of the backup changed while it was restored. Nothing was restored.")
+            except BaseException:
+                temp.discard()
+                raise
+            stored.append(sha)
             total += size
         config = source / "wheelcave.toml"
         if config.is_file() and not (settings.data_dir / "wheelcave.toml").exists():
@@ -290,5 +310,7 @@ async def restore(source: Path, settings: DataPlace) -> BackupReport:
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
+        for sha in stored:
+            store.delete(sha)
         raise
     return BackupReport(kind, len(manifest["blobs"]), total, int(manifest.get("files", 0)))

@@ -214,11 +214,11 @@ def _copy(src: IO[bytes], temp: TempBlob, progress: Callable[[int], None]) -> No
 
 @dataclass
 class BundleSource:
-    """One file to put in a bundle: its entry and where its bytes (and metadata) are."""
+    """One file to put in a bundle: its entry and the blob store holding its bytes (and its
+    metadata's, under ``entry.metadata_sha256``)."""
 
     entry: BundleFile
-    path: Path
-    metadata_path: Path | None = None
+    blobs: BlobStore
 
 
 def write_bundle(
@@ -240,10 +240,10 @@ def write_bundle(
             data = manifest.to_bytes()
             tar.addfile(_info(MANIFEST, len(data)), io.BytesIO(data))
             for s in chosen:
-                with s.path.open("rb") as fh:
+                with s.blobs.open(s.entry.sha256) as fh:
                     tar.addfile(_info(s.entry.filename, s.entry.size), _Counting(fh, progress))
-                if s.metadata_path is not None:
-                    meta = s.metadata_path.read_bytes()
+                if s.entry.metadata_sha256 is not None:
+                    meta = s.blobs.read_bytes(s.entry.metadata_sha256)
                     tar.addfile(_info(f"{s.entry.filename}.metadata", len(meta)), io.BytesIO(meta))
         aside.replace(output)
     except BaseException:
@@ -291,19 +291,17 @@ async def index_sources(
                 if r.filename in sources:
                     continue
                 try:
-                    path = blobs.path(r.sha256)
+                    size = blobs.size(r.sha256)
                 except FileNotFoundError:
                     uncached += 1
                     continue
-                meta_path = None
-                if r.metadata_sha256 and blobs.exists(r.metadata_sha256):
-                    meta_path = blobs.path(r.metadata_sha256)
+                has_meta = bool(r.metadata_sha256) and blobs.exists(r.metadata_sha256)  # type: ignore[arg-type]
                 entry = BundleFile(
                     filename=r.filename, project=r.project, version=r.version, sha256=r.sha256,
-                    size=path.stat().st_size, upload_time=r.upload_time.isoformat() if r.upload_time else None,
-                    yanked=r.yanked, yanked_reason=r.yanked_reason, metadata_sha256=r.metadata_sha256 if meta_path else None,
+                    size=size, upload_time=r.upload_time.isoformat() if r.upload_time else None,
+                    yanked=r.yanked, yanked_reason=r.yanked_reason, metadata_sha256=r.metadata_sha256 if has_meta else None,
                 )
-                sources[r.filename] = BundleSource(entry, path, meta_path)
+                sources[r.filename] = BundleSource(entry, blobs)
     return list(sources.values()), uncached
 
 
@@ -319,12 +317,11 @@ async def file_sources(repo: Any, blobs: BlobStore, files: Iterable[tuple[str, s
         if record is None or not blobs.exists(sha256):
             missing.append(filename)
             continue
-        path = blobs.path(sha256)
-        meta_path = blobs.path(record.metadata_sha256) if record.metadata_sha256 and blobs.exists(record.metadata_sha256) else None
+        has_meta = bool(record.metadata_sha256) and blobs.exists(record.metadata_sha256)
         entry = BundleFile(
-            filename=filename, project=record.project, version=record.version, sha256=sha256, size=path.stat().st_size,
+            filename=filename, project=record.project, version=record.version, sha256=sha256, size=blobs.size(sha256),
             upload_time=record.upload_time.isoformat() if record.upload_time else None, yanked=record.yanked,
-            yanked_reason=record.yanked_reason, metadata_sha256=record.metadata_sha256 if meta_path else None,
+            yanked_reason=record.yanked_reason, metadata_sha256=record.metadata_sha256 if has_meta else None,
         )
-        sources[filename] = BundleSource(entry, path, meta_path)
+        sources[filename] = BundleSource(entry, blobs)
     return list(sources.values()), missing

@@ -62,7 +62,7 @@ class ExportTarget(Protocol):
 
     def write(self, path: str, data: bytes, content_type: str) -> None: ...
 
-    def put_file(self, path: str, source: Path, content_type: str) -> None: ...
+    def put_blob(self, path: str, blobs: BlobStore, sha256: str, content_type: str) -> None: ...
 
     def delete(self, path: str) -> None: ...
 
@@ -100,11 +100,15 @@ class FolderTarget:
         aside.write_bytes(data)
         os.replace(aside, full)
 
-    def put_file(self, path: str, source: Path, content_type: str) -> None:
+    def put_blob(self, path: str, blobs: BlobStore, sha256: str, content_type: str) -> None:
         full = self._path(path)
         aside = self._aside(full)
         aside.unlink(missing_ok=True)
-        if self.link:
+        source = blobs.local_path(sha256)
+        if source is None:  # an object store: copied through its reader
+            with blobs.open(sha256) as fh, aside.open("xb") as out:
+                shutil.copyfileobj(fh, out, 1024 * 1024)
+        elif self.link:
             try:
                 os.link(source, aside)
             except OSError:
@@ -150,10 +154,12 @@ class ObjectStoreTarget:
 
         obstore.put(self.store, path, data, attributes={"Content-Type": content_type})
 
-    def put_file(self, path: str, source: Path, content_type: str) -> None:
+    def put_blob(self, path: str, blobs: BlobStore, sha256: str, content_type: str) -> None:
         import obstore
 
-        obstore.put(self.store, path, source, attributes={"Content-Type": content_type})
+        source = blobs.local_path(sha256)
+        with (source.open("rb") if source is not None else blobs.open(sha256)) as fh:
+            obstore.put(self.store, path, fh, attributes={"Content-Type": content_type})
 
     def delete(self, path: str) -> None:
         import obstore
@@ -314,7 +320,7 @@ class Exporter:
                     pairs.append((_file_path(f) + ".metadata", f.metadata_sha256))
                 for path, sha in pairs:
                     if path not in already:
-                        self.target.put_file(path, self.blobs.path(sha), "application/octet-stream")
+                        self.target.put_blob(path, self.blobs, sha, "application/octet-stream")
                         written += 1
                     paths.append(path)
         self._write_project(page)

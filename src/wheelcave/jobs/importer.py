@@ -38,7 +38,8 @@ from wheelcave.db.repository import NewFile
 from wheelcave.errors import WheelcaveError
 from wheelcave.indexes.hosted import HostedIndex, inspect_archive
 from wheelcave.jobs.bundles import MANIFEST, BundleError, ReadBundle, read_bundle, read_manifest
-from wheelcave.storage.filesystem import FilesystemBlobStore
+from wheelcave.storage.base import BlobStore
+from wheelcave.storage.select import open_blob_store
 
 __all__ = ["Importer", "Outcome", "discover"]
 
@@ -94,7 +95,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-_STORES: dict[str, FilesystemBlobStore] = {}
+_STORES: dict[tuple[str, str], BlobStore] = {}
 
 
 def _die_with_parent() -> None:
@@ -113,18 +114,19 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _inspect_many(jobs: list[tuple[str, str]], blob_root: str, max_metadata: int, max_size: int | None) -> list[dict[str, Any]]:
+def _inspect_many(jobs: list[tuple[str, str]], store_spec: tuple[str, str], max_metadata: int,
+                  max_size: int | None) -> list[dict[str, Any]]:
     """In a worker process: :func:`_inspect` a chunk of (source, filename) (one round trip)."""
-    return [_inspect(source, filename, blob_root, max_metadata, max_size) for source, filename in jobs]
+    return [_inspect(source, filename, store_spec, max_metadata, max_size) for source, filename in jobs]
 
 
-def _inspect(source: str, filename: str, blob_root: str, max_metadata: int, max_size: int | None) -> dict[str, Any]:
+def _inspect(source: str, filename: str, store_spec: tuple[str, str], max_metadata: int, max_size: int | None) -> dict[str, Any]:
     """In a worker process: copy one file into the blob store's temporary folder (hashing
     it), check it as an upload is checked, and commit its blob and metadata blob without an
     fsync (the parent syncs the batch before listing it)."""
-    store = _STORES.get(blob_root)
-    if store is None:
-        store = _STORES[blob_root] = FilesystemBlobStore(Path(blob_root))
+    store = _STORES.get(store_spec)
+    if store is None:  # this process's own client of the same store (the folder, or the bucket)
+        store = _STORES[store_spec] = open_blob_store(Path(store_spec[0]), store_spec[1])
     temp = store.new_temp()
     try:
         with open(source, "rb") as fh:
@@ -154,7 +156,7 @@ def _inspect(source: str, filename: str, blob_root: str, max_metadata: int, max_
 
 class Importer:
     def __init__(
-        self, index: HostedIndex, blobs: FilesystemBlobStore, rows: ImportRows, *, actor: str = "import",
+        self, index: HostedIndex, blobs: BlobStore, rows: ImportRows, *, actor: str = "import",
         jobs: int = 2, on_outcome: Callable[[Outcome], None] = lambda o: None,
         on_bytes: Callable[[int], None] = lambda n: None,
     ) -> None:
@@ -235,7 +237,7 @@ class Importer:
                 batch = new[start : start + BATCH]
                 chunks = [batch[at : at + _CHUNK] for at in range(0, len(batch), _CHUNK)]
                 futures = [loop.run_in_executor(pool, _inspect_many, [(str(i.path), i.filename) for i in chunk],
-                                                str(self.blobs.root), self.index.max_metadata_size,
+                                                (str(self.blobs.root), self.blobs.url), self.index.max_metadata_size,
                                                 self.index.policy.max_file_size) for chunk in chunks]
                 results = [r for chunk_results in await asyncio.gather(*futures) for r in chunk_results]
                 outcomes += await self._list(batch, results)
@@ -306,7 +308,7 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _read_folder(folder: Path, blobs: FilesystemBlobStore, progress: Callable[[int], None]) -> ReadBundle:
+def _read_folder(folder: Path, blobs: BlobStore, progress: Callable[[int], None]) -> ReadBundle:
     """An extracted bundle: checked like a tar (its files are packed into one first, which
     keeps a single reader and its checks)."""
     import tarfile

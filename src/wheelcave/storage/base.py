@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-__all__ = ["BlobInfo", "BlobStore", "Digests", "TempBlob", "put_through_temp"]
+__all__ = ["BlobInfo", "BlobStore", "Digests", "TempBlob", "iter_range_by_reads", "put_through_temp"]
 
 
 class Digests:
@@ -94,9 +94,33 @@ class BlobInfo:
 class BlobStore(Protocol):
     """Content-addressed bytes: written once through a temporary blob, never rewritten, read by
     sha256. No local paths: a backend that has them offers :meth:`local_path` (a fast path for
-    sendfile and zip reading), every reader works with :meth:`open` alone."""
+    sendfile and zip reading), every reader works with :meth:`open` alone.
 
-    def new_temp(self, *, buffered: bool = True) -> TempBlob: ...
+    Every backend keeps a local spool (``tmp``, ``lock_path``): temporary blobs are files being
+    written there, and writers in several processes of one machine coordinate with lock files
+    in it; the blobs themselves live wherever the backend keeps them."""
+
+    #: The local folder: the blobs themselves (the filesystem store) or only the spool.
+    root: Path
+    #: The spool's folder of temporary blobs.
+    tmp: Path
+    #: Where the blobs live when not in ``root``: the object store's URL ("" for the folder).
+    #: Another process opens the same store from ``(root, url)`` (storage.select).
+    url: str
+
+    def new_temp(self, *, buffered: bool = True, name: str | None = None) -> TempBlob:
+        """A new temporary blob; unbuffered when readers follow it while it grows. ``name``: a
+        known name (``<name>.part`` in :attr:`tmp`) other processes can find, for a writer
+        that holds the lock of that name (a leftover of a crash under it is replaced)."""
+        ...
+
+    def lock_path(self, name: str) -> Path:
+        """A lock file in the spool, for writers in several processes of this machine."""
+        ...
+
+    def remove_stale_temps(self, older_than: float = 0.0) -> int:
+        """Delete leftovers of interrupted writes (at start-up, before serving)."""
+        ...
 
     def commit(self, temp: TempBlob, *, sync: bool = True) -> str:
         """Make ``temp`` visible under its sha256 (returned); never rewrite an existing blob.
@@ -121,6 +145,23 @@ class BlobStore(Protocol):
 
     def read_bytes(self, sha256: str) -> bytes: ...
 
+    def read_range(self, sha256: str, start: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``start`` (fewer only at the end of the blob)."""
+        ...
+
+    def aiter_range(self, sha256: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``start`` to ``end`` (inclusive), streamed without blocking the event loop."""
+        ...
+
+    def presigned_url(self, sha256: str, expires: float) -> str | None:
+        """A URL a client may fetch the blob from directly for ``expires`` seconds, where the
+        backend has such a thing (None otherwise)."""
+        ...
+
+    def check(self) -> str | None:
+        """None when the store can be used; else why not, in a few words (for ``/ready``)."""
+        ...
+
     def delete(self, sha256: str) -> bool:
         """Remove a blob; False if there was none."""
         ...
@@ -130,8 +171,9 @@ class BlobStore(Protocol):
         ...
 
     def local_path(self, sha256: str) -> Path | None:
-        """The blob as a local file, where the backend keeps one (None otherwise; FileNotFoundError
-        if the blob is absent)."""
+        """The blob as a local file, where the backend keeps local files (FileNotFoundError if
+        the blob is absent); None from a backend that keeps none, without asking whether the
+        blob exists (that costs an object store a request: ask :meth:`size`)."""
         ...
 
     # Garbage collection sets a blob aside (readers no longer find it), looks once more, then
@@ -153,6 +195,20 @@ class BlobStore(Protocol):
     def recover_aside(self, keep: Callable[[str], bool]) -> None:
         """Finish a gc killed midway: put back what ``keep`` names, purge the rest."""
         ...
+
+
+async def iter_range_by_reads(store: BlobStore, sha256: str, start: int, end: int,
+                              chunk: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    """``aiter_range`` as a backend with cheap reads does it: one read per MiB, on a thread."""
+    import anyio.to_thread
+
+    offset = start
+    while offset <= end:
+        data = await anyio.to_thread.run_sync(store.read_range, sha256, offset, min(chunk, end + 1 - offset))
+        if not data:
+            raise OSError(f"blob {sha256} is shorter than its recorded size")
+        offset += len(data)
+        yield data
 
 
 def put_through_temp(store: BlobStore, data: bytes, *, sync: bool = True) -> str:

@@ -11,11 +11,11 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from wheelcave.storage.base import BlobInfo, TempBlob, put_through_temp
+from wheelcave.storage.base import BlobInfo, TempBlob, iter_range_by_reads, put_through_temp
 
 __all__ = ["FilesystemBlobStore"]
 
@@ -32,6 +32,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 class FilesystemBlobStore:
+    url = ""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp = root / "tmp"
@@ -117,6 +119,22 @@ class FilesystemBlobStore:
 
     def size(self, sha256: str) -> int:
         return self.path(sha256).stat().st_size
+
+    def read_range(self, sha256: str, start: int, length: int) -> bytes:
+        fd = os.open(self.path(sha256), os.O_RDONLY)
+        try:
+            return os.pread(fd, max(0, length), start)
+        finally:
+            os.close(fd)
+
+    def aiter_range(self, sha256: str, start: int, end: int) -> AsyncIterator[bytes]:
+        return iter_range_by_reads(self, sha256, start, end)
+
+    def presigned_url(self, sha256: str, expires: float) -> str | None:
+        return None
+
+    def check(self) -> str | None:
+        return None if self.tmp.is_dir() and (self.root / "sha256").is_dir() else "blob folder missing"
 
     def open(self, sha256: str) -> BinaryIO:
         return self._final(sha256).open("rb")

@@ -9,11 +9,11 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from wheelcave.storage.base import BlobInfo, TempBlob, put_through_temp
+from wheelcave.storage.base import BlobInfo, TempBlob, iter_range_by_reads, put_through_temp
 
 __all__ = ["MemoryBlobStore"]
 
@@ -28,16 +28,32 @@ def _checked(sha256: str) -> str:
 
 
 class MemoryBlobStore:
+    url = "memory:"  # not for other processes: its bytes live in this one
+
     def __init__(self, spool: Path) -> None:
-        self.spool = spool
-        spool.mkdir(parents=True, exist_ok=True)
+        self.spool = self.root = spool
+        self.tmp = spool / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        (spool / "locks").mkdir(exist_ok=True)
         self._blobs: dict[str, tuple[bytes, float]] = {}
         self._aside: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
 
-    def new_temp(self, *, buffered: bool = True) -> TempBlob:
-        path = self.spool / f"{uuid.uuid4().hex}.part"
+    def new_temp(self, *, buffered: bool = True, name: str | None = None) -> TempBlob:
+        path = self.tmp / (f"{name}.part" if name is not None else f"{uuid.uuid4().hex}.part")
+        if name is not None:
+            path.unlink(missing_ok=True)
         return TempBlob(path, path.open("xb", buffering=-1 if buffered else 0))  # type: ignore[arg-type]
+
+    def lock_path(self, name: str) -> Path:
+        return self.spool / "locks" / name
+
+    def remove_stale_temps(self, older_than: float = 0.0) -> int:
+        cutoff = time.time() - older_than
+        stale = [p for p in self.tmp.glob("*.part") if p.stat().st_mtime <= cutoff]
+        for part in stale:
+            part.unlink(missing_ok=True)
+        return len(stale)
 
     def commit(self, temp: TempBlob, *, sync: bool = True) -> str:
         temp.finish(sync=False)
@@ -74,6 +90,18 @@ class MemoryBlobStore:
 
     def read_bytes(self, sha256: str) -> bytes:
         return self._get(sha256)
+
+    def read_range(self, sha256: str, start: int, length: int) -> bytes:
+        return self._get(sha256)[start : start + max(0, length)]
+
+    def aiter_range(self, sha256: str, start: int, end: int) -> AsyncIterator[bytes]:
+        return iter_range_by_reads(self, sha256, start, end)
+
+    def presigned_url(self, sha256: str, expires: float) -> str | None:
+        return None
+
+    def check(self) -> str | None:
+        return None
 
     def delete(self, sha256: str) -> bool:
         with self._lock:
@@ -120,5 +148,5 @@ class MemoryBlobStore:
                     self._aside.pop(sha256, None)
 
     def local_path(self, sha256: str) -> Path | None:
-        self._get(sha256)
+        _checked(sha256)
         return None

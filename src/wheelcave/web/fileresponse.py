@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from wheelcave.storage.base import BlobStore
+
 __all__ = ["BlobResponse"]
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -65,10 +67,16 @@ def _read(path: Path, start: int, length: int) -> bytes:
 
 
 class BlobResponse(Response):
-    def __init__(self, request: Request, path: Path, sha256: str, *, filename: str) -> None:
+    """A blob from a local file (``path``: pread on a thread), or from the blob store's stream
+    (``store`` and ``size``: an object store with no local file)."""
+
+    def __init__(self, request: Request, path: Path | None, sha256: str, *, filename: str,
+                 store: BlobStore | None = None, size: int | None = None) -> None:
         super().__init__(status_code=200, media_type="application/octet-stream")
         self.path = path
-        self.size = os.stat(path).st_size
+        self.sha256 = sha256
+        self.store = store
+        self.size = os.stat(path).st_size if path is not None else int(size or 0)
         self.start, self.end = 0, self.size - 1
         etag = f'"{sha256}"'
         headers = {
@@ -114,6 +122,15 @@ class BlobResponse(Response):
             await send({"type": "http.response.body", "body": b""})
             return
         remaining = self.end - self.start + 1
+        if self.path is None:
+            assert self.store is not None
+            async for chunk in self.store.aiter_range(self.sha256, self.start, self.end):
+                chunk = chunk[:remaining]
+                remaining -= len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+                if remaining <= 0:
+                    return
+            raise OSError(f"blob {self.sha256} is shorter than its recorded size")
         if remaining <= _CHUNK:  # metadata files and most wheels: one read, one thread hop
             body = await anyio.to_thread.run_sync(_read, self.path, self.start, remaining)
             if len(body) < remaining:

@@ -15,8 +15,9 @@ import os
 import re
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from wheelcave.db.repository import FileRecord
@@ -51,10 +52,15 @@ async def _metadata_blob(svc: Services, sha256: str, filename: str) -> str:
     return record.metadata_sha256
 
 
-async def _stream(request: Request, download: Download, fd: int, sha256: str, filename: str) -> Response:
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+async def _stream(request: Request, download: Download, fd: int | None, sha256: str, filename: str) -> Response:
     await download.started.wait()
     if download.error is not None and download.written == 0:
-        os.close(fd)
+        _close(fd)
         raise download.error
     headers = {
         "etag": f'"{sha256}"',
@@ -69,7 +75,7 @@ async def _stream(request: Request, download: Download, fd: int, sha256: str, fi
     if wanted and download.total is not None and (if_range is None or if_range.strip() == headers["etag"]):
         rng = parse_range(wanted, download.total)
         if rng is False:
-            os.close(fd)
+            _close(fd)
             return Response(status_code=416, headers={**headers, "content-length": "0",
                                                       "content-range": f"bytes */{download.total}"})
         if rng is not None:
@@ -77,12 +83,12 @@ async def _stream(request: Request, download: Download, fd: int, sha256: str, fi
             headers["content-length"] = str(end - start + 1)
             headers["content-range"] = f"bytes {start}-{end}/{download.total}"
             if request.method == "HEAD":
-                os.close(fd)
+                _close(fd)
                 return Response(status_code=206, headers=headers, media_type="application/octet-stream")
             return StreamingResponse(_ranged(download.follow(fd), start, end), status_code=206, headers=headers,
                                      media_type="application/octet-stream")
     if request.method == "HEAD":
-        os.close(fd)
+        _close(fd)
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
     return StreamingResponse(download.follow(fd), headers=headers, media_type="application/octet-stream")
 
@@ -137,12 +143,25 @@ class FileLookups:
         self._entries[key] = value
 
 
-def _send_blob(request: Request, svc: Services, blob: str, filename: str, mirror: str | None) -> Response:
-    path = svc.blobs.path(blob)  # FileNotFoundError if the bytes are not (or no longer) there
-    response = BlobResponse(request, path, blob, filename=filename)
+async def _send_blob(request: Request, svc: Services, blob: str, filename: str, mirror: str | None) -> Response:
+    """FileNotFoundError if the bytes are not (or no longer) in the blob store."""
+    path = svc.blobs.local_path(blob)
+    if path is not None:
+        response: Response = BlobResponse(request, path, blob, filename=filename)
+        size = response.size  # type: ignore[attr-defined]
+    elif svc.settings.storage_redirect and (url := svc.blobs.presigned_url(blob, svc.settings.storage_redirect)):
+        # Straight from the object store; a redirect is never cached longer than its URL lives.
+        await anyio.to_thread.run_sync(svc.blobs.size, blob)  # there (else the caller fetches or 404s)
+        response = RedirectResponse(url, status_code=302, headers={
+            "cache-control": f"private, max-age={max(0, svc.settings.storage_redirect // 2)}"})
+        size = 0
+    else:
+        size = await anyio.to_thread.run_sync(svc.blobs.size, blob)
+        response = BlobResponse(request, None, blob, filename=filename, store=svc.blobs, size=size)
+        size = response.size  # type: ignore[attr-defined]
     if mirror is not None:
         svc.registry.metrics.file(mirror, "hit")
-        svc.registry.metrics.file_bytes(mirror, "cache", response.size)
+        svc.registry.metrics.file_bytes(mirror, "cache", size)
     return response
 
 
@@ -179,7 +198,7 @@ async def serve_file(request: Request) -> Response:
     if known is not None:
         await _listed_for(request, svc, sha256, filename, known[2])
         try:
-            return _send_blob(request, svc, known[0], filename, known[1])
+            return await _send_blob(request, svc, known[0], filename, known[1])
         except FileNotFoundError:
             pass  # collected since: resolve it again
     listing = await _listed_for(request, svc, sha256, filename)
@@ -191,9 +210,9 @@ async def serve_file(request: Request) -> Response:
             if base != filename:
                 blob = await pending.pending_metadata(sha256, base)
                 if blob is not None:
-                    return _send_blob(request, svc, blob, filename, None)
+                    return await _send_blob(request, svc, blob, filename, None)
             elif svc.blobs.exists(sha256):
-                return _send_blob(request, svc, sha256, filename, pending.name)
+                return await _send_blob(request, svc, sha256, filename, pending.name)
             else:
                 started = pending.start_pending_download(sha256, base)
                 if started is not None:
@@ -205,7 +224,7 @@ async def serve_file(request: Request) -> Response:
     if record is None and filename.endswith(_METADATA):
         blob = await _metadata_blob(svc, sha256, filename[: -len(_METADATA)])
         try:
-            response = _send_blob(request, svc, blob, filename, None)
+            response = await _send_blob(request, svc, blob, filename, None)
         except FileNotFoundError:
             raise NotFound(f"The bytes of {filename!r} are missing from the blob store.") from None
         lookups.put(epoch, key, (blob, None, listing))
@@ -214,7 +233,7 @@ async def serve_file(request: Request) -> Response:
         raise NotFound(f"No file {filename!r} with sha256 {sha256}.")
     mirror = _mirror_of(svc, record)
     try:
-        response = _send_blob(request, svc, sha256, filename, mirror.name if mirror else None)
+        response = await _send_blob(request, svc, sha256, filename, mirror.name if mirror else None)
     except FileNotFoundError:
         if mirror is None:
             raise NotFound(f"The bytes of {filename!r} are missing from the blob store.") from None

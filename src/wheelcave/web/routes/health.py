@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio
+import anyio.to_thread
 import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -32,7 +34,10 @@ async def ready(request: Request) -> Response:
                             else f"error: the database is at {schema}, this server expects {head_revision()}")
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure
         checks["database"] = f"error: {type(exc).__name__}"
-    checks["storage"] = "ok" if svc.blobs.tmp.is_dir() else "error: blob folder missing"
+    problem: str | None = "no answer within 5 s"
+    with anyio.move_on_after(5):
+        problem = await anyio.to_thread.run_sync(svc.blobs.check, abandon_on_cancel=True)
+    checks["storage"] = "ok" if problem is None else f"error: {problem}"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
