@@ -11,6 +11,7 @@ from wheelcave.auth.service import AuthService
 from wheelcave.config import Settings
 from wheelcave.db.accounts import Accounts
 from wheelcave.db.engine import Database
+from wheelcave.db.locks import AdvisoryLocks
 from wheelcave.db.repository import Repository
 from wheelcave.indexes.registry import Registry
 from wheelcave.storage.base import BlobStore
@@ -30,10 +31,13 @@ class Services:
     auth: AuthService
     people: AccountAdmin
     publishing: TrustedPublishing
+    cluster_locks: AdvisoryLocks | None = None
 
     async def close(self) -> None:
         await self.publishing.close()
         await self.registry.close()
+        if self.cluster_locks is not None:
+            await self.cluster_locks.close()
         await self.db.dispose()
 
 
@@ -51,8 +55,11 @@ async def open_services(settings: Settings, *, migrate: bool = True, serving: bo
         await db.migrate()
     repo = Repository(db)
     blobs = open_blob_store(settings.blob_dir, settings.storage_url)
+    # Replicas on one PostgreSQL download a mirror file once between them (advisory locks).
+    cluster_locks = None if db.is_sqlite else AdvisoryLocks(settings.database_url)
     registry = Registry(repo, blobs, max_metadata_size=settings.max_metadata_size,
-                        early_answers=serving and db.is_sqlite and settings.workers == 1)
+                        early_answers=serving and db.is_sqlite and settings.workers == 1,
+                        cluster_locks=cluster_locks)
     await registry.ensure_defaults()
     await registry.reload()
     accounts = Accounts(db)
@@ -62,4 +69,5 @@ async def open_services(settings: Settings, *, migrate: bool = True, serving: bo
         auth=auth, people=AccountAdmin(accounts, repo, auth),
         publishing=TrustedPublishing(accounts, repo, auth, issuers=settings.oidc_issuers,
                                      audience=settings.oidc_audience),
+        cluster_locks=cluster_locks,
     )

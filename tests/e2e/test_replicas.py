@@ -1,10 +1,13 @@
-"""Two replicas on one PostgreSQL with a shared blob folder (issue 14, acceptance 1 but for the
-object store, which is not built yet):
+"""Two replicas on one PostgreSQL (issue 14, acceptance 1), each test twice: with a shared blob
+folder, and with an S3-compatible object store (moto's server on 127.0.0.1) where each replica
+has a local spool of its own and nothing else in common:
 
 - they learn of each other's changes through LISTEN/NOTIFY: with polling set to 30 s (so that
   only a notification can explain it), an upload on A lists on B, and a revoked token is refused
   by B, within a few seconds; after B's listening connection is killed it reconnects;
-- 20 first requests for one mirror file, half through each replica, make one upstream download;
+- 20 first requests for one mirror file, half through each replica, make one upstream download
+  (with the object store: a PostgreSQL advisory lock per file, the other replica's clients get
+  the bytes from the store once they are there);
 - kill -9 of A mid-upload loses nothing A acknowledged, and B goes on.
 
 Without PostgreSQL these tests are skipped.
@@ -24,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from tests.e2e.test_mirror import eventually
 from tests.support.dists import make_wheel
+from tests.support.s3 import S3Server
 from tests.support.server import PostgresDatabase, Server
 from tests.support.upload import upload
 
@@ -38,15 +42,28 @@ def _within(probe: Callable[[], T], seconds: float = 5.0) -> T:
     return eventually(probe, seconds)
 
 
-@pytest.fixture
-def replicas(tmp_path: Path) -> Iterator[tuple[Server, Server, PostgresDatabase]]:
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["shared-folder", "object-store"])
+def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, Server, PostgresDatabase]]:
     from tests.conftest import PG_URL
 
     if not PG_URL:
         pytest.skip("PostgreSQL not configured: set WHEELCAVE_TEST_POSTGRES_URL")
+    if request.param == "shared-folder":
+        env = {**SLOW_POLL, "WHEELCAVE_STORAGE_PATH": str(tmp_path / "blobs")}
+    else:
+        s3: S3Server = request.getfixturevalue("s3")
+        bucket = f"rp-{tmp_path.name.lower().replace('_', '-')[-40:]}"
+        s3.client().create_bucket(Bucket=bucket)
+        env = {**SLOW_POLL, **s3.env, "WHEELCAVE_STORAGE_URL": f"s3://{bucket}/blobs"}
     database = PostgresDatabase(PG_URL)
     database.create()
-    env = {**SLOW_POLL, "WHEELCAVE_STORAGE_PATH": str(tmp_path / "blobs")}
     a = Server(tmp_path / "a", database.url, extra_env=env).start()
     b = Server(tmp_path / "b", database.url, extra_env=env).start()
     try:
@@ -107,7 +124,8 @@ def test_twenty_first_requests_over_both_replicas_make_one_download(
     replicas: tuple[Server, Server, PostgresDatabase],
 ) -> None:
     """20 clients ask for one uncached mirror file at once, half through each replica: the
-    upstream sends it once (the replicas share the blob folder, and its download lock)."""
+    upstream sends it once (a shared folder: its lock files; an object store: PostgreSQL's
+    advisory lock, and the waiting replica reads the store)."""
     import concurrent.futures
     import hashlib
     import os

@@ -13,8 +13,13 @@ shutdown) fails its followers the same way instead of leaving them waiting.
 Across worker processes (``--workers N``): the downloading process holds a lock file for the
 sha256 and writes to a temporary file of a known name; a process that finds the lock taken
 follows that file instead of downloading again (:class:`RemoteDownload`: it polls the file's
-growth and the lock, and holds back the last byte until the blob is committed). Replicas on
-other machines do not share the folder: they each download once.
+growth and the lock, and holds back the last byte until the blob is committed).
+
+Across replicas (other machines, one database and one blob store): a download first takes a
+cluster lock for the sha256 (:class:`ClusterLocks`: PostgreSQL advisory locks). A replica that
+finds it taken waits; when it gets the lock, the blob is usually in the shared store by then, and
+its clients get the bytes from there, not from the upstream. Only one upstream download then,
+whichever replica each client reaches.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio.to_thread
 
@@ -34,10 +41,24 @@ from wheelcave.storage.base import BlobStore
 from wheelcave.core.redact import mask_url, redact
 from wheelcave.upstream.client import UpstreamClient
 
-__all__ = ["Download", "FileFetcher"]
+__all__ = ["ClusterLocks", "Download", "FileFetcher", "NoClusterLocks"]
 
 log = logging.getLogger("wheelcave.mirror")
 _CHUNK = 256 * 1024
+
+
+class ClusterLocks(Protocol):
+    """One holder at a time of a named lock across every replica of the database."""
+
+    def hold(self, name: str) -> AbstractAsyncContextManager[None]: ...
+
+
+class NoClusterLocks:
+    """One machine (SQLite): the lock files of the spool are enough."""
+
+    @asynccontextmanager
+    async def hold(self, name: str) -> AsyncIterator[None]:
+        yield
 
 
 @dataclass(frozen=True)
@@ -73,9 +94,13 @@ def _unlock(fd: int) -> None:
 
 
 class Download:
-    def __init__(self, spec: DownloadSpec, store: BlobStore, lock_fd: int | None = None) -> None:
+    def __init__(self, spec: DownloadSpec, store: BlobStore, lock_fd: int | None = None,
+                 cluster: ClusterLocks | None = None) -> None:
         self.spec = spec
         self.store = store
+        self.cluster = cluster or NoClusterLocks()
+        #: Where the bytes came from: "upstream", or "store" (another replica fetched them).
+        self.source = "upstream"
         self.lock_fd = lock_fd  # held until the blob is committed or the download failed
         self.temp = store.new_temp(buffered=False, name=f"{spec.sha256}.dl")
         self.written = 0
@@ -90,31 +115,53 @@ class Download:
         event, self._progress = self._progress, asyncio.Event()
         event.set()
 
+    async def _receive(self, chunks: AsyncIterator[bytes]) -> None:
+        async for chunk in chunks:
+            # writing and hashing 256 KiB is off the event loop
+            await anyio.to_thread.run_sync(self.temp.write, chunk)
+            self.written += len(chunk)
+            self._pulse()
+
+    async def _from_upstream(self, client: UpstreamClient) -> None:
+        async with client.download(self.spec.url) as response:
+            length = response.headers.get("content-length")
+            if length and length.isdigit():
+                if self.total is not None and int(length) != self.total:
+                    raise UpstreamError(
+                        f"{self.spec.filename}: upstream sends {length} bytes, its page said {self.total}"
+                    )
+                self.total = int(length)
+            self.started.set()
+            await self._receive(response.aiter_raw(_CHUNK))
+
+    async def _from_store(self) -> None:
+        """Another replica downloaded it while this one waited for the lock: from the store."""
+        self.source = "store"
+        size = await anyio.to_thread.run_sync(self.store.size, self.spec.sha256)
+        if self.total is not None and size != self.total:
+            raise UpstreamError(f"{self.spec.filename}: the stored blob has {size} bytes, the page said {self.total}")
+        self.total = size
+        self.started.set()
+        if size:
+            await self._receive(self.store.aiter_range(self.spec.sha256, 0, size - 1))
+
     async def run(self, client: UpstreamClient, on_commit: Callable[[Download], Awaitable[None]]) -> None:
         try:
-            async with client.download(self.spec.url) as response:
-                length = response.headers.get("content-length")
-                if length and length.isdigit():
-                    if self.total is not None and int(length) != self.total:
-                        raise UpstreamError(
-                            f"{self.spec.filename}: upstream sends {length} bytes, its page said {self.total}"
-                        )
-                    self.total = int(length)
-                self.started.set()
-                async for chunk in response.aiter_raw(_CHUNK):
-                    # writing and hashing 256 KiB is off the event loop
-                    await anyio.to_thread.run_sync(self.temp.write, chunk)
-                    self.written += len(chunk)
-                    self._pulse()
-            if self.total is not None and self.written != self.total:
-                raise UpstreamError(f"{self.spec.filename}: upstream sent {self.written} of {self.total} bytes")
-            actual = self.temp.digests.sha256
-            if actual != self.spec.sha256:
-                raise UpstreamError(
-                    f"{self.spec.filename}: sha256 {actual} does not match the upstream's {self.spec.sha256}"
-                )
-            self.total = self.written
-            await anyio.to_thread.run_sync(self.store.commit, self.temp)
+            # Held until the blob is committed: a replica that waited finds it in the store.
+            async with self.cluster.hold(self.spec.sha256):
+                if await anyio.to_thread.run_sync(self.store.exists, self.spec.sha256):
+                    await self._from_store()
+                else:
+                    await self._from_upstream(client)
+                if self.total is not None and self.written != self.total:
+                    raise UpstreamError(f"{self.spec.filename}: upstream sent {self.written} of {self.total} bytes")
+                actual = self.temp.digests.sha256
+                if actual != self.spec.sha256:
+                    raise UpstreamError(
+                        f"{self.spec.filename}: sha256 {actual} does not match the upstream's {self.spec.sha256}"
+                    )
+                self.total = self.written
+                await anyio.to_thread.run_sync(self.store.commit, self.temp)
             self.done = True  # verified and in the blob store: followers may finish now
         except Exception as exc:  # noqa: BLE001 - every failure ends the download the same way
             self.error = exc if isinstance(exc, UpstreamError) else UpstreamError(
@@ -226,9 +273,11 @@ class RemoteDownload:
 
 
 class FileFetcher:
-    """Single-flight downloads, keyed by sha256, for one process."""
+    """Single-flight downloads, keyed by sha256: in this process, in the other processes of its
+    spool (lock files), and across replicas (``cluster``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cluster: ClusterLocks | None = None) -> None:
+        self.cluster = cluster or NoClusterLocks()
         self._active: dict[str, Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._clients: dict[asyncio.Task[None], UpstreamClient] = {}
@@ -257,7 +306,7 @@ class FileFetcher:
             if store.exists(spec.sha256):  # it finished meanwhile: the bytes are here
                 return RemoteDownload(spec, store), None, False  # type: ignore[return-value]
             lock_fd = _try_lock(store.lock_path(spec.sha256))  # it failed meanwhile: our turn
-        download = Download(spec, store, lock_fd)
+        download = Download(spec, store, lock_fd, self.cluster)
         fd = download.open_follower()
         self._active[spec.sha256] = download
         task = asyncio.create_task(download.run(client, on_commit))

@@ -21,7 +21,7 @@ from wheelcave.db.repository import IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound
 from wheelcave.indexes.admin import default_grants
 from wheelcave.indexes.base import Index
-from wheelcave.indexes.fetcher import FileFetcher
+from wheelcave.indexes.fetcher import ClusterLocks, FileFetcher
 from wheelcave.indexes.hosted import HostedIndex
 from wheelcave.indexes.mirror import MirrorConfig, MirrorIndex
 from wheelcave.indexes.virtual import VirtualIndex
@@ -54,6 +54,7 @@ class Registry:
         metrics: Metrics | None = None,
         early_answers: bool = False,
         offline: bool = False,
+        cluster_locks: ClusterLocks | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
         #: Mirrors never contact their upstream (an export shows what they hold).
@@ -61,7 +62,7 @@ class Registry:
         #: Mirrors answer first fetches before writing their rows: only where this process is
         #: the only one serving the database (SQLite, one worker), see MirrorIndex._answer_early.
         self.early_answers = early_answers
-        self.fetcher = FileFetcher()
+        self.fetcher = FileFetcher(cluster_locks)
         self._clients: dict[tuple[str, str, float], UpstreamClient] = {}
         self._retired: list[UpstreamClient] = []
         self._pip_index: str | None = None
