@@ -1,11 +1,13 @@
 """The deployment files in deploy/ (issue 14), each run or checked here: the nginx site in front
-of two replicas (TLS, HTTP/2, a large upload streamed through, the request id carried, the
-public URL), the systemd unit through systemd-analyze, and the settings the container files
+of two replicas on one PostgreSQL and one S3-compatible store (moto's server on 127.0.0.1) as
+compose.yaml arranges them (TLS, HTTP/2, a large upload streamed through, the request id
+carried, the public URL), the systemd unit through systemd-analyze, and the settings the container files
 name (no registry for their base images is reachable here: building them is a documented
 command)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import ssl
@@ -19,6 +21,7 @@ import pytest
 from tests.conftest import new_venv, run
 from tests.support.dists import make_wheel
 from tests.support.nginx import Nginx
+from tests.support.s3 import S3Server
 from tests.support.server import BIN, PostgresDatabase, Server, free_port
 from tests.support.tls import make_certificate
 
@@ -46,7 +49,9 @@ def test_the_nginx_site_in_front_of_two_replicas(tmp_path: Path, client_env: dic
     port = free_port()
     public = f"https://127.0.0.1:{port}/"
     database = PostgresDatabase(PG_URL) if PG_URL else None
-    shared = {"WHEELCAVE_STORAGE_PATH": str(tmp_path / "blobs"), "WHEELCAVE_SERVER_PUBLIC_URL": public,
+    s3 = S3Server().start()
+    s3.client().create_bucket(Bucket="wheelcave")
+    shared = {**s3.env, "WHEELCAVE_STORAGE_URL": "s3://wheelcave/blobs", "WHEELCAVE_SERVER_PUBLIC_URL": public,
               "WHEELCAVE_SERVER_SESSION_SECRET": "one secret for both replicas of this test"}
     if database is not None:
         database.create()
@@ -84,11 +89,15 @@ def test_the_nginx_site_in_front_of_two_replicas(tmp_path: Path, client_env: dic
         if len(replicas) == 2:
             for srv in replicas:
                 assert "/simple/dp-big/" in srv.log_path.read_text(), srv.data_dir
+        keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket="wheelcave", Prefix="blobs/sha256/")["Contents"]]
+        sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        assert f"blobs/sha256/{sha[:2]}/{sha[2:4]}/{sha}" in keys  # the bytes are in the shared bucket
     finally:
         if nginx is not None:
             nginx.stop()
         for srv in replicas:
             srv.stop()
+        s3.stop()
         if database is not None:
             database.drop()
 
@@ -127,5 +136,9 @@ def test_the_container_files_name_real_paths_and_settings() -> None:
     assert re.search(r'CMD \["serve"\]', docker) and "/ready" in docker
     env = {"WHEELCAVE_SERVER_HOST": "0.0.0.0", "WHEELCAVE_SERVER_PORT": "8080",
            "WHEELCAVE_SERVER_LOG_FORMAT": "json", "WHEELCAVE_SERVER_PUBLIC_URL": "https://pypi.example.com/"}
+    compose = (DEPLOY / "compose.yaml").read_text()
+    url = re.search(r"WHEELCAVE_STORAGE_URL: (\S+)", compose)
+    assert url and "AWS_ENDPOINT_URL: http://s3:9000" in compose and "\n  s3:\n" in compose
+    env["WHEELCAVE_STORAGE_URL"] = url.group(1)
     settings = load_settings("/nonexistent-wheelcave-data", environ=env)  # the values they set are valid
-    assert settings.host == "0.0.0.0" and settings.log_format == "json"
+    assert settings.host == "0.0.0.0" and settings.log_format == "json" and settings.storage_url == "s3://wheelcave/blobs"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -27,8 +28,9 @@ from sqlalchemy.engine import make_url
 
 from tests.e2e.test_mirror import eventually
 from tests.support.dists import make_wheel
+from tests.conftest import new_venv, run
 from tests.support.s3 import S3Server
-from tests.support.server import PostgresDatabase, Server
+from tests.support.server import PostgresDatabase, Server, clean_env
 from tests.support.upload import upload
 
 pytestmark = pytest.mark.postgres
@@ -85,6 +87,11 @@ def test_an_upload_on_one_replica_lists_on_the_other_at_once(replicas: tuple[Ser
     auth = ("admin", a.admin_password)
     assert upload(f"{a.url}/legacy/", make_wheel(tmp_path, "rp-demo", "1.0"), auth=auth).status_code == 200
     assert _within(lambda: _versions(b, "rp-demo") == {"1.0"})
+    # ... and installs through B (its bytes from the shared folder or bucket, not A's disk).
+    env = clean_env({"PIP_CACHE_DIR": str(tmp_path / "pip-cache")})
+    python = new_venv(tmp_path / "venv", env)
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--index-url", f"{b.url}/simple/", "rp-demo"], env)
+    run([str(python), "-c", "import rp_demo"], env)
     for _ in range(5):
         assert _versions(b, "rp-demo") == {"1.0"}  # B's cached page, kept while nothing changes
     assert upload(f"{a.url}/legacy/", make_wheel(tmp_path, "rp-demo", "1.1"), auth=auth).status_code == 200
