@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 PEER_SCENARIOS = ("hot", "warm", "cold", "scale", "upload")
-OWN_SCENARIOS = ("foundation", "indexes", "mirror", "auth", "durability", "fill", "pages", "cold-mirror", "engines", "replicas")
+OWN_SCENARIOS = ("foundation", "indexes", "mirror", "auth", "durability", "fill", "pages", "cold-mirror", "engines", "replicas", "storage")
 
 
 def main() -> None:
@@ -42,6 +42,10 @@ def main() -> None:
             from benchmarks.cold import main as cold_mirror
 
             text = cold_mirror(args.runs)
+        elif name == "storage":
+            from benchmarks.storage import main as storage
+
+            text = storage()
         elif name == "replicas":
             from benchmarks.replicas import main as replicas
 
