@@ -1,14 +1,14 @@
 """Two replicas on one PostgreSQL (issue 14, acceptance 1), each test twice: with a shared blob
 folder, and with an S3-compatible object store (moto's server on 127.0.0.1) where each replica
-has a local spool of its own and nothing else in common:
+has a local spool of its own and nothing else in common; Debian's nginx balances over them:
 
 - they learn of each other's changes through LISTEN/NOTIFY: with polling set to 30 s (so that
   only a notification can explain it), an upload on A lists on B, and a revoked token is refused
   by B, within a few seconds; after B's listening connection is killed it reconnects;
-- 20 first requests for one mirror file, half through each replica, make one upstream download
+- 20 first requests for one mirror file through nginx, spread over both replicas, make one upstream download
   (with the object store: a PostgreSQL advisory lock per file, the other replica's clients get
   the bytes from the store once they are there);
-- kill -9 of A mid-upload loses nothing A acknowledged, and B goes on.
+- kill -9 of A mid-upload loses nothing A acknowledged, and B goes on (also behind nginx).
 
 Without PostgreSQL these tests are skipped.
 """
@@ -29,8 +29,9 @@ from sqlalchemy.engine import make_url
 from tests.e2e.test_mirror import eventually
 from tests.support.dists import make_wheel
 from tests.conftest import new_venv, run
+from tests.support.nginx import Nginx
 from tests.support.s3 import S3Server
-from tests.support.server import PostgresDatabase, Server, clean_env
+from tests.support.server import PostgresDatabase, Server, clean_env, free_port
 from tests.support.upload import upload
 
 pytestmark = pytest.mark.postgres
@@ -74,6 +75,26 @@ def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[S
         a.stop()
         b.stop()
         database.drop()
+
+
+@pytest.fixture
+def balancer(replicas: tuple[Server, Server, PostgresDatabase], tmp_path: Path) -> Iterator[str]:
+    """Debian's nginx on 127.0.0.1 as the load balancer in front of both replicas (round robin;
+    a replica that fails is skipped for idempotent requests)."""
+    a, b, _ = replicas
+    port = free_port()
+    nginx = Nginx(tmp_path / "nginx", f"""
+    upstream replicas {{ server 127.0.0.1:{a.port} max_fails=1 fail_timeout=30s; server 127.0.0.1:{b.port} max_fails=1 fail_timeout=30s; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 0;
+        location / {{ proxy_pass http://replicas; proxy_http_version 1.1; proxy_set_header Connection "";
+                     proxy_set_header Host $http_host; proxy_buffering off; }}
+    }}""")
+    url = f"http://127.0.0.1:{port}"
+    nginx.start(f"{url}/health")
+    yield url
+    nginx.stop()
 
 
 def _versions(srv: Server, project: str) -> set[str]:
@@ -128,11 +149,11 @@ def test_a_revoked_token_is_refused_by_the_other_replica_at_once(replicas: tuple
 
 
 def test_twenty_first_requests_over_both_replicas_make_one_download(
-    replicas: tuple[Server, Server, PostgresDatabase],
+    replicas: tuple[Server, Server, PostgresDatabase], balancer: str,
 ) -> None:
-    """20 clients ask for one uncached mirror file at once, half through each replica: the
-    upstream sends it once (a shared folder: its lock files; an object store: PostgreSQL's
-    advisory lock, and the waiting replica reads the store)."""
+    """20 clients ask for one uncached mirror file at once through nginx, which spreads them
+    over both replicas: the upstream sends it once (a shared folder: its lock files; an object
+    store: PostgreSQL's advisory lock, and the waiting replica reads the store)."""
     import concurrent.futures
     import hashlib
     import os
@@ -150,25 +171,29 @@ def test_twenty_first_requests_over_both_replicas_make_one_download(
     try:
         mirror(a, up.url, "rp-up")
         assert _within(lambda: httpx.get(f"{b.url}/index/rp-up/simple/").status_code == 200)  # told by NOTIFY
-        urls = []
-        for srv in (a, b):
-            base = f"{srv.url}/index/rp-up/simple/"
-            entry = httpx.get(f"{base}rp-big/", headers=JSON).json()["files"][0]
-            urls.append(str(httpx.URL(f"{base}rp-big/").join(entry["url"])))
+        for srv in (a, b):  # each replica has the page (so every request below is a file request)
+            assert httpx.get(f"{srv.url}/index/rp-up/simple/rp-big/", headers=JSON).status_code == 200
+        base = f"{balancer}/index/rp-up/simple/"
+        entry = httpx.get(f"{base}rp-big/", headers=JSON).json()["files"][0]
+        url = str(httpx.URL(f"{base}rp-big/").join(entry["url"]))
+        a.mark_log()
+        b.mark_log()
 
         def fetch(i: int) -> str:
-            return hashlib.sha256(httpx.get(urls[i % 2], timeout=120).content).hexdigest()
+            return hashlib.sha256(httpx.get(url, timeout=120).content).hexdigest()
 
         with concurrent.futures.ThreadPoolExecutor(20) as pool:
             digests = list(pool.map(fetch, range(20)))
         assert digests == [big.sha256] * 20
+        served = {srv.data_dir.name: sum(1 for r in srv.requests_since_mark() if r.endswith(big.filename)) for srv in (a, b)}
+        assert sum(served.values()) == 20 and all(served.values()), served  # both replicas took some
         assert up.count(f"GET /files/{big.filename}") == 1, up.requests
     finally:
         up.stop()
 
 
 def test_killing_a_replica_mid_upload_loses_nothing_acknowledged(
-    replicas: tuple[Server, Server, PostgresDatabase], tmp_path: Path,
+    replicas: tuple[Server, Server, PostgresDatabase], balancer: str, tmp_path: Path,
 ) -> None:
     """kill -9 of replica A while a client is still sending to it: what A acknowledged before is
     listed and served by B, the cut upload is nowhere, and B goes on taking uploads."""
@@ -205,3 +230,7 @@ def test_killing_a_replica_mid_upload_loses_nothing_acknowledged(
     assert httpx.get(f"{b.url}/simple/rp-cut/", headers=JSON).status_code == 404
     more = make_wheel(tmp_path, "rp-kept", "2.0")
     assert upload(f"{b.url}/legacy/", more, auth=auth).status_code == 200
+    # Through the load balancer every read still works: nginx takes A out and B answers.
+    for _ in range(6):
+        page = httpx.get(f"{balancer}/simple/rp-kept/", headers=JSON, timeout=30)
+        assert page.status_code == 200 and len(page.json()["files"]) == 4
