@@ -414,8 +414,10 @@ def promote(
     config: ConfigFile = None,
 ) -> None:
     """Promote a release: list its files in another hosted index (no bytes are copied)."""
+    from wheelcave.indexes.promotion import promote as promote_release
+
     names = run(settings_for(data_dir, config),
-                 lambda svc: svc.registry.promote(project, version, source, target, actor="cli"))
+                lambda svc: promote_release(svc.registry, project, version, source, target, actor="cli"))
     for name in names:
         typer.echo(f"promoted {name}")
     if not names:

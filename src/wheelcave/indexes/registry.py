@@ -10,29 +10,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
 
 import anyio
 
-from wheelcave.core.names import normalize
-from wheelcave.core.versions import same_release
 from wheelcave.db.repository import IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound
 from wheelcave.indexes.admin import default_grants
 from wheelcave.indexes.base import Index
+from wheelcave.indexes.changes import LocalChanges
 from wheelcave.indexes.fetcher import ClusterLocks, FileFetcher
 from wheelcave.indexes.hosted import HostedIndex
 from wheelcave.indexes.mirror import MirrorConfig, MirrorIndex
 from wheelcave.indexes.virtual import VirtualIndex
 from wheelcave.metrics import Metrics
 from wheelcave.storage.base import BlobStore
-from wheelcave.upstream.client import UpstreamClient
-from wheelcave.upstream.discovery import PIP_DEFAULT, pip_index_url
+from wheelcave.indexes.upstreams import UpstreamPool
+from wheelcave.upstream.discovery import PIP_DEFAULT
 
 __all__ = ["DEFAULT_INDEXES", "Registry"]
-
-_OWN_CHANGES: ContextVar[dict[str, int] | None] = ContextVar("wheelcave_own_changes", default=None)
 
 #: What a new data folder gets: ``pypi`` mirrors the index pip on this machine uses.
 DEFAULT_INDEXES: Sequence[tuple[str, str, Mapping[str, object]]] = (
@@ -40,7 +36,6 @@ DEFAULT_INDEXES: Sequence[tuple[str, str, Mapping[str, object]]] = (
     ("pypi", "mirror", {"upstream": PIP_DEFAULT}),
     ("main", "virtual", {"members": ["local", "pypi"], "upload_to": "local"}),
 )
-
 
 
 class Registry:
@@ -63,9 +58,7 @@ class Registry:
         #: the only one serving the database (SQLite, one worker), see MirrorIndex._answer_early.
         self.early_answers = early_answers
         self.fetcher = FileFetcher(cluster_locks)
-        self._clients: dict[tuple[str, str, float], UpstreamClient] = {}
-        self._retired: list[UpstreamClient] = []
-        self._pip_index: str | None = None
+        self.upstreams = UpstreamPool(self.fetcher)
         self.repo = repo
         self.blobs = blobs
         self.max_metadata_size = max_metadata_size
@@ -76,9 +69,9 @@ class Registry:
         self._views: dict[tuple[str, frozenset[str]], Index] = {}
         self._loaded_at = -1e9
         self._lock = anyio.Lock()
-        #: Changes only this process knows of at once (a mirror page fetched, a file cached):
-        #: project name ("" for every project list) -> counter, part of the page tokens.
-        self._local: dict[str, int] = {}
+        #: Changes only this process knows of at once (a mirror page fetched, a file cached),
+        #: part of the page tokens.
+        self.changes = LocalChanges()
         self._epoch: tuple[tuple[int, int], ...] = ()
 
     async def ensure_defaults(self) -> None:
@@ -100,9 +93,9 @@ class Registry:
         }:
             self._built = {}
             self._views = {}
-            await self._close_unused_clients()
-        elif self._retired:
-            await self._close_retired()
+            await self.upstreams.keep_only(self._records.values())
+        elif self.upstreams.has_retired:
+            await self.upstreams.close_retired()
         self._loaded_at = time.monotonic()
 
     def expire(self) -> None:
@@ -131,45 +124,25 @@ class Registry:
         write that bumps one (an upload, a delete, a yank, a definition change), here or in
         another process, and at once with a mirror change made here (a metadata file corrected)."""
         await self._fresh()
-        return (*self._epoch, (-1, self._local.get("", 0)))
+        return (*self._epoch, (-1, self.changes.count(None)))
 
     async def page_token(self, index: Index, project: str | None) -> tuple[int, ...]:
         """The cache token of one page: :meth:`generations` and this process's own changes to
         the project (or, for a project list, to any project)."""
-        return (*await self.generations(index), self._local.get(project or "", 0))
+        return (*await self.generations(index), self.changes.count(project))
 
     def project_changed(self, project: str) -> None:
-        """A mirror changed what ``project``'s page shows, in this process: its pages (in every
-        index, virtual ones included) and the project lists re-render here on the next request.
-        Other processes re-read when their cached pages reach the mirror's TTL."""
-        own = _OWN_CHANGES.get()
-        for key in (project, ""):
-            self._local[key] = self._local.get(key, 0) + 1
-            if own is not None:
-                own[key] = own.get(key, 0) + 1
+        """A mirror changed what ``project``'s page shows, in this process (see LocalChanges)."""
+        self.changes.changed(project)
 
-    @contextlib.contextmanager
-    def own_changes(self) -> Iterator[dict[str, int]]:
-        """Count the :meth:`project_changed` calls made by the current task inside the block.
-
-        A page computed in the block may be cached under the token read after it when the only
-        changes in between were its own (made before it read the rows: a mirror stores a page,
-        then reads it), instead of being rendered twice."""
-        counts: dict[str, int] = {}
-        reset = _OWN_CHANGES.set(counts)
-        try:
-            yield counts
-        finally:
-            _OWN_CHANGES.reset(reset)
+    def own_changes(self) -> contextlib.AbstractContextManager[dict[str, int]]:
+        return self.changes.own()
 
     async def settled_token(
         self, index: Index, project: str | None, before: tuple[int, ...], own: dict[str, int]
     ) -> tuple[int, ...]:
-        """The token to cache a page computed since ``before`` under (see :meth:`own_changes`)."""
-        after = await self.page_token(index, project)
-        if after[:-1] == before[:-1] and after[-1] - before[-1] == own.get(project or "", 0):
-            return after
-        return before
+        """The token to cache a page computed since ``before`` under (see LocalChanges.settle)."""
+        return self.changes.settle(project, before, await self.page_token(index, project), own)
 
     def note_write(self, index_id: int) -> None:
         """Called after this process changed index definitions: re-read them on the next request."""
@@ -252,14 +225,9 @@ class Registry:
         return self._build(record.name, ()) if record else None
 
     def _mirror(self, record: IndexRecord) -> MirrorIndex:
-        config = MirrorConfig.from_config(record.name, dict(record.config))
+        client = self.upstreams.client(record.name, MirrorConfig.from_config(record.name, dict(record.config)))
         if self.offline:
             record = dataclasses.replace(record, config={**record.config, "offline": True})
-        upstream = self._pip_url() if config.upstream == PIP_DEFAULT else config.upstream
-        key = (record.name, upstream, config.timeout)
-        client = self._clients.get(key)
-        if client is None:
-            client = self._clients[key] = UpstreamClient(upstream, timeout=config.timeout)
         return MirrorIndex(record, self.repo, self.blobs, client, self.fetcher, self.metrics, self.project_changed,
                            early_answers=self.early_answers)
 
@@ -275,53 +243,12 @@ class Registry:
         return [i.name for i in list(self._built.values())
                 if isinstance(i, MirrorIndex) and i.pending_file(sha256, filename) is not None]
 
-    def _pip_url(self) -> str:
-        if self._pip_index is None:
-            self._pip_index = pip_index_url()
-        return self._pip_index
-
-    async def _close_unused_clients(self) -> None:
-        wanted = set()
-        for record in self._records.values():
-            if record.kind == "mirror":
-                with contextlib.suppress(Exception):
-                    config = MirrorConfig.from_config(record.name, dict(record.config))
-                    upstream = self._pip_url() if config.upstream == PIP_DEFAULT else config.upstream
-                    wanted.add((record.name, upstream, config.timeout))
-        for key in [k for k in self._clients if k not in wanted]:
-            self._retired.append(self._clients.pop(key))
-        await self._close_retired()
-
-    async def _close_retired(self) -> None:
-        """A client whose index changed stays open until its downloads in flight are done."""
-        for client in [c for c in self._retired if not self.fetcher.uses(c)]:
-            self._retired.remove(client)
-            await client.aclose()
-
-    async def promote(
-        self, project: str, version: str, source: str, target: str, *, actor: str | None, address: str | None = None
-    ) -> list[str]:
-        """Copy a release's files from one hosted index to another (blobs are shared)."""
-        src, dst = await self.get(source), await self.get(target)
-        if not isinstance(src, HostedIndex) or not isinstance(dst, HostedIndex):
-            raise BadRequest("Promotion goes from one hosted index to another.")
-        if src is dst:
-            raise BadRequest("Promotion needs two different indexes.")
-        name = normalize(project)
-        records = [r for r in await self.repo.project_files(src.id, name, with_metadata=True) if same_release(r.version, version)]
-        if not records:
-            raise NotFound(f"No release {project} {version} in index {source!r}.")
-        return await dst.receive(records, source=source, actor=actor, address=address)
-
     async def close(self) -> None:
         for index in list(self._built.values()):
             if isinstance(index, MirrorIndex):
                 await index.drain()
         await self.fetcher.close()
-        for client in [*self._clients.values(), *self._retired]:
-            await client.aclose()
-        self._clients.clear()
-        self._retired.clear()
+        await self.upstreams.close()
 
     def _record(self, name: str) -> IndexRecord:
         record = self._records.get(name)

@@ -9,6 +9,7 @@ from wheelcave.auth.access import Principal
 from wheelcave.core.names import normalize
 from wheelcave.errors import BadRequest, Forbidden
 from wheelcave.indexes.hosted import HostedIndex
+from wheelcave.indexes.promotion import promote
 from wheelcave.web.api.deps import need
 from wheelcave.web.deps import client_address, services
 
@@ -30,7 +31,7 @@ async def promote_release(request: Request, who: Principal, project: str, versio
         owners = await svc.accounts.owners(index.id, name)
         if owners and not who.owner_keys & set(owners):
             raise Forbidden(f"The user {who.name!r} isn't an owner of project {name!r} in index {index.name!r}.")
-    files = await svc.registry.promote(project, version, source, target, actor=who.name, address=client_address(request))
+    files = await promote(svc.registry, project, version, source, target, actor=who.name, address=client_address(request))
     if files and owners == []:
         await svc.accounts.claim_project(index.id, name, who.owner_key)
     return files
