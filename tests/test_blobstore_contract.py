@@ -246,3 +246,21 @@ def test_object_store_gc_marks_survive_a_writer_during_set_aside(s3: S3Server, t
     store._head = real_head  # type: ignore[method-assign]  # noqa: SLF001
     assert not store.purge(sha, older_than=time.time() - 3600)  # the mark: put back
     assert store.read_bytes(sha) == b"shared bytes"
+
+
+def test_an_unreachable_object_store_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens on the endpoint: every call fails with StoreUnavailable (the web answers
+    503, the CLI one error line), never obstore's own exception types; check() says why."""
+    from tests.support.server import free_port
+    from wheelcave.storage.base import StoreUnavailable
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    for name, value in {"AWS_ENDPOINT_URL": closed, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                        "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    store = ObjectBlobStore("s3://nowhere/p", tmp_path / "spool", retry_config={"max_retries": 0})
+    for call in (lambda: store.exists("a" * 64), lambda: store.put_bytes(b"x"), lambda: list(store.iter_blobs())):
+        with pytest.raises(StoreUnavailable, match="the object store cannot be used"):
+            call()
+    assert store.check() is not None
+    assert not list(store.tmp.glob("*.part"))  # the failed put left nothing in the spool

@@ -176,8 +176,12 @@ def test_ready_says_when_the_store_is_unreachable(tmp_path: Path) -> None:
         # An upload while the store is down is refused whole: no row without its blob.
         wheel = make_wheel(tmp_path, "os-down", "1.0")
         answer = upload(f"{srv.url}/legacy/", wheel, auth=("admin", srv.admin_password))
-        assert answer.status_code >= 500 or answer.status_code == 503
+        assert answer.status_code == 503 and "blob store cannot be reached" in answer.text, answer.text
+        assert answer.text.count("\n") == 1 and "Traceback" not in answer.text  # one line
         assert httpx.get(f"{srv.url}/simple/os-down/", headers=JSON).status_code == 404
+        assert not list((srv.data_dir / "blobs" / "tmp").glob("*.part"))  # the spool let go of it
+        failed = srv.cli("check", check=False)
+        assert failed.returncode == 1 and failed.stderr.startswith("error: the blob store cannot be used"), failed.stderr
     finally:
         srv.stop()
         own.stop()

@@ -467,10 +467,11 @@ def main() -> None:
     """Every failure a user can cause is one ``error:`` line and exit 1 (typer's own usage
     errors: exit 2), never a traceback."""
     from wheelcave.config import ConfigError
+    from wheelcave.storage.base import StoreUnavailable
 
     try:
         app()
-    except (ConfigError, WheelcaveError) as exc:
+    except (ConfigError, WheelcaveError, StoreUnavailable) as exc:
         typer.echo(f"error: {getattr(exc, 'message', None) or exc}", err=True)
         hint = getattr(exc, "hint", None)
         if hint:

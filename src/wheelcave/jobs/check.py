@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 
 from wheelcave.db.repository import Repository
-from wheelcave.storage.base import BlobStore
+from wheelcave.storage.base import BlobStore, StoreUnavailable
 
 __all__ = ["CheckCounts", "Problem", "check_store"]
 
@@ -45,6 +45,9 @@ async def check_store(
     repo: Repository, store: BlobStore, *, hashes: bool = False, counts: CheckCounts | None = None,
 ) -> AsyncIterator[Problem]:
     counts = counts if counts is not None else CheckCounts()
+    unusable = await anyio.to_thread.run_sync(store.check)
+    if unusable is not None:  # say so, not "blob missing" for every file
+        raise StoreUnavailable(f"the blob store cannot be used: {unusable}")
     for filename, sha256, size, metadata_sha256, mirrored in await repo.file_blobs():
         try:
             actual = store.size(sha256)

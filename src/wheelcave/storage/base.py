@@ -13,7 +13,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-__all__ = ["BlobInfo", "BlobStore", "Digests", "TempBlob", "iter_range_by_reads", "put_through_temp"]
+__all__ = ["BlobInfo", "BlobStore", "Digests", "StoreUnavailable", "TempBlob", "iter_range_by_reads", "put_through_temp"]
+
+
+class StoreUnavailable(Exception):
+    """The blob store could not be reached, or refused the request (an object store that is
+    down, wrong credentials, a missing bucket); the web answers 503, the CLI one error line."""
+
 
 
 class Digests:

@@ -18,6 +18,7 @@ this machine's clock: they must agree to well within gc's grace (an hour by defa
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -28,9 +29,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import obstore
+import obstore.exceptions
 import obstore.store
 
-from wheelcave.storage.base import BlobInfo, TempBlob, put_through_temp
+from wheelcave.storage.base import BlobInfo, StoreUnavailable, TempBlob, put_through_temp
 
 __all__ = ["ObjectBlobStore"]
 
@@ -43,6 +45,24 @@ def _checked(sha256: str) -> str:
         msg = f"not a sha256 hex digest: {sha256!r}"
         raise ValueError(msg)
     return sha256
+
+
+def _unavailable(exc: Exception) -> StoreUnavailable:
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreUnavailable(f"the object store cannot be used: {detail[:200]}")
+
+
+def _translated(method: Callable[..., Any]) -> Callable[..., Any]:
+    """obstore's errors (other than "not found", a FileNotFoundError) as StoreUnavailable."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except obstore.exceptions.BaseError as exc:
+            raise _unavailable(exc) from exc
+
+    return call
 
 
 def _key(sha256: str) -> str:
@@ -177,9 +197,12 @@ class ObjectBlobStore:
 
     async def aiter_range(self, sha256: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes ``start`` to ``end`` (inclusive) as one streamed GET."""
-        result = await obstore.get_async(self.store, _key(sha256), options={"range": (start, end + 1)})
-        async for chunk in result.stream(min_chunk_size=_READ_BUFFER):
-            yield bytes(chunk)
+        try:
+            result = await obstore.get_async(self.store, _key(sha256), options={"range": (start, end + 1)})
+            async for chunk in result.stream(min_chunk_size=_READ_BUFFER):
+                yield bytes(chunk)
+        except obstore.exceptions.BaseError as exc:
+            raise _unavailable(exc) from exc
 
     def local_path(self, sha256: str) -> Path | None:
         _checked(sha256)
@@ -200,8 +223,11 @@ class ObjectBlobStore:
         return True
 
     def _list(self, prefix: str) -> Iterator[dict[str, Any]]:
-        for chunk in obstore.list(self.store, prefix=prefix):
-            yield from chunk  # type: ignore[misc]
+        try:
+            for chunk in obstore.list(self.store, prefix=prefix):
+                yield from chunk  # type: ignore[misc]
+        except obstore.exceptions.BaseError as exc:
+            raise _unavailable(exc) from exc
 
     def _wanted(self) -> dict[str, float]:
         return {m["path"].rsplit("/", 1)[-1]: m["last_modified"].timestamp() for m in self._list("wanted/")}
@@ -279,3 +305,8 @@ class ObjectBlobStore:
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             return f"{type(exc).__name__}: {exc}"[:200]
         return None
+
+
+for _name in ("commit", "sync", "exists", "size", "open", "read_bytes", "read_range", "presigned_url", "delete",
+              "set_aside", "put_back", "purge", "recover_aside"):
+    setattr(ObjectBlobStore, _name, _translated(getattr(ObjectBlobStore, _name)))

@@ -20,9 +20,10 @@ from wheelcave.db.traffic import TrafficTable
 from wheelcave.errors import WheelcaveError
 from wheelcave.jobs.webhooks import Dispatcher, DispatchSettings
 from wheelcave.services import Services, open_services
+from wheelcave.storage.base import StoreUnavailable
 from wheelcave.web import reason
 from wheelcave.web.api.app import create_api
-from wheelcave.web.errors import handle_error, handle_unexpected
+from wheelcave.web.errors import handle_error, handle_store_unavailable, handle_unexpected
 from wheelcave.web.fastpath import FastPages
 from wheelcave.web.headers import SecurityHeaders
 from wheelcave.web.pagecache import PageCache
@@ -78,7 +79,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *webhooks_page.routes,
             Mount("/api/v1", app=create_api(lambda: holder["services"])),
         ],
-        exception_handlers={WheelcaveError: handle_error, Exception: handle_unexpected},
+        exception_handlers={WheelcaveError: handle_error, StoreUnavailable: handle_store_unavailable,
+                            Exception: handle_unexpected},
         middleware=[Middleware(SecurityHeaders), Middleware(FastPages), Middleware(PathGuardMiddleware)],
         lifespan=lifespan,
     )

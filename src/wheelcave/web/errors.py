@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from wheelcave.errors import WheelcaveError
 from wheelcave.web.reason import StatusWithReason
 
-__all__ = ["error_response", "handle_error", "handle_unexpected"]
+__all__ = ["error_response", "handle_error", "handle_store_unavailable", "handle_unexpected"]
 
 log = logging.getLogger("wheelcave.web")
 REALM = 'Basic realm="wheelcave"'
@@ -47,6 +47,12 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     if exc.status >= 500:
         log.error("request.failed %s %s: %s", request.method, request.url.path, exc.message)
     return error_response(request, exc.status, exc.message, exc.code, retry_after=getattr(exc, "retry_after", None))
+
+
+async def handle_store_unavailable(request: Request, exc: Exception) -> Response:
+    log.error("request.failed %s %s: %s", request.method, request.url.path, exc)
+    return error_response(request, 503, f"The blob store cannot be reached; nothing was changed ({exc}).",
+                          "storage-unavailable", retry_after=30)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
