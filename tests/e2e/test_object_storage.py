@@ -3,7 +3,8 @@ S3-compatible server on 127.0.0.1 (moto's server mode: a real HTTP server speaki
 is contacted). Real clients upload and install; the bytes are in the bucket and nowhere on the
 server's disk; a mirror caches into it; ranges, HEAD and conditional requests are answered from
 it; presigned redirects when configured (never to a caller who may not read the file); /ready
-says when the store cannot be reached; check, gc, import, export, backup and restore work on it;
+says when the store cannot be reached; check, gc, import, export, bundles, backup and restore work
+on it;
 a 2 GB upload keeps the server's memory flat."""
 
 from __future__ import annotations
@@ -214,6 +215,13 @@ def test_check_gc_import_export_backup_restore_on_the_store(s3: S3Server, tmp_pa
         srv.cli("export", "local", "-o", str(out))
         assert (out / "files").exists() or any(out.rglob(wheels[1].name)), list(out.rglob("*"))[:20]
         assert next(out.rglob(wheels[1].name)).read_bytes() == wheels[1].read_bytes()
+        # an air-gap bundle read out of the store, imported into another prefix's index.
+        bundle = tmp_path / "ship.tar"
+        srv.cli("bundle", "create", "--index", "local", "-o", str(bundle))
+        other = Server(tmp_path / "other", extra_env=_store_env(s3, bucket, WHEELCAVE_STORAGE_URL=f"s3://{bucket}/other"))
+        shipped = other.cli("import", "local", str(bundle))
+        assert shipped.returncode == 0, shipped
+        assert len([k for k in _keys(s3, bucket, "other/sha256/")]) == 4  # two wheels and their metadata
         # backup, then restore into an empty data folder on an empty prefix of the store.
         backup = tmp_path / "backup"
         srv.cli("backup", str(backup))
