@@ -4,8 +4,7 @@ is contacted). Real clients upload and install; the bytes are in the bucket and 
 server's disk; a mirror caches into it; ranges, HEAD and conditional requests are answered from
 it; presigned redirects when configured (never to a caller who may not read the file); /ready
 says when the store cannot be reached; check, gc, import, export, bundles, backup and restore work
-on it;
-a 2 GB upload keeps the server's memory flat."""
+on it; a 2 GB upload keeps the server's memory flat."""
 
 from __future__ import annotations
 
