@@ -70,7 +70,7 @@ def test_an_error_answer_waits_longer_each_time_then_gives_up() -> None:
     store = Store([Due(1, "https://hooks.example.invalid/x", attempts=0), Due(2, "https://hooks.example.invalid/y", attempts=1),
                    Due(3, "https://hooks.example.invalid/z", attempts=2)])
     _run(store, answer=500)
-    assert store.failed == [(1, 500, "answered 500", backoff(1, 2.0)), (2, 500, "answered 500", backoff(2, 2.0)),
+    assert sorted(store.failed) == [(1, 500, "answered 500", backoff(1, 2.0)), (2, 500, "answered 500", backoff(2, 2.0)),
                             (3, 500, "answered 500", None)]
     assert backoff(1, 2.0) == 2.0 and backoff(2, 2.0) == 4.0 and backoff(30, 2.0) == 3600.0
 
@@ -82,7 +82,7 @@ def test_a_host_that_now_resolves_inside_is_not_sent_to() -> None:
                    Due(3, "https://public.example.invalid/x")])
     seen = _run(store, resolve={"rebinding.example.invalid": ["93.184.215.14", "10.0.0.5"],
                                 "mapped.example.invalid": ["::ffff:127.0.0.1"]})
-    assert [r.url.host for r in seen] == ["public.example.invalid"]
+    assert [r.headers["host"] for r in seen] == ["public.example.invalid"]
     refused = {f[0]: f for f in store.failed}
     assert set(refused) == {1, 2} and all("private network" in f[2] and f[3] is not None for f in refused.values())
 
@@ -91,3 +91,49 @@ def test_an_administrators_webhook_may_reach_inside() -> None:
     store = Store([Due(1, "http://127.0.0.1:9/hook", allow_private=True)])
     seen = _run(store, resolve={"127.0.0.1": ["127.0.0.1"]})
     assert len(seen) == 1 and store.done == [(1, 204)]
+
+
+def test_the_checked_address_is_the_one_connected_to() -> None:
+    """No second lookup between the check and the connection: the request goes to the address
+    that was checked, the host name kept for the Host header and TLS; a resolver that would
+    answer 127.0.0.1 the second time (DNS rebinding) is asked once."""
+    answers = iter([["93.184.215.14"], ["127.0.0.1"]])
+    calls: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return next(answers)
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    store = Store([Due(1, "https://flip.example.invalid:8443/hook?x=1")])
+
+    async def go() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        dispatcher = Dispatcher(store, DispatchSettings(), client, resolve=rebinding)
+        await dispatcher.run_once()
+        await dispatcher.aclose()
+
+    asyncio.run(go())
+    (request,) = seen
+    assert calls == ["flip.example.invalid"]
+    assert str(request.url) == "https://93.184.215.14:8443/hook?x=1"
+    assert request.headers["host"] == "flip.example.invalid:8443"
+    assert request.extensions["sni_hostname"] == "flip.example.invalid"
+    assert store.done == [(1, 204)]
+    v6 = Store([Due(2, "http://v6.example.invalid/h")])
+    seen.clear()
+
+    async def go6() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        dispatcher = Dispatcher(v6, DispatchSettings(), client, resolve=lambda h, p: ["2606:2800:220:1::1"])
+        await dispatcher.run_once()
+        await dispatcher.aclose()
+
+    asyncio.run(go6())
+    assert str(seen[0].url) == "http://[2606:2800:220:1::1]/h" and seen[0].headers["host"] == "v6.example.invalid"
+    assert "sni_hostname" not in seen[0].extensions

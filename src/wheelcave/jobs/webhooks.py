@@ -4,7 +4,10 @@ outcome. A 2xx answer delivers; anything else (an error status, a refused connec
 is tried again after a growing wait (:func:`wheelcave.core.webhooks.backoff`) until
 ``max_attempts``, then the delivery is marked failed. Redirects are not followed. A webhook made
 by someone who is not an administrator is sent only while its host resolves to public addresses
-(checked at each delivery, so a DNS change cannot point it at this machine or a private network).
+(checked at each delivery, so a DNS change cannot point it at this machine or a private network),
+and to the address that was checked: the connection goes to that address, with the host name in
+the Host header and in TLS (SNI and the certificate check), so no second lookup happens that the
+DNS could answer differently.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio.to_thread
 import httpx
@@ -66,16 +70,28 @@ class Dispatcher:
         self.resolve = resolve
         self.wake = asyncio.Event()
 
-    async def _refused(self, due: Delivery) -> str | None:
-        """Why a webhook a non-administrator made may not be sent now: its host resolves to this
-        machine or a private network (a DNS change since it was made)."""
+    async def _target(self, due: Delivery) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """Where to send: an administrator's webhook as written; another's to the address its
+        host resolves to now, once checked to be public (URL, extra headers, request extensions).
+        Raises ConnectError with the reason it may not be sent now (a DNS change since it was
+        made)."""
         if due.allow_private:
-            return None
+            return due.url, {}, {}
+        parts = urlsplit(due.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            inside = await reaches_inside(due.url, self.resolve)
+            found = await anyio.to_thread.run_sync(self.resolve, parts.hostname or "", port)
         except (OSError, ValueError) as exc:
-            return f"the host does not resolve ({exc})"
-        return "refused: the host resolves to this machine or a private network" if inside else None
+            raise httpx.ConnectError(f"the host does not resolve ({exc})") from None
+        if not found or any(webhooks.is_private(a) for a in found):
+            raise httpx.ConnectError("refused: the host resolves to this machine or a private network")
+        address = found[0]
+        pinned = urlunsplit((parts.scheme, f"[{address}]:{port}" if ":" in address else f"{address}:{port}",
+                             parts.path or "/", parts.query, ""))
+        host = parts.hostname or ""
+        default_port = port == (443 if parts.scheme == "https" else 80)
+        header = host if default_port else f"{host}:{port}"
+        return pinned, {"Host": header}, ({"sni_hostname": host} if parts.scheme == "https" else {})
 
     async def send(self, due: Delivery) -> None:
         body = due.payload.encode()
@@ -83,11 +99,10 @@ class Dispatcher:
                    "X-Wheelcave-Event": due.event, "X-Wheelcave-Delivery": str(due.id),
                    "X-Wheelcave-Signature": webhooks.sign(due.secret, body)}
         status: int | None = None
-        refused = await self._refused(due)
         try:
-            if refused is not None:
-                raise httpx.ConnectError(refused)
-            response = await self.client.post(due.url, content=body, headers=headers)
+            url, pinned_headers, extensions = await self._target(due)
+            response = await self.client.post(url, content=body, headers={**headers, **pinned_headers},
+                                              extensions=extensions)
             status = response.status_code
             if 200 <= status < 300:
                 await self.store.delivery_done(due.id, status)
