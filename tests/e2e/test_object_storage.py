@@ -163,8 +163,15 @@ def test_redirects_to_presigned_urls_only_for_readers(s3: S3Server, tmp_path: Pa
 def test_ready_says_when_the_store_is_unreachable(tmp_path: Path) -> None:
     own = S3Server().start()
     own.client().create_bucket(Bucket="wc-ready")
+    missing = Server(tmp_path / "nobucket", extra_env=_store_env(own, "no-such-bucket")).start()
+    try:  # a wrong bucket: the server starts, says so at start, and is not ready
+        assert "NOT USABLE YET" in missing.log_path.read_text()
+        assert httpx.get(f"{missing.url}/ready").status_code == 503
+    finally:
+        missing.stop()
     srv = Server(tmp_path / "data", extra_env=_store_env(own, "wc-ready")).start()
     try:
+        assert "NOT USABLE" not in srv.log_path.read_text() and "blobs in s3://wc-ready/wc" in srv.log_path.read_text()
         ready = httpx.get(f"{srv.url}/ready")
         assert ready.status_code == 200 and ready.json()["checks"]["storage"] == "ok"
         own.stop()

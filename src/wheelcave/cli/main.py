@@ -99,6 +99,10 @@ def serve(
         svc.blobs.remove_stale_temps()
         for line in await IndexAdmin(svc.repo).apply_declared(settings.declared_indexes):
             say(f"  config file: {line}")
+        if settings.storage_url:  # a wrong bucket or credentials: said now, not at the first upload
+            unusable = svc.blobs.check()
+            say(f"  blobs in {settings.storage_url}" + (f": NOT USABLE YET ({unusable}); /ready says so"
+                                                        if unusable else ""))
         return await svc.auth.ensure_initial_admin()
 
     password = run(settings, bootstrap)
