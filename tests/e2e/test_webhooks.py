@@ -123,6 +123,26 @@ def test_every_event_arrives_once_and_signed(srv: Server, tmp_path: Path) -> Non
         assert all("secret" not in w for w in listed)  # shown once, never listed
 
 
+def test_an_import_is_an_upload_for_each_file(srv: Server, tmp_path: Path) -> None:
+    """``wheelcave import`` (another process, bulk rows) sends one upload event per imported
+    file, marked as an import; a second run imports nothing and sends nothing."""
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    wheels = [make_wheel(folder, "wh-imported", f"1.{i}") for i in range(3)]
+    with Receiver() as rx:
+        _hook(srv, rx.url, events=["upload"])
+        srv.cli("import", "local", str(folder))
+        assert eventually(lambda: len(rx.got) == 3, WAIT), rx.events()
+        bodies = [json.loads(b) for _, b in rx.got]
+        assert sorted(b["filename"] for b in bodies) == sorted(w.name for w in wheels)
+        assert all(b["event"] == "upload" and b["detail"]["source"] == "import" and b["index"] == "local" for b in bodies)
+        srv.cli("import", "local", str(folder))  # nothing new
+        srv.mark_log()
+        assert upload(f"{srv.url}/legacy/", make_wheel(tmp_path, "wh-after", "1.0"), auth=("admin", srv.admin_password)).status_code == 200
+        assert eventually(lambda: len(rx.got) == 4, WAIT)  # the next event is the upload, not a repeat
+        assert json.loads(rx.got[-1][1])["filename"] == "wh_after-1.0-py3-none-any.whl"
+
+
 def test_a_failing_receiver_is_retried_until_it_recovers(srv: Server, tmp_path: Path) -> None:
     auth = ("admin", srv.admin_password)
     with Receiver(fail_first=3) as rx:

@@ -1,5 +1,6 @@
 """Bulk writes for ``wheelcave import``: a batch of checked files listed in one transaction
-(projects, blobs, files and audit rows in a few statements) instead of one per file."""
+(projects, blobs, files, audit rows and webhook deliveries in a few statements) instead of one
+per file."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wheelcave.core import webhooks
 from wheelcave.db import tables as t
 from wheelcave.db.engine import Database
 from wheelcave.db.records import NewFile, summary_of, utcnow
@@ -76,15 +78,27 @@ class ImportRows:
             await conn.execute(sa.update(t.projects).where(t.projects.c.id.in_(list(ids.values()))).values(updated_at=now))
             await conn.execute(sa.update(t.indexes).where(t.indexes.c.id == index_id)
                                .values(generation=t.indexes.c.generation + 1))
-            await bulk_insert(conn, t.audit_log, [{
+            entries = [{
                 "at": now, "actor": audit.get("actor"), "action": "file.import", "index_name": audit.get("index_name"),
                 "project": n.project, "filename": n.filename, "address": None,
-                "detail": {"sha256": n.sha256, "size": n.size, "version": n.version},
-            } for n in news])
+                "detail": {"sha256": n.sha256, "size": n.size, "version": n.version, "source": "import"},
+            } for n in news]
+            await bulk_insert(conn, t.audit_log, entries)
             listed: dict[str, str] = {}
             filenames = [n.filename for n in news]
             for start in range(0, len(filenames), 500):
                 query = sa.select(t.files.c.filename, t.files.c.sha256).where(
                     t.files.c.index_id == index_id, t.files.c.filename.in_(filenames[start : start + 500]))
                 listed.update({r.filename: r.sha256 for r in await conn.execute(query)})
+            # An imported file is an upload to the index's webhooks (in this transaction: the
+            # outbox); a name another writer took meanwhile is not this import's.
+            hooks = (await conn.execute(sa.select(t.webhooks.c.id, t.webhooks.c.events)
+                                        .where(t.webhooks.c.index_id == index_id))).all()
+            wanted = [h.id for h in hooks if webhooks.wants(h.events, "upload")]
+            if wanted:
+                await bulk_insert(conn, t.webhook_deliveries, [
+                    {"webhook_id": i, "event": "upload", "payload": webhooks.body_for("upload", entry, now),
+                     "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+                    for entry, n in zip(entries, news, strict=True) if listed.get(n.filename) == n.sha256
+                    for i in wanted])
             return listed
