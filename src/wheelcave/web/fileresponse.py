@@ -124,6 +124,9 @@ class BlobResponse(Response):
         remaining = self.end - self.start + 1
         if self.path is None:
             assert self.store is not None
+            if remaining <= 0:  # an empty blob: nothing to ask the store for
+                await send({"type": "http.response.body", "body": b""})
+                return
             async for chunk in self.store.aiter_range(self.sha256, self.start, self.end):
                 chunk = chunk[:remaining]
                 remaining -= len(chunk)
