@@ -264,3 +264,28 @@ def test_an_unreachable_object_store_is_one_clear_error(tmp_path: Path, monkeypa
             call()
     assert store.check() is not None
     assert not list(store.tmp.glob("*.part"))  # the failed put left nothing in the spool
+
+
+def test_the_object_store_asks_a_blobs_size_once(s3: S3Server, tmp_path: Path) -> None:
+    """A download needs the size, then the bytes: the size is asked once per blob (it never
+    changes); a blob deleted or set aside here is asked again (and is absent)."""
+    store = ObjectBlobStore(f"s3://blobs/t{uuid.uuid4().hex[:12]}", tmp_path / "spool")
+    sha = store.put_bytes(b"sized once")
+    heads: list[str] = []
+    real_head = store._head  # noqa: SLF001
+
+    def counting(key: str):  # type: ignore[no-untyped-def]
+        heads.append(key)
+        return real_head(key)
+
+    store._head = counting  # type: ignore[method-assign]  # noqa: SLF001
+    assert store.size(sha) == 10 and store.size(sha) == 10 and len(heads) == 1
+    assert store.exists(sha) and len(heads) == 2  # existence is always asked
+    store.delete(sha)
+    with pytest.raises(FileNotFoundError):
+        store.size(sha)
+    again = store.put_bytes(b"sized twice")
+    store.size(again)
+    store.set_aside(again)
+    with pytest.raises(FileNotFoundError):
+        store.size(again)

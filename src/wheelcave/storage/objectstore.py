@@ -111,6 +111,10 @@ class ObjectBlobStore:
         self.store = obstore.store.from_url(url, client_options=client_options, **options)
         self.chunk_size = chunk_size
         self.max_concurrency = max_concurrency
+        #: Sizes seen (a blob's never changes): a download asks the store once, not twice. A
+        #: blob deleted here is forgotten; one another process deletes is one no index lists
+        #: any more, so no download reaches it.
+        self._sizes: dict[str, int] = {}
         # The local spool: temporary blobs (uploads and downloads being written) and the lock
         # files of writers in several processes of one machine.
         self.root = spool
@@ -177,9 +181,15 @@ class ObjectBlobStore:
         return self._head(_key(sha256)) is not None
 
     def size(self, sha256: str) -> int:
+        known = self._sizes.get(sha256)
+        if known is not None:
+            return known
         meta = self._head(_key(sha256))
         if meta is None:
             raise FileNotFoundError(sha256)
+        if len(self._sizes) >= 200_000:
+            self._sizes.clear()
+        self._sizes[sha256] = int(meta["size"])
         return int(meta["size"])
 
     def open(self, sha256: str) -> BinaryIO:
@@ -216,6 +226,7 @@ class ObjectBlobStore:
 
     def delete(self, sha256: str) -> bool:
         key = _key(sha256)
+        self._sizes.pop(sha256, None)
         if self._head(key) is None:
             return False
         obstore.delete(self.store, key)
@@ -254,6 +265,7 @@ class ObjectBlobStore:
 
     def set_aside(self, sha256: str) -> BlobInfo | None:
         key = _key(sha256)
+        self._sizes.pop(sha256, None)
         meta = self._head(key)
         if meta is None:
             return None
