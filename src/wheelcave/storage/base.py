@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+import uuid
 from pathlib import Path
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-__all__ = ["BlobInfo", "BlobStore", "Digests", "StoreUnavailable", "TempBlob", "iter_range_by_reads", "put_through_temp"]
+__all__ = ["BlobInfo", "BlobStore", "Digests", "LocalSpool", "StoreUnavailable", "TempBlob", "iter_range_by_reads",
+           "put_through_temp"]
 
 
 class StoreUnavailable(Exception):
@@ -201,6 +204,45 @@ class BlobStore(Protocol):
     def recover_aside(self, keep: Callable[[str], bool]) -> None:
         """Finish a gc killed midway: put back what ``keep`` names, purge the rest."""
         ...
+
+
+class LocalSpool:
+    """The local spool every backend keeps under ``root``: ``tmp/`` for temporary blobs and
+    ``locks/`` for the lock files of writers in several processes (see :class:`BlobStore`)."""
+
+    root: Path
+    tmp: Path
+
+    def _open_spool(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        (root / "locks").mkdir(parents=True, exist_ok=True)
+
+    def new_temp(self, *, buffered: bool = True, name: str | None = None) -> TempBlob:
+        if name is None:
+            path = self.tmp / f"{uuid.uuid4().hex}.part"
+        else:
+            path = self.tmp / f"{name}.part"
+            path.unlink(missing_ok=True)  # a crash's leftover under that name
+        return TempBlob(path, path.open("xb", buffering=-1 if buffered else 0))  # type: ignore[arg-type]
+
+    def lock_path(self, name: str) -> Path:
+        """Lock files stay (removing one another process may be locking is a race); start-up
+        clears them."""
+        return self.root / "locks" / name
+
+    def remove_stale_temps(self, older_than: float = 0.0) -> int:
+        cutoff = time.time() - older_than
+        removed = 0
+        for part in [*self.tmp.glob("*.part"), *(self.root / "locks").iterdir()]:
+            try:
+                if part.stat().st_mtime <= cutoff:
+                    part.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
 
 async def iter_range_by_reads(store: BlobStore, sha256: str, start: int, end: int,

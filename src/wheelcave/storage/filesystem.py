@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from wheelcave.storage.base import BlobInfo, TempBlob, iter_range_by_reads, put_through_temp
+from wheelcave.storage.base import BlobInfo, LocalSpool, TempBlob, iter_range_by_reads, put_through_temp
 
 __all__ = ["FilesystemBlobStore"]
 
@@ -31,15 +29,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class FilesystemBlobStore:
+class FilesystemBlobStore(LocalSpool):
     url = ""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.tmp = root / "tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self._open_spool(root)
         (root / "sha256").mkdir(parents=True, exist_ok=True)
-        (root / "locks").mkdir(parents=True, exist_ok=True)
         self._trash = root / "trash"
 
     def _final(self, sha256: str) -> Path:
@@ -47,24 +42,6 @@ class FilesystemBlobStore:
             msg = f"not a sha256 hex digest: {sha256!r}"
             raise ValueError(msg)
         return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
-
-    def new_temp(self, *, buffered: bool = True, name: str | None = None) -> TempBlob:
-        """A new temporary blob; unbuffered when other readers follow it while it grows.
-        ``name``: a known name (``<name>.part``) other processes can find, for a writer that
-        holds a lock on it (a leftover of a crash under that name is replaced)."""
-        if name is None:
-            path = self.tmp / f"{uuid.uuid4().hex}.part"
-            fh = path.open("xb", buffering=-1 if buffered else 0)
-        else:
-            path = self.tmp / f"{name}.part"
-            path.unlink(missing_ok=True)
-            fh = path.open("xb", buffering=-1 if buffered else 0)
-        return TempBlob(path, fh)  # type: ignore[arg-type]
-
-    def lock_path(self, name: str) -> Path:
-        """A lock file's path (``locks/<name>``), for writers in several processes. Lock files
-        stay (removing one another process may be locking is a race); start-up clears them."""
-        return self.root / "locks" / name
 
     def commit(self, temp: TempBlob, *, sync: bool = True) -> str:
         """``sync=False``: leave the fsyncs to the caller, who syncs a whole batch at once
@@ -200,16 +177,3 @@ class FilesystemBlobStore:
             except FileNotFoundError:
                 continue  # removed meanwhile
             yield BlobInfo(path.name, stat.st_size, stat.st_mtime)
-
-    def remove_stale_temps(self, older_than: float = 0.0) -> int:
-        """Delete leftovers of interrupted writes (called at start-up, before serving)."""
-        cutoff = time.time() - older_than
-        removed = 0
-        for part in [*self.tmp.glob("*.part"), *(self.root / "locks").iterdir()]:
-            try:
-                if part.stat().st_mtime <= cutoff:
-                    part.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed

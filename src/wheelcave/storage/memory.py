@@ -8,12 +8,11 @@ import io
 import re
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from wheelcave.storage.base import BlobInfo, TempBlob, iter_range_by_reads, put_through_temp
+from wheelcave.storage.base import BlobInfo, LocalSpool, TempBlob, iter_range_by_reads, put_through_temp
 
 __all__ = ["MemoryBlobStore"]
 
@@ -27,33 +26,14 @@ def _checked(sha256: str) -> str:
     return sha256
 
 
-class MemoryBlobStore:
+class MemoryBlobStore(LocalSpool):
     url = "memory:"  # not for other processes: its bytes live in this one
 
     def __init__(self, spool: Path) -> None:
-        self.spool = self.root = spool
-        self.tmp = spool / "tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        (spool / "locks").mkdir(exist_ok=True)
+        self._open_spool(spool)
         self._blobs: dict[str, tuple[bytes, float]] = {}
         self._aside: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
-
-    def new_temp(self, *, buffered: bool = True, name: str | None = None) -> TempBlob:
-        path = self.tmp / (f"{name}.part" if name is not None else f"{uuid.uuid4().hex}.part")
-        if name is not None:
-            path.unlink(missing_ok=True)
-        return TempBlob(path, path.open("xb", buffering=-1 if buffered else 0))  # type: ignore[arg-type]
-
-    def lock_path(self, name: str) -> Path:
-        return self.spool / "locks" / name
-
-    def remove_stale_temps(self, older_than: float = 0.0) -> int:
-        cutoff = time.time() - older_than
-        stale = [p for p in self.tmp.glob("*.part") if p.stat().st_mtime <= cutoff]
-        for part in stale:
-            part.unlink(missing_ok=True)
-        return len(stale)
 
     def commit(self, temp: TempBlob, *, sync: bool = True) -> str:
         temp.finish(sync=False)

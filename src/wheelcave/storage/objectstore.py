@@ -22,8 +22,6 @@ import functools
 import io
 import os
 import re
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,7 +30,7 @@ import obstore
 import obstore.exceptions
 import obstore.store
 
-from wheelcave.storage.base import BlobInfo, StoreUnavailable, TempBlob, put_through_temp
+from wheelcave.storage.base import BlobInfo, LocalSpool, StoreUnavailable, TempBlob, put_through_temp
 
 __all__ = ["ObjectBlobStore"]
 
@@ -102,7 +100,7 @@ class _RangeReader(io.RawIOBase):
         return len(view)
 
 
-class ObjectBlobStore:
+class ObjectBlobStore(LocalSpool):
     def __init__(self, url: str, spool: Path, *, chunk_size: int = 8 * 2**20, max_concurrency: int = 4,
                  **options: Any) -> None:
         endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
@@ -117,33 +115,7 @@ class ObjectBlobStore:
         self._sizes: dict[str, int] = {}
         # The local spool: temporary blobs (uploads and downloads being written) and the lock
         # files of writers in several processes of one machine.
-        self.root = spool
-        self.tmp = spool / "tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        (spool / "locks").mkdir(parents=True, exist_ok=True)
-
-    # -- the local spool --------------------------------------------------------------------
-
-    def new_temp(self, *, buffered: bool = True, name: str | None = None) -> TempBlob:
-        path = self.tmp / (f"{name}.part" if name is not None else f"{uuid.uuid4().hex}.part")
-        if name is not None:
-            path.unlink(missing_ok=True)
-        return TempBlob(path, path.open("xb", buffering=-1 if buffered else 0))  # type: ignore[arg-type]
-
-    def lock_path(self, name: str) -> Path:
-        return self.root / "locks" / name
-
-    def remove_stale_temps(self, older_than: float = 0.0) -> int:
-        cutoff = time.time() - older_than
-        removed = 0
-        for part in [*self.tmp.glob("*.part"), *(self.root / "locks").iterdir()]:
-            try:
-                if part.stat().st_mtime <= cutoff:
-                    part.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        self._open_spool(spool)
 
     # -- blobs ------------------------------------------------------------------------------
 
