@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ import httpx
 from benchmarks._harness import PeakRss, rss_kib, wrk
 from benchmarks.foundation import tiny_wheel
 from benchmarks.mirror import REQUIREMENTS, _install, _upstream_url
+from tests.support.dists import big_wheel
 from benchmarks.peers import CACHE, PEERS, WHEELCAVE_PER_CORE, Peer, Running, Wheelcave, _clean_env, upload_all
 
 PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
@@ -278,22 +278,9 @@ def _scale_runs(peer: Peer, work: Path, runs: int, files: Path, projects: int, p
             server.stop()
 
 
-def big_wheel(folder: Path, megabytes: int = 500) -> Path:
-    """A wheel of ``megabytes`` MB of random (incompressible) data, for the upload scenarios."""
-    big = folder / "bench_big-1.0-py3-none-any.whl"
-    chunk = os.urandom(1 << 20)
-    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        zf.writestr("bench_big-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: bench-big\nVersion: 1.0\n")
-        zf.writestr("bench_big-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        with zf.open("bench_big/data.bin", "w", force_zip64=True) as fh:
-            for _ in range(megabytes):
-                fh.write(chunk)
-    return big
-
-
 def upload(work: Path, runs: int) -> dict[str, dict[str, Cell]]:
     small = _files(work / "upload-small", "bench-up", 200)
-    big = big_wheel(work)
+    big = big_wheel(work, 500)
     rows: dict[str, dict[str, Cell]] = {}
     for peer in PEERS:
         if not peer.upload:

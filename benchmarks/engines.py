@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 
 from benchmarks._harness import PeakRss, rss_kib, wrk
-from benchmarks.compare import PIP_ACCEPT, _files, _page, _start_with, _warm_set, big_wheel
+from benchmarks.compare import PIP_ACCEPT, _files, _page, _start_with, _warm_set
+from tests.support.dists import big_wheel
 from benchmarks.mirror import _install
 from benchmarks.peers import PEERS, Running, Wheelcave, upload_all
 
@@ -87,7 +88,7 @@ def _warm(work: Path, runs: int, lines: list[str]) -> None:
 
 def _upload(work: Path, runs: int, lines: list[str]) -> None:
     small = _files(work / "upload-small", "bench-up", 200)
-    big = big_wheel(work)
+    big = big_wheel(work, 500)
     lines += ["## Uploads", "", "| engine | 200 small files (twine), s | 500 MB, s | 500 MB, RSS growth MiB |",
               "|---|---|---|---|"]
     for engine in ENGINES:

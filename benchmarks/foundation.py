@@ -26,6 +26,7 @@ import httpx
 import sqlalchemy as sa
 
 from benchmarks._harness import BIN, PeakRss, Proc, rss_kib, start_reference, start_wheelcave, wrk
+from tests.support.dists import big_wheel
 
 JSON = "application/vnd.pypi.simple.v1+json"
 HTML = "text/html"
@@ -137,14 +138,7 @@ def many_files(server: Proc, data_dir: Path, count: int = 5000) -> dict[str, flo
 
 
 def big_upload(server: Proc, auth: tuple[str, str], workdir: Path, size_mb: int = 500) -> dict[str, float]:
-    path = workdir / "bench_big-1.0-py3-none-any.whl"
-    chunk = os.urandom(1 << 20)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        zf.writestr("bench_big-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: bench-big\nVersion: 1.0\n")
-        zf.writestr("bench_big-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        with zf.open("bench_big/data.bin", "w", force_zip64=True) as fh:
-            for _ in range(size_mb):
-                fh.write(chunk)
+    path = big_wheel(workdir, size_mb)
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(1 << 20):

@@ -16,35 +16,20 @@ redirect (the client reads the store itself).
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from benchmarks._harness import BIN, PeakRss, Proc, free_port, rss_kib, start_wheelcave
-from benchmarks.compare import big_wheel
+from benchmarks._harness import PeakRss, Proc, rss_kib, start_wheelcave
 from benchmarks.foundation import tiny_wheel, upload
+from tests.support.dists import big_wheel
+from tests.support.s3 import S3Server
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 BIG_MB = 300
 SMALL = 200
-
-
-def _moto(work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    httpx.put(f"{url}/bench")  # the bucket
-    return proc, url
 
 
 def _password(data: Path) -> str:
@@ -110,10 +95,10 @@ def main() -> str:
         with big.open("rb") as fh:
             while block := fh.read(1 << 20):
                 digest.update(block)
-        moto, moto_url = _moto(work)
+        moto = S3Server().start()
         try:
-            s3_env = {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                      "AWS_REGION": "us-east-1", "WHEELCAVE_SERVER_ACCESS_LOG": "false"}
+            moto.client().create_bucket(Bucket="bench")
+            s3_env = {**moto.env, "WHEELCAVE_SERVER_ACCESS_LOG": "false"}
             results = {
                 "filesystem": _measure(work, "filesystem", {"WHEELCAVE_SERVER_ACCESS_LOG": "false"}, big, digest.hexdigest()),
                 "object store (moto)": _measure(work, "object store", {**s3_env, "WHEELCAVE_STORAGE_URL": "s3://bench/a"},
@@ -123,8 +108,7 @@ def main() -> str:
                                                                   "WHEELCAVE_STORAGE_REDIRECT": "300"}, big, digest.hexdigest())
             results["object store, presigned redirects"] = redirect
         finally:
-            moto.terminate()
-            moto.wait()
+            moto.stop()
     keys = list(results["filesystem"])
     lines = ["# Blob stores: filesystem vs object store", "",
              f"One {BIG_MB} MB wheel up and down, {SMALL} small wheels up and down, one server per store.", "",

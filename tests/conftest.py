@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.s3 import S3Server
 from tests.support.server import BIN, PostgresDatabase, Server, clean_env
 from tests.support.upstream import FakeUpstream
 
@@ -84,6 +85,14 @@ def fresh_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ser
     srv = Server(tmp_path / "data").start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    """An S3-compatible server on 127.0.0.1 for one test module (tests make their own buckets)."""
+    server = S3Server().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -124,13 +123,6 @@ def test_export_by_html_only_and_links(filled: Server, tmp_path: Path, client_en
     finally:
         proc.terminate()
         proc.wait()
-
-
-@pytest.fixture
-def s3() -> Iterator[S3Server]:
-    server = S3Server().start()
-    yield server
-    server.stop()
 
 
 def test_export_to_an_s3_compatible_server(filled: Server, tmp_path: Path, client_env: dict[str, str], s3: S3Server) -> None:

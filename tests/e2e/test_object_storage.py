@@ -30,13 +30,6 @@ from tests.support.upstream import FakeUpstream, UpFile
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    server = S3Server().start()
-    yield server
-    server.stop()
-
-
 def _bucket(s3: S3Server, name: str) -> str:
     s3.client().create_bucket(Bucket=name)
     return name

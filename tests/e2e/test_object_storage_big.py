@@ -5,40 +5,17 @@ and sent to the bucket in parts."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import threading
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.e2e.test_object_storage import _bucket, _store_env
-from tests.support.dists import make_wheel
+from tests.support.dists import big_wheel, make_wheel
 from tests.support.s3 import S3Server
 from tests.support.server import Server
 from tests.support.upload import upload
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    server = S3Server().start()
-    yield server
-    server.stop()
-
-
-def _big_wheel(folder: Path, megabytes: int) -> Path:
-    path = folder / "os_big-1.0-py3-none-any.whl"
-    chunk = os.urandom(1 << 20)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        zf.writestr("os_big-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: os-big\nVersion: 1.0\n")
-        zf.writestr("os_big-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        with zf.open("os_big/data.bin", "w", force_zip64=True) as fh:
-            for _ in range(megabytes):
-                fh.write(chunk)
-    return path
 
 
 def _rss_kib(pid: int) -> int:
@@ -55,7 +32,7 @@ def test_a_2gb_upload_to_the_store_keeps_memory_flat(s3: S3Server, tmp_path: Pat
     bucket = _bucket(s3, "wc-big")
     srv = Server(tmp_path / "data", extra_env=_store_env(s3, bucket)).start()
     try:
-        wheel = _big_wheel(tmp_path, 2000)  # 2.1 GB, under the default 2 GiB upload limit
+        wheel = big_wheel(tmp_path, 2000, "os-big")  # 2.1 GB, under the default 2 GiB upload limit
         digest = hashlib.sha256()
         with wheel.open("rb") as fh:
             while block := fh.read(1 << 20):

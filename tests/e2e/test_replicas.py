@@ -45,13 +45,6 @@ def _within(probe: Callable[[], T], seconds: float = 5.0) -> T:
     return eventually(probe, seconds)
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    server = S3Server().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["shared-folder", "object-store"])
 def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, Server, PostgresDatabase]]:
     from tests.conftest import PG_URL

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -84,6 +85,21 @@ def wheel_bytes(
         for path, data in files.items():
             zf.writestr(path, data)
     return buf.getvalue()
+
+
+def big_wheel(folder: Path, megabytes: int, project: str = "bench-big") -> Path:
+    """A valid wheel of ``megabytes`` MiB of incompressible data, stored (not deflated) and
+    written a MiB at a time, for large uploads (tests and benchmarks)."""
+    pkg = _underscore(project)
+    path = folder / f"{pkg}-1.0-py3-none-any.whl"
+    chunk = os.urandom(1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        zf.writestr(f"{pkg}-1.0.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {project}\nVersion: 1.0\n")
+        zf.writestr(f"{pkg}-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        with zf.open(f"{pkg}/data.bin", "w", force_zip64=True) as fh:
+            for _ in range(megabytes):
+                fh.write(chunk)
+    return path
 
 
 def make_wheel(directory: Path, name: str, version: str, *, filename: str | None = None, **kwargs: object) -> Path:
