@@ -125,6 +125,7 @@ class ObjectBlobStore(LocalSpool):
         except FileNotFoundError:
             return None
 
+    @_translated
     def commit(self, temp: TempBlob, *, sync: bool = True) -> str:
         temp.finish(sync=False)  # the spool is scratch: the object store's write is the durable one
         sha256 = temp.digests.sha256
@@ -145,13 +146,16 @@ class ObjectBlobStore(LocalSpool):
     def put_bytes(self, data: bytes, *, sync: bool = True) -> str:
         return put_through_temp(self, data, sync=sync)
 
+    @_translated
     def sync(self, sha256: str) -> None:
         if self._head(_key(sha256)) is None:
             raise FileNotFoundError(sha256)
 
+    @_translated
     def exists(self, sha256: str) -> bool:
         return self._head(_key(sha256)) is not None
 
+    @_translated
     def size(self, sha256: str) -> int:
         known = self._sizes.get(sha256)
         if known is not None:
@@ -164,14 +168,17 @@ class ObjectBlobStore(LocalSpool):
         self._sizes[sha256] = int(meta["size"])
         return int(meta["size"])
 
+    @_translated
     def open(self, sha256: str) -> BinaryIO:
         key = _key(sha256)
         size = self.size(sha256)
         return io.BufferedReader(_RangeReader(self.store, key, size), buffer_size=_READ_BUFFER)  # type: ignore[return-value]
 
+    @_translated
     def read_bytes(self, sha256: str) -> bytes:
         return bytes(obstore.get(self.store, _key(sha256)).bytes())
 
+    @_translated
     def read_range(self, sha256: str, start: int, length: int) -> bytes:
         if length <= 0:
             return b""
@@ -190,12 +197,14 @@ class ObjectBlobStore(LocalSpool):
         _checked(sha256)
         return None  # no local files: no request to find that out
 
+    @_translated
     def presigned_url(self, sha256: str, expires: float) -> str | None:
         """A URL that reads the blob straight from the store for ``expires`` seconds."""
         from datetime import timedelta
 
         return str(obstore.sign(self.store, "GET", _key(sha256), timedelta(seconds=expires)))  # type: ignore[arg-type]
 
+    @_translated
     def delete(self, sha256: str) -> bool:
         key = _key(sha256)
         self._sizes.pop(sha256, None)
@@ -235,6 +244,7 @@ class ObjectBlobStore(LocalSpool):
                 continue
         return None
 
+    @_translated
     def set_aside(self, sha256: str) -> BlobInfo | None:
         key = _key(sha256)
         self._sizes.pop(sha256, None)
@@ -251,6 +261,7 @@ class ObjectBlobStore(LocalSpool):
         obstore.delete(self.store, key)
         return BlobInfo(sha256, int(meta["size"]), mtime)
 
+    @_translated
     def put_back(self, sha256: str) -> None:
         found = self._aside(sha256)
         if found is None:
@@ -259,6 +270,7 @@ class ObjectBlobStore(LocalSpool):
             obstore.copy(self.store, found[0], _key(sha256))
         obstore.delete(self.store, found[0])  # or a writer stored the same bytes in its place
 
+    @_translated
     def purge(self, sha256: str, *, older_than: float) -> bool:
         found = self._aside(sha256)
         if found is None:
@@ -272,6 +284,7 @@ class ObjectBlobStore(LocalSpool):
         obstore.delete(self.store, f"wanted/{sha256}")
         return True
 
+    @_translated
     def recover_aside(self, keep: Callable[[str], bool]) -> None:
         for meta in list(self._list("trash/")):
             parts = meta["path"].split("/")
@@ -289,8 +302,3 @@ class ObjectBlobStore(LocalSpool):
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             return f"{type(exc).__name__}: {exc}"[:200]
         return None
-
-
-for _name in ("commit", "sync", "exists", "size", "open", "read_bytes", "read_range", "presigned_url", "delete",
-              "set_aside", "put_back", "purge", "recover_aside"):
-    setattr(ObjectBlobStore, _name, _translated(getattr(ObjectBlobStore, _name)))
