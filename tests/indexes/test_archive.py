@@ -65,3 +65,37 @@ def test_many_members_are_not_all_kept(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MiB"  # keeping every member: about 22 MiB
+
+
+def _unsafe_by_parts(name: str) -> bool:
+    """The definition the quick check must agree with: parse every path."""
+    from pathlib import PurePosixPath
+
+    norm = name.replace("\\", "/")
+    parts = PurePosixPath(norm).parts
+    return not norm or norm.startswith("/") or ".." in parts or bool(parts and ":" in parts[0])
+
+
+@pytest.mark.parametrize("name", [
+    "", "/etc/passwd", "\\windows\\system32", "../up", "a/../../up", "a\\..\\up", "..", "./..", ".//../x",
+    "c:/x", "C:\\x", "./c:x", "//server/share", "a/b:c", "a/..b", "a..b/c", "...", "ok/name.py",
+    "pkg-1.0.dist-info/METADATA", "a/./b", ".hidden", "a:", "a/b/..", "a//..//b",
+])
+def test_the_quick_member_check_agrees_with_parsing_every_path(name: str) -> None:
+    from wheelcave.indexes.archive import unsafe_member
+
+    assert unsafe_member(name) == _unsafe_by_parts(name), name
+
+
+def test_the_quick_member_check_agrees_on_random_names() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from wheelcave.indexes.archive import unsafe_member
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.text(alphabet="ab./\\:c", max_size=12))
+    def check(name: str) -> None:
+        assert unsafe_member(name) == _unsafe_by_parts(name)
+
+    check()

@@ -28,7 +28,8 @@ from packaging.version import InvalidVersion, Version
 from wheelcave.core.errors import InvalidFilename
 from wheelcave.core.names import normalize
 
-__all__ = ["SDIST_EXTENSIONS", "DistFilename", "DistKind", "check_safe_filename", "parse_dist_filename", "version_text"]
+__all__ = ["SDIST_EXTENSIONS", "DistFilename", "DistKind", "check_safe_filename", "listing_facts",
+           "parse_dist_filename", "version_text"]
 
 DistKind = Literal["wheel", "sdist"]
 
@@ -120,6 +121,10 @@ def _parse_wheel(filename: str) -> DistFilename:
     )
 
 
+#: ``normalize`` remembered: every file of a page spells its project the same way.
+_project_name = functools.lru_cache(maxsize=4096)(normalize)
+
+
 @functools.lru_cache(maxsize=8192)
 def _version(text: str) -> Version:
     """A parsed version, shared by every file of a release (an upstream page of 15,000 files
@@ -145,7 +150,8 @@ def _version_text(version: Version, release: tuple[int, ...]) -> str:
 _WHEEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?")
 
 
-def _parse_wheel_quick(filename: str) -> DistFilename:
+def _wheel_parts(filename: str) -> tuple[list[str], Version, tuple[()] | tuple[int, str]]:
+    """A wheel filename's dash-separated parts, version and build, checked (not its tags)."""
     parts = filename[:-4].split("-")
     if len(parts) not in (5, 6) or not all(parts):
         msg = f"Invalid wheel filename {filename!r}: expected 5 or 6 dash-separated parts"
@@ -165,10 +171,31 @@ def _parse_wheel_quick(filename: str) -> DistFilename:
             msg = f"Invalid wheel filename {filename!r}: a build tag must start with a digit"
             raise InvalidFilename(msg)
         build = (int(match.group(1)), match.group(2))
+    return parts, version, build
+
+
+def _parse_wheel_quick(filename: str) -> DistFilename:
+    parts, version, build = _wheel_parts(filename)
     return DistFilename(
-        filename=filename, kind="wheel", project=normalize(parts[0]), version=version,
+        filename=filename, kind="wheel", project=_project_name(parts[0]), version=version,
         python_tag=parts[-3], build=build,
     )
+
+
+def listing_facts(filename: str) -> tuple[DistKind, str, str]:
+    """(kind, version text, python tag) of a file an upstream page lists, after the checks of
+    ``parse_dist_filename(filename, with_tags=False)``: the same errors, without building a
+    :class:`DistFilename` for each of a page's (up to tens of thousands of) files.
+
+    >>> listing_facts("Foo-01.0-1-py3-none-any.whl"), listing_facts("pkg-1.0-1.tar.gz")
+    (('wheel', '1.0', 'py3'), ('sdist', '1.0.post1', 'source'))
+    """
+    if not filename.endswith(".whl"):
+        dist = parse_dist_filename(filename, with_tags=False)
+        return dist.kind, version_text(dist.version), dist.python_tag
+    check_safe_filename(filename)
+    parts, version, _ = _wheel_parts(filename)
+    return "wheel", version_text(version), parts[-3]
 
 
 def _parse_sdist(filename: str, stem: str, ext: str) -> DistFilename:
@@ -180,7 +207,7 @@ def _parse_sdist(filename: str, stem: str, ext: str) -> DistFilename:
         if not _NAME_PART.fullmatch(name):
             continue
         try:
-            splits.append((normalize(name), _version(version)))
+            splits.append((_project_name(name), _version(version)))
         except (InvalidVersion, ValueError):  # ValueError: a number too long to convert
             continue
     if not splits:

@@ -17,7 +17,7 @@ from typing import IO, TypeVar
 
 from wheelcave.core.filenames import DistFilename
 
-__all__ = ["ArchiveError", "read_core_metadata", "wheel_metadata_from_zip"]
+__all__ = ["ArchiveError", "read_core_metadata", "unsafe_member", "wheel_metadata_from_zip"]
 
 _MAX_MEMBERS = 200_000
 #: GNU long names and pax headers are read whole by tarfile: bounded before it allocates them.
@@ -37,10 +37,20 @@ class MetadataTooLarge(ArchiveError):
     pass
 
 
-def _check_member(name: str, archive: str) -> None:
+def unsafe_member(name: str) -> bool:
+    """Whether a member's path could leave the folder it is unpacked into: empty, absolute,
+    with a ``..`` part, or a drive (``c:``) in its first part; ``\\`` counts as ``/``."""
     norm = name.replace("\\", "/")
+    if not norm or norm[0] == "/":
+        return True
+    if ".." not in norm and ":" not in norm:
+        return False  # nearly every member: no parsing needed
     parts = PurePosixPath(norm).parts
-    if not norm or norm.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+    return ".." in parts or (bool(parts) and ":" in parts[0])
+
+
+def _check_member(name: str, archive: str) -> None:
+    if unsafe_member(name):
         msg = f"{archive} has a member with an unsafe path: {name!r}"
         raise ArchiveError(msg)
 
