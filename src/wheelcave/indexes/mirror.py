@@ -158,10 +158,13 @@ class MirrorIndex:
             self._flights = {k: v for k, v in self._flights.items() if v.locked()}
         lock = self._flights.setdefault(name, asyncio.Lock())
         waited_since = time.monotonic()
+        contended = lock.locked()
         await lock.acquire()
         handed_over = False  # to the task that writes an early answer's rows
         try:
-            again = await self.repo.mirror_page_state(self.id, name)
+            # Another request of this process may have refreshed the page while this one waited.
+            # (Another process may too, uncontended or not: then the page is fetched twice.)
+            again = await self.repo.mirror_page_state(self.id, name) if contended else state
             if again and again != state and time.time() - again.fetched_at.timestamp() < self.config.ttl:
                 self.metrics.page(self.name, "hit")  # refreshed by the request we waited for
                 return await self._page(name)

@@ -178,6 +178,8 @@ async def _listed_for(request: Request, svc: Services, sha256: str, filename: st
     base = filename.removesuffix(_METADATA)
     # Pending first: an early answer's rows are committed before it stops being pending.
     pending = svc.registry.pending_mirror_names(sha256, base)
+    if any(access.can(who, "read", name) for name in pending):
+        return tuple(pending)  # a first page's file, asked for right after it: no query needed
     stored = [r.name for i in await svc.repo.indexes_listing(sha256, base) if (r := svc.registry.record_by_id(i))]
     listing = tuple(dict.fromkeys([*stored, *pending]))
     if not any(access.can(who, "read", name) for name in listing):
@@ -202,10 +204,12 @@ async def serve_file(request: Request) -> Response:
         except FileNotFoundError:
             pass  # collected since: resolve it again
     listing = await _listed_for(request, svc, sha256, filename)
-    record = await svc.repo.find_file_by_content(sha256, filename)
+    base = filename.removesuffix(_METADATA)
+    pending = svc.registry.pending_mirror(sha256, base)
+    # A file of a page answered before its rows were written: whatever its row says meanwhile,
+    # the mirror answers it (its bytes or metadata are fetched once, then recorded).
+    record = None if pending is not None else await svc.repo.find_file_by_content(sha256, filename)
     if record is None:
-        base = filename.removesuffix(_METADATA)
-        pending = svc.registry.pending_mirror(sha256, base)
         if pending is not None:  # listed by a page answered before its rows were written
             if base != filename:
                 blob = await pending.pending_metadata(sha256, base)
