@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import new_venv, run
-from tests.e2e.test_mirror import small_wheel
+from tests.e2e.test_mirror import eventually, small_wheel
 from tests.support.dists import make_wheel, wheel_bytes
 from tests.support.server import Server
 from tests.support.upload import upload
@@ -50,6 +50,35 @@ def test_dependency_confusion_guard_and_allow_upstream(tmp_path: Path, client_en
         page = httpx.get(f"{srv.url}/simple/acme-utils/", headers=JSON).json()
         assert set(page["versions"]) == {"1.0", "99.0"}
         assert page["files"][0]["filename"] == wheel.name  # the private member comes first
+    finally:
+        srv.stop()
+        upstream.stop()
+
+
+def test_a_name_found_absent_from_the_private_index_is_guarded_once_it_is_there(tmp_path: Path) -> None:
+    """The virtual index remembers which names its hosted member lacks (a resolution asks about
+    every dependency): an upload here, or a promotion by another process, ends that at once or
+    within the change poll, and the upstream's files of the name stop showing."""
+    upstream = FakeUpstream().start()
+    for name in ("late-private", "late-promoted"):
+        upstream.add(name, small_wheel(name, "99.0"))
+    srv = Server(tmp_path / "data", extra_env={"PIP_INDEX_URL": upstream.url}).start()
+
+    def versions(name: str) -> list[str]:
+        return httpx.get(f"{srv.url}/simple/{name}/", headers=JSON).json()["versions"]
+
+    try:
+        auth = ("admin", srv.admin_password)
+        assert versions("late-private") == versions("late-promoted") == ["99.0"]  # the hosted index lacks both
+        wheel = make_wheel(tmp_path, "late-private", "1.0")
+        assert upload(f"{srv.url}/legacy/", wheel, auth=auth).status_code == 200
+        assert versions("late-private") == ["1.0"]  # this process's upload: at once
+        srv.cli("index", "create", "staging", "--kind", "hosted")
+        srv.wait_for_index("staging")
+        other = make_wheel(tmp_path, "late-promoted", "1.0")
+        assert upload(f"{srv.url}/index/staging/", other, auth=auth).status_code == 200
+        srv.cli("promote", "late-promoted", "1.0", "--from", "staging", "--to", "local")  # another process
+        assert eventually(lambda: versions("late-promoted") == ["1.0"])
     finally:
         srv.stop()
         upstream.stop()

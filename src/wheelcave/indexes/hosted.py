@@ -9,7 +9,7 @@ Identical bytes under an existing filename answer 200 (a retry); other bytes, 40
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -116,7 +116,8 @@ class HostedIndex:
     private = True
 
     def __init__(
-        self, record: IndexRecord, repo: Repository, blobs: BlobStore, *, max_metadata_size: int
+        self, record: IndexRecord, repo: Repository, blobs: BlobStore, *, max_metadata_size: int,
+        generation: Callable[[], int] | None = None,
     ) -> None:
         self.record = record
         self.name = record.name
@@ -125,6 +126,11 @@ class HostedIndex:
         self.blobs = blobs
         self.max_metadata_size = max_metadata_size
         self.policy = HostedPolicy.from_config(record.name, record.config)
+        #: The index's generation as this process knows it (the page cache's token for it).
+        self.generation = generation
+        #: Projects found absent, with the generation they were absent at: a virtual index asks
+        #: its hosted members about every project a client resolves, nearly all of them public.
+        self._absent: dict[str, int] = {}
 
     def dependencies(self) -> Sequence[int]:
         return (self.id,)
@@ -138,17 +144,31 @@ class HostedIndex:
         del cooldown  # a hosted index's own files are never held back
         if not is_valid_project_name(name):
             return None
+        # Absent at the generation this process knows: as fresh as a cached page would be (any
+        # write to the index bumps it; this process's own writes at once, others' when seen).
+        generation = self.generation() if self.generation else None
+        if generation is not None and self._absent.get(name) == generation:
+            return None
         if not with_metadata:
             found = await self.repo.page_entries(self.id, name)
             if found is None:
+                self._note_absent(name, generation)
                 return None
             return ProjectPage(name=name, files=found[1], display_name=found[0])
         records = await self.repo.project_files(self.id, name, with_metadata=True)
         if not records:
+            self._note_absent(name, generation)
             return None
         return ProjectPage(
             name=name, files=[file_entry(r) for r in records], display_name=records[0].display_name
         )
+
+    def _note_absent(self, name: str, generation: int | None) -> None:
+        if generation is None:
+            return
+        if len(self._absent) >= 100_000:
+            self._absent.clear()
+        self._absent[name] = generation
 
     async def list_projects(self) -> list[tuple[str, str]]:
         return await self.repo.list_projects(self.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Mapping, Sequence
 
@@ -217,6 +218,10 @@ class Registry:
             raise BadRequest(f"Index {record.name!r} is a {record.kind} index; upload to a hosted index.")
         return index
 
+    def _generation_of(self, index_id: int) -> int:
+        record = self._by_id.get(index_id)
+        return record.generation if record is not None else -1
+
     def record_by_id(self, index_id: int) -> IndexRecord | None:
         return self._by_id.get(index_id)
 
@@ -265,7 +270,8 @@ class Registry:
         record = self._record(name)
         index: Index
         if record.kind == "hosted":
-            index = HostedIndex(record, self.repo, self.blobs, max_metadata_size=self.max_metadata_size)
+            index = HostedIndex(record, self.repo, self.blobs, max_metadata_size=self.max_metadata_size,
+                                generation=functools.partial(self._generation_of, record.id))
         elif record.kind == "mirror":
             index = self._mirror(record)
         elif record.kind == "virtual":
