@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,3 +244,24 @@ def test_small_wheel_of_other_bytes_is_not_kept(fresh_server: Server, upstream: 
     assert upstream.full_downloads == [real.filename]
     meta = httpx.get(f"{url}.metadata")  # now from the wheel itself
     assert meta.status_code == 200 and b"another build" not in meta.content
+
+
+def test_a_first_page_answers_again_and_lists_before_its_rows(fresh_server: Server, upstream: FakeUpstream) -> None:
+    """A first fetch's rows wait for a pause in the mirror's fetching; meanwhile the page is
+    answered from memory (not fetched again), the project list shows it, and the rows land."""
+    upstream.add("cm-early", _wheel("cm-early", "1.0"))
+    base = mirror(fresh_server, upstream.url, "ce")
+    first = httpx.get(f"{base}cm-early/", headers=JSON).json()
+    assert httpx.get(f"{base}cm-early/", headers=JSON).json()["files"] == first["files"]
+    assert upstream.count("GET /simple/cm-early/") == 1
+    assert "cm-early" in {p["name"] for p in httpx.get(base, headers=JSON).json()["projects"]}
+
+    def rows() -> int:
+        db = sqlite3.connect(fresh_server.data_dir / "wheelcave.db")
+        try:
+            return db.execute("SELECT count(*) FROM files JOIN projects ON projects.id = files.project_id "
+                              "WHERE projects.name = 'cm-early'").fetchone()[0]
+        finally:
+            db.close()
+
+    assert eventually(lambda: rows() == 1, 10)  # no fetch follows: written after a short pause

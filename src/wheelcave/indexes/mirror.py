@@ -14,9 +14,11 @@ wheel is downloaded. Metadata read by Range is checked against the wheel when it
 
 First fetches: the page is answered from the parsed upstream page. Where this process is the
 only one serving the database (SQLite, one worker: ``early_answers``), it is answered before
-its rows are written; until they are, the files route finds the listed files here
-(``pending_file``) and their metadata and bytes are fetched without waiting for the rows.
-Elsewhere the rows are written first, as another process may be asked for the files.
+its rows are written, and the rows wait for a pause in the mirrors' upstream fetching
+(:mod:`wheelcave.indexes.quiet`: a cold resolution's requests come one after another); until
+they are written, the page is answered again from memory, the files route finds the listed
+files here (``pending_file``) and their metadata and bytes are fetched without waiting for the
+rows. Elsewhere the rows are written first, as another process may be asked for the files.
 Recording what a client was already given (a cached file, a metadata file) happens after the
 answer.
 """
@@ -24,13 +26,14 @@ answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import time
 import zipfile
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,6 +53,7 @@ from wheelcave.indexes.archive import ArchiveError, read_core_metadata
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
 from wheelcave.indexes.rangezip import RangeRead, wheel_metadata_by_range
 from wheelcave.indexes.hosted import file_entry
+from wheelcave.indexes.quiet import Quiet
 from wheelcave.metrics import Metrics
 from wheelcave.storage.base import BlobStore
 from wheelcave.upstream.client import Fetched, Missing, NotModified, UpstreamClient, mask_url
@@ -65,6 +69,15 @@ _MAX_METADATA = 8 * 2**20
 class _PendingRows:
     task: asyncio.Task[None]
     files: dict[str, RemoteFile]  # by filename, as the rows will list them
+    page: ProjectPage | None  # the answer, for the requests that come before the rows
+    hurry: asyncio.Event  # set: write the rows now, quiet or not
+    fetched_at: float  # time.time() of the upstream's answer
+    #: Metadata files made for its files meanwhile (filename → blob), recorded with the rows.
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+#: Early answers whose rows may wait for a quiet moment; past this many, rows are written at once.
+_MAX_WAITING_PAGES = 64
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,7 @@ class MirrorIndex:
         self, record: IndexRecord, repo: Repository, blobs: BlobStore,
         client: UpstreamClient, fetcher: FileFetcher, metrics: Metrics,
         on_change: Callable[[str], None] | None = None, *, early_answers: bool = False,
+        quiet: Quiet | None = None,
     ) -> None:
         self.record = record
         self.name = record.name
@@ -124,6 +138,8 @@ class MirrorIndex:
         #: Answer a first fetch before its rows are written (see :meth:`_answer_early`).
         self.early_answers = early_answers
         self._pending: dict[str, _PendingRows] = {}
+        #: When the rows of early answers are written (None: at once).
+        self.quiet = quiet
 
     def dependencies(self) -> Sequence[int]:
         return (self.id,)
@@ -148,6 +164,12 @@ class MirrorIndex:
     async def _project(self, name: NormalizedName) -> ProjectPage | None:
         if not is_valid_project_name(name):
             return None  # never ask an upstream about a name that cannot exist
+        pending = self._pending.get(name)
+        if pending is not None:  # answered early, its rows not written yet
+            if self.config.offline or time.time() - pending.fetched_at < self.config.ttl:
+                self.metrics.page(self.name, "hit")
+                return pending.page  # the same answer
+            pending.hurry.set()  # stale already: its rows first (the lock is theirs until then)
         state = await self.repo.mirror_page_state(self.id, name)
         if self.config.offline:
             return await self._page(name) if state else None
@@ -158,12 +180,13 @@ class MirrorIndex:
             self._flights = {k: v for k, v in self._flights.items() if v.locked()}
         lock = self._flights.setdefault(name, asyncio.Lock())
         waited_since = time.monotonic()
-        contended = lock.locked()
+        # Re-read after waiting: another request of this process (or the rows of an early
+        # answer, written meanwhile) may have changed the state this one read.
+        contended = lock.locked() or pending is not None
         await lock.acquire()
         handed_over = False  # to the task that writes an early answer's rows
         try:
-            # Another request of this process may have refreshed the page while this one waited.
-            # (Another process may too, uncontended or not: then the page is fetched twice.)
+            # (Another process may change it too, uncontended or not: then the page is fetched twice.)
             again = await self.repo.mirror_page_state(self.id, name) if contended else state
             if again and again != state and time.time() - again.fetched_at.timestamp() < self.config.ttl:
                 self.metrics.page(self.name, "hit")  # refreshed by the request we waited for
@@ -206,9 +229,14 @@ class MirrorIndex:
         self._note_fetched(name, result)
         self.metrics.page(self.name, "early")
         files, entries = await off_loop(_listed_and_entries, result.page.files, size=len(result.page.files))
+        hurry, since = asyncio.Event(), time.monotonic()
+        if self.quiet is None or len(self._pending) >= _MAX_WAITING_PAGES:
+            hurry.set()
 
         async def write_rows() -> None:
             try:
+                if self.quiet is not None:
+                    await self.quiet.wait(since, hurry)
                 await self.repo.store_mirror_page(
                     self.id, name, result.page.files, etag=result.etag, last_modified=result.last_modified, status="ok")
                 self.on_change("")  # the project lists; the project's page is the one answered
@@ -218,8 +246,9 @@ class MirrorIndex:
                 self._pending.pop(name, None)
                 lock.release()
 
-        self._pending[name] = _PendingRows(asyncio.create_task(write_rows()), files)
-        return ProjectPage(name=name, files=entries, display_name=name) if entries else None
+        page = ProjectPage(name=name, files=entries, display_name=name) if entries else None
+        self._pending[name] = _PendingRows(asyncio.create_task(write_rows()), files, page, hurry, time.time())
+        return page
 
     def _pending_with(self, sha256: str, filename: str) -> tuple[_PendingRows, RemoteFile] | None:
         for pending in self._pending.values():
@@ -233,28 +262,50 @@ class MirrorIndex:
         hit = self._pending_with(sha256, filename)
         return hit[1] if hit else None
 
-    async def rows_written(self, sha256: str, filename: str) -> None:
-        """Wait until the row of a file listed by an early answer is written (or failed)."""
+    async def rows_written(self, sha256: str, filename: str, *, hurry: bool = False) -> None:
+        """Wait until the row of a file listed by an early answer is written (or failed);
+        ``hurry``: a client waits for it, write it now rather than in a quiet moment."""
         hit = self._pending_with(sha256, filename)
         if hit is not None:
+            if hurry:
+                hit[0].hurry.set()
             await asyncio.shield(hit[0].task)  # a client leaving must not cancel the write
+
+    async def _rows_of(self, name: NormalizedName) -> None:
+        """Write the rows of an early answer for ``name`` now, if one waits."""
+        pending = self._pending.get(name)
+        if pending is not None:
+            pending.hurry.set()
+            await asyncio.shield(pending.task)
+
+    def _fetching(self) -> contextlib.AbstractContextManager[None]:
+        return self.quiet.fetching() if self.quiet is not None else contextlib.nullcontext()
 
     async def pending_metadata(self, sha256: str, filename: str) -> str | None:
         """The ``.metadata`` of a file listed by an early answer, fetched without waiting for its
         row (the client asks for it right after the page); None if the upstream offers none.
-        It is recorded in the database once the row exists."""
-        found = self.pending_file(sha256, filename)
-        if found is None or self.config.offline or not (found.metadata_available or filename.endswith(".whl")):
+        It is recorded in the database once the row exists; until then it is remembered here."""
+        hit = self._pending_with(sha256, filename)
+        if hit is None or self.config.offline:
+            return None
+        pending, found = hit
+        if not (found.metadata_available or filename.endswith(".whl")):
             return None
         self.metrics.file(self.name, "pending")
+        made = pending.metadata.get(filename)
+        if made is not None and self.blobs.exists(made):
+            return made
         whole: tuple[str, int] | None = None
         if found.metadata_available:
             sha, size = await self._fetch_metadata(found.url, filename, found.metadata_sha256)
+        elif self.blobs.exists(sha256) and (extracted := await self._extract_metadata(sha256, filename)):
+            sha, size = extracted  # the wheel itself is cached already (downloaded meanwhile)
         else:
             read = await self._metadata_by_range(found.url, filename, sha256)
             if read is None:
                 return None  # the upstream ignores Range: the route waits for the row, then downloads
             (sha, size), whole = read
+        pending.metadata[filename] = sha
 
         async def record_it() -> None:
             await self.rows_written(sha256, filename)
@@ -270,9 +321,10 @@ class MirrorIndex:
 
     async def _fetch(self, name: NormalizedName, state: Any) -> Fetched | NotModified | Missing:
         conditional = state is not None and state.status == "ok"
-        return await self.client.fetch_project(
-            name, state.etag if conditional else None, state.last_modified if conditional else None
-        )
+        with self._fetching():
+            return await self.client.fetch_project(
+                name, state.etag if conditional else None, state.last_modified if conditional else None
+            )
 
     def _note_fetched(self, name: NormalizedName, result: Fetched) -> None:
         hashless = [f.filename for f in result.page.files if not f.sha256]
@@ -313,10 +365,14 @@ class MirrorIndex:
         seen by every worker and replica at once."""
         if self.config.offline:
             raise BadRequest(f"Index {self.name!r} is offline.")
+        await self._rows_of(name)  # an early answer's rows must not land after the newer ones
         await self._refresh(name, None, bump=True)
 
     async def list_projects(self) -> list[tuple[str, str]]:
-        return await self.repo.list_projects(self.id)
+        listed = await self.repo.list_projects(self.id)
+        known = {name for name, _ in listed}
+        waiting = [(name, name) for name, p in list(self._pending.items()) if p.page is not None and name not in known]
+        return sorted(listed + waiting) if waiting else listed
 
     # ------------------------------------------------------------ files
 
@@ -341,7 +397,9 @@ class MirrorIndex:
         spec = DownloadSpec(found.url, sha256, filename, found.size)
 
         async def the_record() -> FileRecord | None:
-            await self.rows_written(sha256, filename)
+            # Cached bytes are worth their row at once: the page keeps listing a cached file the
+            # upstream drops only once the row knows it is cached.
+            await self.rows_written(sha256, filename, hurry=True)
             record = await self.repo.find_file_by_content(sha256, filename)
             return record if record is not None and record.index_id == self.id else None
 
@@ -357,7 +415,7 @@ class MirrorIndex:
                 return  # its rows were never written: the unreferenced blob is gc's to remove
             metadata, mismatch = None, False
             if record.kind == "wheel" and not record.upstream_metadata:
-                metadata = await self._extract_metadata(record)
+                metadata = await self._extract_metadata(record.sha256, record.filename)
                 mismatch = await self._check_read_metadata(record, metadata)
             # A corrected metadata file bumps the generation: every process forgets what the
             # old one's URL resolved to.
@@ -369,17 +427,18 @@ class MirrorIndex:
         self.metrics.file(self.name, "miss" if new else "joined")
         return download, fd
 
-    async def _extract_metadata(self, record: FileRecord) -> tuple[str, int] | None:
+    async def _extract_metadata(self, sha256: str, filename: str) -> tuple[str, int] | None:
+        """The metadata of a cached wheel, into the blob store: (sha256, size)."""
         try:
-            dist = parse_dist_filename(record.filename)
+            dist = parse_dist_filename(filename)
 
             def extract() -> bytes:
-                with self.blobs.open(record.sha256) as fh:
+                with self.blobs.open(sha256) as fh:
                     return read_core_metadata(fh, dist, _MAX_METADATA)
 
             data = await anyio.to_thread.run_sync(extract)
         except (CoreError, ArchiveError, FileNotFoundError, zipfile.BadZipFile) as exc:
-            log.warning("mirror.metadata_extract_failed file=%s: %s", record.filename, exc)
+            log.warning("mirror.metadata_extract_failed file=%s: %s", filename, exc)
             return None
         sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
         return sha, len(data)
@@ -387,7 +446,8 @@ class MirrorIndex:
     async def _fetch_metadata(self, url: str, filename: str, expected: str | None) -> tuple[str, int]:
         """Fetch ``<url>.metadata`` into the blob store, checked against the page's hash if it
         gave one; (sha256, size)."""
-        data = await self.client.fetch_small(url + ".metadata", _MAX_METADATA)
+        with self._fetching():
+            data = await self.client.fetch_small(url + ".metadata", _MAX_METADATA)
         if data is None:
             raise NotFound(f"The upstream has no metadata file for {filename!r}.")
         sha = await anyio.to_thread.run_sync(lambda: self.blobs.put_bytes(data, sync=False))  # synced before its row
@@ -414,7 +474,8 @@ class MirrorIndex:
             return got
 
         try:
-            read = await wheel_metadata_by_range(fetch, dist, _MAX_METADATA)
+            with self._fetching():
+                read = await wheel_metadata_by_range(fetch, dist, _MAX_METADATA)
         except ArchiveError as exc:
             log.warning("mirror.metadata_range_failed file=%s: %s", filename, exc)
             raise NotFound(f"No metadata file for {filename!r}: {exc}") from None
@@ -456,7 +517,7 @@ class MirrorIndex:
         await download.recorded.wait()
         if download.error is not None:
             raise download.error
-        extracted = await self._extract_metadata(record)
+        extracted = await self._extract_metadata(record.sha256, record.filename)
         if extracted is None:
             raise NotFound(f"No metadata file for {record.filename!r}.")
         self.metrics.metadata(self.name, "download")
@@ -474,7 +535,7 @@ class MirrorIndex:
             self._record_metadata_later(record, sha, size)
             return sha
         if self.blobs.exists(record.sha256) and record.kind == "wheel":
-            extracted = await self._extract_metadata(record)
+            extracted = await self._extract_metadata(record.sha256, record.filename)
             if extracted:
                 self._record_metadata_later(record, *extracted)
                 return extracted[0]
@@ -542,6 +603,8 @@ class MirrorIndex:
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Let pending row writes and recordings finish (at shutdown), up to ``timeout`` seconds."""
+        for pending in list(self._pending.values()):
+            pending.hurry.set()
         tasks = [p.task for p in self._pending.values()] + list(self._background)
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)

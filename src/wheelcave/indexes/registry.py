@@ -23,6 +23,7 @@ from wheelcave.indexes.changes import LocalChanges
 from wheelcave.indexes.fetcher import ClusterLocks, FileFetcher
 from wheelcave.indexes.hosted import HostedIndex
 from wheelcave.indexes.mirror import MirrorConfig, MirrorIndex
+from wheelcave.indexes.quiet import Quiet
 from wheelcave.indexes.virtual import VirtualIndex
 from wheelcave.metrics import Metrics
 from wheelcave.storage.base import BlobStore
@@ -58,6 +59,8 @@ class Registry:
         #: Mirrors answer first fetches before writing their rows: only where this process is
         #: the only one serving the database (SQLite, one worker), see MirrorIndex._answer_early.
         self.early_answers = early_answers
+        #: Shared by the mirrors: their early answers' rows wait for a pause in their fetching.
+        self.quiet = Quiet()
         self.fetcher = FileFetcher(cluster_locks)
         self.upstreams = UpstreamPool(self.fetcher)
         self.repo = repo
@@ -234,7 +237,7 @@ class Registry:
         if self.offline:
             record = dataclasses.replace(record, config={**record.config, "offline": True})
         return MirrorIndex(record, self.repo, self.blobs, client, self.fetcher, self.metrics, self.project_changed,
-                           early_answers=self.early_answers)
+                           early_answers=self.early_answers, quiet=self.quiet)
 
     def pending_mirror(self, sha256: str, filename: str) -> MirrorIndex | None:
         """The mirror whose early answer listed this file while its row is still being written."""

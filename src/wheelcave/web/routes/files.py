@@ -221,7 +221,7 @@ async def serve_file(request: Request) -> Response:
                 started = pending.start_pending_download(sha256, base)
                 if started is not None:
                     return await _stream(request, *started, sha256, filename)
-            await pending.rows_written(sha256, base)
+            await pending.rows_written(sha256, base, hurry=True)
         # Also when no early answer lists it (any more): its rows may have been committed
         # while the first lookup ran.
         record = await svc.repo.find_file_by_content(sha256, filename)
