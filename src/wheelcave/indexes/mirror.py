@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import time
-import zipfile
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,8 +38,6 @@ from typing import Any
 import anyio.to_thread
 from packaging.utils import NormalizedName
 
-from wheelcave.core.errors import CoreError
-from wheelcave.core.filenames import parse_dist_filename
 from wheelcave.core.jsonapi import latest_version, versions_of
 from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import FileEntry, ProjectPage, apply_cooldown, files_url
@@ -49,10 +45,9 @@ from wheelcave.core.remote import RemoteFile
 from wheelcave.core.versions import same_release
 from wheelcave.db.repository import FileRecord, IndexRecord, Repository, off_loop
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
-from wheelcave.indexes.archive import ArchiveError, read_core_metadata
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
-from wheelcave.indexes.rangezip import RangeRead, wheel_metadata_by_range
 from wheelcave.indexes.hosted import file_entry
+from wheelcave.indexes.mirror_metadata import MetadataMaker
 from wheelcave.indexes.quiet import Quiet
 from wheelcave.metrics import Metrics
 from wheelcave.storage.base import BlobStore
@@ -62,7 +57,6 @@ from wheelcave.upstream.discovery import PIP_DEFAULT
 __all__ = ["MirrorConfig", "MirrorIndex"]
 
 log = logging.getLogger("wheelcave.mirror")
-_MAX_METADATA = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -140,6 +134,7 @@ class MirrorIndex:
         self._pending: dict[str, _PendingRows] = {}
         #: When the rows of early answers are written (None: at once).
         self.quiet = quiet
+        self.makes = MetadataMaker(self.name, blobs, client, metrics, self._fetching)
 
     def dependencies(self) -> Sequence[int]:
         return (self.id,)
@@ -297,11 +292,11 @@ class MirrorIndex:
             return made
         whole: tuple[str, int] | None = None
         if found.metadata_available:
-            sha, size = await self._fetch_metadata(found.url, filename, found.metadata_sha256)
-        elif self.blobs.exists(sha256) and (extracted := await self._extract_metadata(sha256, filename)):
+            sha, size = await self.makes.from_upstream(found.url, filename, found.metadata_sha256)
+        elif self.blobs.exists(sha256) and (extracted := await self.makes.from_wheel(sha256, filename)):
             sha, size = extracted  # the wheel itself is cached already (downloaded meanwhile)
         else:
-            read = await self._metadata_by_range(found.url, filename, sha256)
+            read = await self.makes.by_range(found.url, filename, sha256)
             if read is None:
                 return None  # the upstream ignores Range: the route waits for the row, then downloads
             (sha, size), whole = read
@@ -415,7 +410,7 @@ class MirrorIndex:
                 return  # its rows were never written: the unreferenced blob is gc's to remove
             metadata, mismatch = None, False
             if record.kind == "wheel" and not record.upstream_metadata:
-                metadata = await self._extract_metadata(record.sha256, record.filename)
+                metadata = await self.makes.from_wheel(record.sha256, record.filename)
                 mismatch = await self._check_read_metadata(record, metadata)
             # A corrected metadata file bumps the generation: every process forgets what the
             # old one's URL resolved to.
@@ -427,80 +422,14 @@ class MirrorIndex:
         self.metrics.file(self.name, "miss" if new else "joined")
         return download, fd
 
-    async def _extract_metadata(self, sha256: str, filename: str) -> tuple[str, int] | None:
-        """The metadata of a cached wheel, into the blob store: (sha256, size)."""
-        try:
-            dist = parse_dist_filename(filename)
-
-            def extract() -> bytes:
-                with self.blobs.open(sha256) as fh:
-                    return read_core_metadata(fh, dist, _MAX_METADATA)
-
-            data = await anyio.to_thread.run_sync(extract)
-        except (CoreError, ArchiveError, FileNotFoundError, zipfile.BadZipFile) as exc:
-            log.warning("mirror.metadata_extract_failed file=%s: %s", filename, exc)
-            return None
-        sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
-        return sha, len(data)
-
-    async def _fetch_metadata(self, url: str, filename: str, expected: str | None) -> tuple[str, int]:
-        """Fetch ``<url>.metadata`` into the blob store, checked against the page's hash if it
-        gave one; (sha256, size)."""
-        with self._fetching():
-            data = await self.client.fetch_small(url + ".metadata", _MAX_METADATA)
-        if data is None:
-            raise NotFound(f"The upstream has no metadata file for {filename!r}.")
-        sha = await anyio.to_thread.run_sync(lambda: self.blobs.put_bytes(data, sync=False))  # synced before its row
-        if expected and sha != expected:
-            raise UpstreamError(f"{filename}.metadata: sha256 does not match the upstream's")
-        return sha, len(data)
-
-    async def _metadata_by_range(
-        self, url: str, filename: str, sha256: str
-    ) -> tuple[tuple[str, int], tuple[str, int] | None] | None:
-        """Read a wheel's METADATA from the upstream with Range requests, into the blob store;
-        None when the upstream ignores Range. Returns the metadata blob's (sha256, size) and, for
-        a wheel small enough to have arrived whole, the wheel's own (stored as its cached file,
-        once checked against the page's ``sha256``)."""
-        try:
-            dist = parse_dist_filename(filename)
-        except CoreError as exc:
-            raise NotFound(f"No metadata file for {filename!r}: {exc}") from None
-
-        async def fetch(first: int, last: int | None) -> tuple[int, int, bytes] | None:
-            got = await self.client.fetch_range(url, first, last, _MAX_METADATA + 2**20)
-            if got is not None:
-                self.metrics.file_bytes(self.name, "range", len(got[2]))
-            return got
-
-        try:
-            with self._fetching():
-                read = await wheel_metadata_by_range(fetch, dist, _MAX_METADATA)
-        except ArchiveError as exc:
-            log.warning("mirror.metadata_range_failed file=%s: %s", filename, exc)
-            raise NotFound(f"No metadata file for {filename!r}: {exc}") from None
-        if read is None:
-            return None
-        self.metrics.metadata(self.name, "range")
-        return await anyio.to_thread.run_sync(self._keep_range_read, read, filename, sha256)
-
-    def _keep_range_read(self, read: RangeRead, filename: str, sha256: str) -> tuple[tuple[str, int], tuple[str, int] | None]:
-        whole = None
-        if read.whole is not None:
-            if hashlib.sha256(read.whole).hexdigest() != sha256:
-                # Another file than the page lists: neither it nor the metadata read from it is kept.
-                raise UpstreamError(f"{filename}: the upstream's bytes do not match the sha256 its page lists")
-            whole = (self.blobs.put_bytes(read.whole, sync=False), len(read.whole))
-        # Not synced here: the client gets the bytes now; the row is written only after
-        # _record_metadata_later has synced them.
-        return (self.blobs.put_bytes(read.metadata, sync=False), len(read.metadata)), whole
-
     async def _check_read_metadata(self, record: FileRecord, extracted: tuple[str, int] | None) -> bool:
         """A wheel just downloaded: the metadata read earlier by Range (if any) must be the one
         in the wheel. A mismatch (the upstream replaced the file, or answered ranges of another
         one) is logged and counted; the caller stores the wheel's own."""
         current = await self.repo.find_file_by_content(record.sha256, record.filename)
         known = current.metadata_sha256 if current is not None and current.id == record.id else record.metadata_sha256
+        read = self.makes.read_by_range.pop((record.sha256, record.filename), None)
+        known = known or read  # read, but not recorded yet
         if extracted is not None and known and known != extracted[0]:
             self.metrics.metadata(self.name, "mismatch")
             log.warning("mirror.metadata_mismatch file=%s: read by range %s, in the wheel %s; the wheel's is kept",
@@ -517,7 +446,7 @@ class MirrorIndex:
         await download.recorded.wait()
         if download.error is not None:
             raise download.error
-        extracted = await self._extract_metadata(record.sha256, record.filename)
+        extracted = await self.makes.from_wheel(record.sha256, record.filename)
         if extracted is None:
             raise NotFound(f"No metadata file for {record.filename!r}.")
         self.metrics.metadata(self.name, "download")
@@ -531,16 +460,16 @@ class MirrorIndex:
         if record.metadata_sha256 and self.blobs.exists(record.metadata_sha256):
             return record.metadata_sha256
         if record.upstream_metadata and record.origin_url and not self.config.offline:
-            sha, size = await self._fetch_metadata(record.origin_url, record.filename, record.metadata_sha256)
+            sha, size = await self.makes.from_upstream(record.origin_url, record.filename, record.metadata_sha256)
             self._record_metadata_later(record, sha, size)
             return sha
         if self.blobs.exists(record.sha256) and record.kind == "wheel":
-            extracted = await self._extract_metadata(record.sha256, record.filename)
+            extracted = await self.makes.from_wheel(record.sha256, record.filename)
             if extracted:
                 self._record_metadata_later(record, *extracted)
                 return extracted[0]
         if record.kind == "wheel" and record.origin_url and not self.config.offline:
-            read = await self._metadata_by_range(record.origin_url, record.filename, record.sha256)
+            read = await self.makes.by_range(record.origin_url, record.filename, record.sha256)
             if read is not None:
                 self._record_metadata_later(record, *read[0], read[1])
                 return read[0][0]

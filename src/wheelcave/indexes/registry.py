@@ -24,10 +24,10 @@ from wheelcave.indexes.fetcher import ClusterLocks, FileFetcher
 from wheelcave.indexes.hosted import HostedIndex
 from wheelcave.indexes.mirror import MirrorConfig, MirrorIndex
 from wheelcave.indexes.quiet import Quiet
+from wheelcave.indexes.upstreams import UpstreamPool
 from wheelcave.indexes.virtual import VirtualIndex
 from wheelcave.metrics import Metrics
 from wheelcave.storage.base import BlobStore
-from wheelcave.indexes.upstreams import UpstreamPool
 from wheelcave.upstream.discovery import PIP_DEFAULT
 
 __all__ = ["DEFAULT_INDEXES", "Registry"]

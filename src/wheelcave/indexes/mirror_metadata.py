@@ -1,0 +1,116 @@
+"""Where a mirror's wheel metadata (PEP 658) comes from when it has none stored: the upstream's own
+``.metadata`` file, the cached wheel, or the upstream's wheel read with Range requests
+(:mod:`wheelcave.indexes.rangezip`). Each is put in the blob store and given as (sha256, size);
+recording it in the database is the mirror's part."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import zipfile
+from collections.abc import Callable
+
+import anyio.to_thread
+
+from wheelcave.core.errors import CoreError
+from wheelcave.core.filenames import parse_dist_filename
+from wheelcave.errors import NotFound, UpstreamError
+from wheelcave.indexes.archive import ArchiveError, read_core_metadata
+from wheelcave.indexes.rangezip import RangeRead, wheel_metadata_by_range
+from wheelcave.metrics import Metrics
+from wheelcave.storage.base import BlobStore
+from wheelcave.upstream.client import UpstreamClient
+
+__all__ = ["MAX_METADATA", "MetadataMaker"]
+
+log = logging.getLogger("wheelcave.mirror")
+MAX_METADATA = 8 * 2**20
+
+
+class MetadataMaker:
+    """The metadata files of one mirror's wheels. ``fetching``: the context each upstream read
+    runs in (the mirrors' quiet time, :mod:`wheelcave.indexes.quiet`)."""
+
+    def __init__(self, name: str, blobs: BlobStore, client: UpstreamClient, metrics: Metrics,
+                 fetching: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
+        self.name = name
+        self.blobs = blobs
+        self.client = client
+        self.metrics = metrics
+        self.fetching = fetching
+        #: (wheel sha256, filename) → the metadata blob read by Range, until the wheel arrives and
+        #: is checked against it (its row may not say so yet: rows and recordings come later).
+        self.read_by_range: dict[tuple[str, str], str] = {}
+
+    async def from_wheel(self, sha256: str, filename: str) -> tuple[str, int] | None:
+        """The metadata of a cached wheel, into the blob store: (sha256, size)."""
+        try:
+            dist = parse_dist_filename(filename)
+
+            def extract() -> bytes:
+                with self.blobs.open(sha256) as fh:
+                    return read_core_metadata(fh, dist, MAX_METADATA)
+
+            data = await anyio.to_thread.run_sync(extract)
+        except (CoreError, ArchiveError, FileNotFoundError, zipfile.BadZipFile) as exc:
+            log.warning("mirror.metadata_extract_failed file=%s: %s", filename, exc)
+            return None
+        sha = await anyio.to_thread.run_sync(self.blobs.put_bytes, data)
+        return sha, len(data)
+
+    async def from_upstream(self, url: str, filename: str, expected: str | None) -> tuple[str, int]:
+        """Fetch ``<url>.metadata`` into the blob store, checked against the page's hash if it
+        gave one; (sha256, size)."""
+        with self.fetching():
+            data = await self.client.fetch_small(url + ".metadata", MAX_METADATA)
+        if data is None:
+            raise NotFound(f"The upstream has no metadata file for {filename!r}.")
+        sha = await anyio.to_thread.run_sync(lambda: self.blobs.put_bytes(data, sync=False))  # synced before its row
+        if expected and sha != expected:
+            raise UpstreamError(f"{filename}.metadata: sha256 does not match the upstream's")
+        return sha, len(data)
+
+    async def by_range(
+        self, url: str, filename: str, sha256: str
+    ) -> tuple[tuple[str, int], tuple[str, int] | None] | None:
+        """Read a wheel's METADATA from the upstream with Range requests, into the blob store;
+        None when the upstream ignores Range. Returns the metadata blob's (sha256, size) and, for
+        a wheel small enough to have arrived whole, the wheel's own (stored as its cached file,
+        once checked against the page's ``sha256``)."""
+        try:
+            dist = parse_dist_filename(filename)
+        except CoreError as exc:
+            raise NotFound(f"No metadata file for {filename!r}: {exc}") from None
+
+        async def fetch(first: int, last: int | None) -> tuple[int, int, bytes] | None:
+            got = await self.client.fetch_range(url, first, last, MAX_METADATA + 2**20)
+            if got is not None:
+                self.metrics.file_bytes(self.name, "range", len(got[2]))
+            return got
+
+        try:
+            with self.fetching():
+                read = await wheel_metadata_by_range(fetch, dist, MAX_METADATA)
+        except ArchiveError as exc:
+            log.warning("mirror.metadata_range_failed file=%s: %s", filename, exc)
+            raise NotFound(f"No metadata file for {filename!r}: {exc}") from None
+        if read is None:
+            return None
+        self.metrics.metadata(self.name, "range")
+        kept = await anyio.to_thread.run_sync(self._keep_range_read, read, filename, sha256)
+        if len(self.read_by_range) >= 10_000:
+            self.read_by_range.clear()
+        self.read_by_range[(sha256, filename)] = kept[0][0]
+        return kept
+
+    def _keep_range_read(self, read: RangeRead, filename: str, sha256: str) -> tuple[tuple[str, int], tuple[str, int] | None]:
+        whole = None
+        if read.whole is not None:
+            if hashlib.sha256(read.whole).hexdigest() != sha256:
+                # Another file than the page lists: neither it nor the metadata read from it is kept.
+                raise UpstreamError(f"{filename}: the upstream's bytes do not match the sha256 its page lists")
+            whole = (self.blobs.put_bytes(read.whole, sync=False), len(read.whole))
+        # Not synced here: the client gets the bytes now; the row is written only after
+        # _record_metadata_later has synced them.
+        return (self.blobs.put_bytes(read.metadata, sync=False), len(read.metadata)), whole
