@@ -63,3 +63,16 @@ def test_the_gap_counts_from_the_last_fetch() -> None:
         waiting.cancel()
 
     asyncio.run(main())
+
+
+def test_begin_and_end_hold_like_a_fetch() -> None:
+    async def main() -> None:
+        quiet = Quiet(gap=0.0, longest=600)
+        hurry = asyncio.Event()
+        quiet.begin()  # a download: starts here, ends when its bytes are recorded
+        waiting = asyncio.create_task(quiet.wait(time.monotonic(), hurry))
+        assert not await _spin(waiting)
+        quiet.end()
+        await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(main())

@@ -420,6 +420,17 @@ class MirrorIndex:
 
         download, fd, new = self.fetcher.get(spec, self.blobs, self.client, committed)
         self.metrics.file(self.name, "miss" if new else "joined")
+        if new and self.quiet is not None:
+            quiet = self.quiet
+            quiet.begin()  # a download is upstream work too: rows wait for its end (or their limit)
+
+            async def until_done() -> None:
+                try:
+                    await download.recorded.wait()
+                finally:
+                    quiet.end()
+
+            self._spawn(until_done(), spec.filename)
         return download, fd
 
     async def _check_read_metadata(self, record: FileRecord, extracted: tuple[str, int] | None) -> bool:

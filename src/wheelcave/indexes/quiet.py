@@ -26,29 +26,37 @@ class Quiet:
         self._fetching = 0
         self._last = -1e9  # time.monotonic() when the last fetch ended
 
+    def begin(self) -> None:
+        """An upstream fetch starts (each ends with :meth:`end`)."""
+        self._fetching += 1
+
+    def end(self) -> None:
+        self._fetching -= 1
+        self._last = time.monotonic()
+
     @contextlib.contextmanager
     def fetching(self) -> Iterator[None]:
         """Around one upstream fetch."""
-        self._fetching += 1
+        self.begin()
         try:
             yield
         finally:
-            self._fetching -= 1
-            self._last = time.monotonic()
+            self.end()
 
-    def _left(self, since: float) -> float:
-        """Seconds to wait still (0: go)."""
+    def _left(self, since: float) -> float | None:
+        """Seconds to wait before looking again; None: go."""
         now = time.monotonic()
-        if now - since >= self.longest:
-            return 0.0
-        if not self._fetching and now - self._last >= self.gap:
-            return 0.0
-        wait = self.gap if self._fetching else self.gap - (now - self._last)
-        return min(wait, self.longest - (now - since))
+        bound = self.longest - (now - since)
+        if bound <= 0:
+            return None
+        if self._fetching:
+            return min(max(self.gap, 0.01), bound)
+        idle = now - self._last
+        return None if idle >= self.gap else min(self.gap - idle, bound)
 
     async def wait(self, since: float, hurry: asyncio.Event) -> None:
         """Until the mirrors have been quiet for ``gap`` seconds, ``longest`` seconds have passed
         since ``since`` (a ``time.monotonic()``), or ``hurry`` is set."""
-        while not hurry.is_set() and (left := self._left(since)) > 0:
+        while not hurry.is_set() and (left := self._left(since)) is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(hurry.wait(), left)
