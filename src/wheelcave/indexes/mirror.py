@@ -66,7 +66,8 @@ class _PendingRows:
     page: ProjectPage | None  # the answer, for the requests that come before the rows
     hurry: asyncio.Event  # set: write the rows now, quiet or not
     fetched_at: float  # time.time() of the upstream's answer
-    #: Metadata files made for its files meanwhile (filename → blob), recorded with the rows.
+    #: Metadata files made for its files meanwhile (filename → blob): asked again before the
+    #: rows are written, they are not made again (each is recorded once its row exists).
     metadata: dict[str, str] = field(default_factory=dict)
 
 
