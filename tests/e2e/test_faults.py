@@ -8,14 +8,16 @@ import hashlib
 import os
 import re
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import new_venv, run
 from tests.support.dists import make_wheel, wheel_bytes
-from tests.support.server import Server
+from tests.support.server import BIN, Server
 from tests.support.upload import upload
 from tests.support.upstream import FakeUpstream, UpFile
 
@@ -168,11 +170,41 @@ def test_public_url_is_used_instead_of_the_host_header(tmp_path: Path) -> None:
         assert doc["info"]["project_url"] == "https://pypi.example.test/project/fa-host/"
         files = httpx.get(f"{srv.url}/api/v1/indexes/local/projects/fa-host", headers={"Host": "evil.example"}).json()["files"]
         assert files[0]["url"].startswith("https://pypi.example.test/")
+        # Project pages link their files absolutely too (pip resolves those faster), in JSON and
+        # HTML, from the route and from the page cache alike.
+        for _ in range(2):
+            page = httpx.get(f"{srv.url}/simple/fa-host/", headers={**JSON, "Host": "evil.example"}).json()
+            assert page["files"][0]["url"].startswith("https://pypi.example.test/files/sha256/")
+            html = httpx.get(f"{srv.url}/index/local/simple/fa-host/", headers={"Host": "evil.example"}).text
+            assert 'href="https://pypi.example.test/files/sha256/' in html and "evil" not in html
         bad = Server(tmp_path / "bad", extra_env={"WHEELCAVE_SERVER_PUBLIC_URL": "pypi.example.test"})
         with pytest.raises(RuntimeError, match="public_url must be an http"):
             bad.start()
     finally:
         srv.stop()
+
+
+def test_installs_follow_absolute_links_when_public_url_is_set(tmp_path: Path, client_env: dict[str, str]) -> None:
+    """With public_url set to where the server really is, pip and uv install a hosted project and
+    a mirrored one through pages whose file links are absolute."""
+    upstream = FakeUpstream().start()
+    upstream.add("fa-mirrored", UpFile("fa_mirrored-1.0-py3-none-any.whl", wheel_bytes("fa-mirrored", "1.0")))
+    srv = Server(tmp_path / "data")
+    srv.extra_env.update({"WHEELCAVE_SERVER_PUBLIC_URL": f"{srv.url}/", "PIP_INDEX_URL": upstream.url})
+    srv.start()
+    try:
+        wheel = make_wheel(tmp_path, "fa-hosted", "1.0")
+        assert upload(f"{srv.url}/legacy/", wheel, auth=("admin", srv.admin_password)).status_code == 200
+        page = httpx.get(f"{srv.url}/simple/fa-mirrored/", headers=JSON).json()
+        assert page["files"][0]["url"].startswith(f"{srv.url}/files/sha256/")
+        python = new_venv(tmp_path / "venv", client_env)
+        run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir", "--index-url",
+             f"{srv.url}/simple/", "fa-hosted", "fa-mirrored"], client_env)
+        run([str(BIN / "uv"), "pip", "install", "--python", str(python), "--reinstall", "--no-cache",
+             "--index-url", f"{srv.url}/simple/", "fa-hosted", "fa-mirrored"], client_env)
+    finally:
+        srv.stop()
+        upstream.stop()
 
 
 def test_form_field_bombs_are_capped(server: Server, admin: tuple[str, str], tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from wheelcave.core.pages import choose_format
 from wheelcave.errors import WheelcaveError
 from wheelcave.web.access import hidden_members
-from wheelcave.web.routes.simple import DEFAULT_INDEX, cache_key, page_answer
+from wheelcave.web.routes.simple import DEFAULT_INDEX, cache_key, files_prefix, page_answer
 
 __all__ = ["FastPages"]
 
@@ -69,6 +69,7 @@ class FastPages:
         hidden = hidden_members(svc, access, who, index)
         names = svc.registry.member_names(index)
         token = await svc.registry.page_token(index, project)
+        prefix = files_prefix(svc.settings.public_url, prefix)
         entry = state.page_cache.get(cache_key(index_name, project, fmt, prefix, True, hidden), token)
         if entry is None or entry.body is None:
             return False

@@ -94,6 +94,13 @@ def _make_entry(token: tuple[int, ...], body: bytes, fmt: PageFormat, ttl: float
     return entry
 
 
+def files_prefix(public_url: str, relative: str) -> str:
+    """What a project page puts before ``files/sha256/...``: the configured ``public_url`` (links
+    that never depend on a client's Host header; pip resolves absolute links in about half the
+    time of ``../../`` ones), else the way back to the site root from the page."""
+    return public_url or relative
+
+
 async def _serve(
     request: Request, index_name: str, project: str | None, url_prefix: str, *, cooldown: bool = True
 ) -> Response:
@@ -101,6 +108,8 @@ async def _serve(
     if fmt is None:
         return _not_acceptable()
     svc = services(request)
+    if project is not None:
+        url_prefix = files_prefix(svc.settings.public_url, url_prefix)
     index, _, access = await readable_index(request, index_name)
     hidden: frozenset[str] = getattr(index, "hidden", frozenset())
     public = all(access.public(n) for n in svc.registry.member_names(index))
