@@ -53,10 +53,13 @@ class Proc:
                 self.proc.wait()
 
 
-def start_wheelcave(data_dir: Path, *, env: dict[str, str] | None = None) -> Proc:
+def start_wheelcave(data_dir: Path, *, env: dict[str, str] | None = None, public_url: bool = False) -> Proc:
+    """A wheelcave server on a free port; ``public_url``: with ``[server] public_url`` set to it."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "WHEELCAVE_"))}
     clean.update(env or {})
+    if public_url:
+        clean["WHEELCAVE_SERVER_PUBLIC_URL"] = f"http://127.0.0.1:{port}/"
     log = (data_dir.parent / f"{data_dir.name}.log").open("wb")
     proc = subprocess.Popen(
         [str(BIN / "wheelcave"), "serve", "--data-dir", str(data_dir), "--port", str(port)],
