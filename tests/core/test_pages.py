@@ -109,3 +109,17 @@ def test_merge_first_member_wins() -> None:
     b_new = FileEntry(filename="foo-2.0-py3-none-any.whl", url="new", sha256="d" * 64, size=1, version="2.0")
     merged = merge_pages("foo", [a, ProjectPage(name="foo", files=[b_file, b_new])])  # type: ignore[arg-type]
     assert [f.sha256 for f in merged.files] == [SHA, "d" * 64]
+
+
+def test_upload_times_are_written_the_pep_700_way_whatever_their_zone() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from wheelcave.core.pages import format_upload_time
+
+    at = datetime(2026, 1, 2, 3, 4, 5, 60, tzinfo=UTC)
+    assert format_upload_time(at) == "2026-01-02T03:04:05.000060Z"
+    assert format_upload_time(at.replace(microsecond=0)) == "2026-01-02T03:04:05.000000Z"
+    east = at.astimezone(timezone(timedelta(hours=2)))
+    assert format_upload_time(east) == "2026-01-02T03:04:05.000060Z"
+    assert format_upload_time(at.replace(tzinfo=timezone.utc)) == "2026-01-02T03:04:05.000060Z"
+    assert format_upload_time(at.replace(tzinfo=None)) == "2026-01-02T03:04:05.000060Z"  # naive: taken as UTC

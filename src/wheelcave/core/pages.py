@@ -112,6 +112,8 @@ def format_upload_time(when: datetime) -> str:
     >>> format_upload_time(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     '2026-01-02T03:04:05.000000Z'
     """
+    if when.tzinfo is UTC:  # what the rows and upstream pages give: "+00:00" becomes "Z"
+        return when.isoformat(timespec="microseconds")[:-6] + "Z"
     if when.tzinfo is not None and when.utcoffset():
         when = when.astimezone(UTC)
     return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
