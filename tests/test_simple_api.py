@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pypi_simple
 import pytest
+import zstandard
 from packaging.utils import canonicalize_name
 
 from tests.support.dists import make_sdist, make_wheel
@@ -148,16 +149,26 @@ def test_etag_304_and_representations_t6_4_t2_7(server: Server, project: dict[st
     assert r.status_code == 200
 
 
-def test_gzip(server: Server, project: dict[str, Path]) -> None:
+@pytest.mark.parametrize(("accept_encoding", "coding"), [
+    ("gzip", "gzip"), ("gzip, deflate", "gzip"),  # pip
+    ("gzip, deflate, zstd", "zstd"), ("zstd", "zstd"),  # uv takes zstd: cheaper to make
+    ("zstd;q=0, gzip", "gzip"), ("zstd;q=0", None), ("br", None), ("identity", None),
+])
+def test_compressed_pages(server: Server, project: dict[str, Path], accept_encoding: str, coding: str | None) -> None:
     url = f"{server.url}/simple/api-demo/"
     raw = httpx.get(url, headers={"Accept": JSON, "Accept-Encoding": "identity"})
     with httpx.Client() as c:
-        r = c.send(c.build_request("GET", url, headers={"Accept": JSON, "Accept-Encoding": "gzip"}), stream=True)
-        body = r.read()  # httpx decodes; check the header and that decoding gives the same page
-        assert r.headers["content-encoding"] == "gzip"
+        r = c.send(c.build_request("GET", url, headers={"Accept": JSON, "Accept-Encoding": accept_encoding}), stream=True)
+        wire = b"".join(r.iter_raw())  # as sent, not decoded
         r.close()
-    assert body == raw.content
-    assert gzip.decompress(gzip.compress(body)) == body
+    assert r.headers.get("content-encoding") == coding
+    decoded = {"gzip": gzip.decompress, "zstd": zstandard.ZstdDecompressor().decompressobj().decompress,
+               None: lambda body: body}[coding](wire)
+    assert decoded == raw.content
+    # One ETag a coding; any of them revalidates.
+    assert (r.headers["etag"] == raw.headers["etag"]) == (coding is None)
+    again = httpx.get(url, headers={"Accept": JSON, "Accept-Encoding": "identity", "If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
 
 
 def test_new_upload_shows_at_once(server: Server, tmp_path: Path) -> None:
@@ -266,7 +277,7 @@ def test_garbage_paths_are_client_errors(server: Server) -> None:
 
 
 @pytest.mark.parametrize("accept", [JSON, "text/html"])
-@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+@pytest.mark.parametrize("encoding", ["identity", "gzip", "gzip, deflate, zstd"])
 def test_fast_path_answers_like_the_route(server: Server, project: dict[str, Path], accept: str, encoding: str) -> None:
     """A cached page is answered before routing; it must be the route's answer to the byte."""
     headers = {"Accept": accept, "Accept-Encoding": encoding}

@@ -35,12 +35,20 @@ def _not_acceptable() -> Response:
     return PlainTextResponse(body, status_code=406, headers={"Vary": _VARY})
 
 
-def _accepts_gzip(accept_encoding: str) -> bool:
+def _accepted_codings(accept_encoding: str) -> set[str]:
+    codings = set()
     for item in accept_encoding.split(","):
         coding, _, params = item.partition(";")
-        if coding.strip().lower() == "gzip":
-            return params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
-    return False
+        if params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}:
+            codings.add(coding.strip().lower())
+    return codings
+
+
+def page_encoding(accept_encoding: str) -> str | None:
+    """The coding a page is sent in: zstd where the client takes it (uv does; it is made in a
+    quarter of gzip's time and smaller), else gzip (pip), else none."""
+    codings = _accepted_codings(accept_encoding)
+    return "zstd" if "zstd" in codings else "gzip" if "gzip" in codings else None
 
 
 def page_answer(
@@ -51,19 +59,19 @@ def page_answer(
     ``public``: readable without credentials (else shared caches must not keep it)."""
     max_age = settings.page_max_age
     scope = "public" if public else "private"
-    use_gzip = _accepts_gzip(accept_encoding)
-    etag = entry.gzip_etag if use_gzip else entry.etag
+    encoding = page_encoding(accept_encoding)
+    etag = entry.etag_for(encoding)
     cache_control = f"max-age={max_age}, {scope}" if max_age else f"max-age=0, must-revalidate, {scope}"
     headers = [(b"etag", etag.encode()), (b"vary", b"Accept, Accept-Encoding"), (b"cache-control", cache_control.encode())]
     if if_none_match:
         tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        if "*" in tags or entry.etag in tags or entry.gzip_etag in tags:
+        if "*" in tags or tags & {entry.etag, entry.gzip_etag, entry.zstd_etag}:
             return 304, headers, b""
     assert entry.body is not None
     body = entry.body
-    if use_gzip:
-        body = entry.gzipped()
-        headers.append((b"content-encoding", b"gzip"))
+    if encoding is not None:
+        body = entry.encoded(encoding)
+        headers.append((b"content-encoding", encoding.encode()))
     headers.append((b"content-type", fmt.content_type.encode()))
     headers.append((b"content-length", str(len(body)).encode()))
     return 200, headers, body
@@ -87,10 +95,10 @@ def cache_key(
     return (index_name, project or "", fmt.name, url_prefix, "" if cooldown else "no-cooldown", ",".join(sorted(hidden)))
 
 
-def _make_entry(token: tuple[int, ...], body: bytes, fmt: PageFormat, ttl: float | None, gzip: bool) -> CachedPage:
+def _make_entry(token: tuple[int, ...], body: bytes, fmt: PageFormat, ttl: float | None, encoding: str | None) -> CachedPage:
     entry = CachedPage.make(token, body, _TAGS[fmt], ttl)
-    if gzip:
-        entry.gzipped()
+    if encoding is not None:
+        entry.encoded(encoding)
     return entry
 
 
@@ -131,8 +139,8 @@ async def _serve(
                     body = render_project(page, fmt, url_prefix) if page else None
         token = await svc.registry.settled_token(index, project, token, own)
         if body is not None and len(body) > _HASH_INLINE:  # a big page is hashed and compressed on a thread
-            gzip = _accepts_gzip(request.headers.get("accept-encoding", ""))
-            entry = await anyio.to_thread.run_sync(_make_entry, token, body, fmt, index.cache_ttl(), gzip)
+            encoding = page_encoding(request.headers.get("accept-encoding", ""))
+            entry = await anyio.to_thread.run_sync(_make_entry, token, body, fmt, index.cache_ttl(), encoding)
         else:
             entry = CachedPage.make(token, body, _TAGS[fmt], index.cache_ttl())
         cache.put(key, entry)
