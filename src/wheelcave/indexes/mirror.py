@@ -75,6 +75,14 @@ class _PendingRows:
 _MAX_WAITING_PAGES = 64
 
 
+async def _rows_of(pending: _PendingRows, *, hurry: bool) -> None:
+    """Wait until an early answer's rows are written (or failed); ``hurry``: now, not in a quiet
+    moment."""
+    if hurry:
+        pending.hurry.set()
+    await asyncio.shield(pending.task)  # a client leaving must not cancel the write
+
+
 @dataclass(frozen=True)
 class MirrorConfig:
     upstream: str
@@ -263,16 +271,7 @@ class MirrorIndex:
         ``hurry``: a client waits for it, write it now rather than in a quiet moment."""
         hit = self._pending_with(sha256, filename)
         if hit is not None:
-            if hurry:
-                hit[0].hurry.set()
-            await asyncio.shield(hit[0].task)  # a client leaving must not cancel the write
-
-    async def _rows_of(self, name: NormalizedName) -> None:
-        """Write the rows of an early answer for ``name`` now, if one waits."""
-        pending = self._pending.get(name)
-        if pending is not None:
-            pending.hurry.set()
-            await asyncio.shield(pending.task)
+            await _rows_of(hit[0], hurry=hurry)
 
     def _fetching(self) -> contextlib.AbstractContextManager[None]:
         return self.quiet.fetching() if self.quiet is not None else contextlib.nullcontext()
@@ -291,16 +290,11 @@ class MirrorIndex:
         made = pending.metadata.get(filename)
         if made is not None and self.blobs.exists(made):
             return made
-        whole: tuple[str, int] | None = None
-        if found.metadata_available:
-            sha, size = await self.makes.from_upstream(found.url, filename, found.metadata_sha256)
-        elif self.blobs.exists(sha256) and (extracted := await self.makes.from_wheel(sha256, filename)):
-            sha, size = extracted  # the wheel itself is cached already (downloaded meanwhile)
-        else:
-            read = await self.makes.by_range(found.url, filename, sha256)
-            if read is None:
-                return None  # the upstream ignores Range: the route waits for the row, then downloads
-            (sha, size), whole = read
+        made = await self.makes.make(found.url, filename, sha256, upstream_has=found.metadata_available,
+                                     expected=found.metadata_sha256)
+        if made is None:
+            return None  # the upstream ignores Range: the route waits for the row, then downloads
+        (sha, size), whole = made
         pending.metadata[filename] = sha
 
         async def record_it() -> None:
@@ -361,7 +355,9 @@ class MirrorIndex:
         seen by every worker and replica at once."""
         if self.config.offline:
             raise BadRequest(f"Index {self.name!r} is offline.")
-        await self._rows_of(name)  # an early answer's rows must not land after the newer ones
+        pending = self._pending.get(name)
+        if pending is not None:  # an early answer's rows must not land after the newer ones
+            await _rows_of(pending, hurry=True)
         await self._refresh(name, None, bump=True)
 
     async def list_projects(self) -> list[tuple[str, str]]:
@@ -471,22 +467,13 @@ class MirrorIndex:
         from the upstream's wheel with Range requests; else (Range ignored) the wheel downloaded."""
         if record.metadata_sha256 and self.blobs.exists(record.metadata_sha256):
             return record.metadata_sha256
-        if record.upstream_metadata and record.origin_url and not self.config.offline:
-            sha, size = await self.makes.from_upstream(record.origin_url, record.filename, record.metadata_sha256)
-            self._record_metadata_later(record, sha, size)
-            return sha
-        if self.blobs.exists(record.sha256) and record.kind == "wheel":
-            extracted = await self.makes.from_wheel(record.sha256, record.filename)
-            if extracted:
-                self._record_metadata_later(record, *extracted)
-                return extracted[0]
-        if record.kind == "wheel" and record.origin_url and not self.config.offline:
-            read = await self.makes.by_range(record.origin_url, record.filename, record.sha256)
-            if read is not None:
-                self._record_metadata_later(record, *read[0], read[1])
-                return read[0][0]
+        url = None if self.config.offline else record.origin_url
+        made = await self.makes.make(url, record.filename, record.sha256, upstream_has=record.upstream_metadata,
+                                     expected=record.metadata_sha256)
+        if made is None:
             return await self._metadata_by_download(record)
-        raise NotFound(f"No metadata file for {record.filename!r}.")
+        self._record_metadata_later(record, *made[0], made[1])
+        return made[0][0]
 
     def _record_metadata_later(self, record: FileRecord, sha256: str, size: int,
                                whole: tuple[str, int] | None = None) -> None:

@@ -43,6 +43,24 @@ class MetadataMaker:
         #: is checked against it (its row may not say so yet: rows and recordings come later).
         self.read_by_range: dict[tuple[str, str], str] = {}
 
+    async def make(
+        self, url: str | None, filename: str, sha256: str, *, upstream_has: bool, expected: str | None,
+    ) -> tuple[tuple[str, int], tuple[str, int] | None] | None:
+        """The metadata of a listed file, from the first source that has it: the upstream's own
+        ``.metadata`` (``upstream_has``), the cached wheel, the upstream's wheel read by Range.
+        ``url``: the file's upstream URL, or None where the upstream is not to be asked (offline).
+        Returns the metadata blob's (sha256, size) and, for a wheel that arrived whole with the
+        ranges, the wheel's own; None when the upstream ignores Range (the caller downloads the
+        wheel). NotFound where no source can have it."""
+        wheel = filename.endswith(".whl")
+        if upstream_has and url:
+            return await self.from_upstream(url, filename, expected), None
+        if wheel and self.blobs.exists(sha256) and (extracted := await self.from_wheel(sha256, filename)):
+            return extracted, None
+        if wheel and url:
+            return await self.by_range(url, filename, sha256)
+        raise NotFound(f"No metadata file for {filename!r}.")
+
     async def from_wheel(self, sha256: str, filename: str) -> tuple[str, int] | None:
         """The metadata of a cached wheel, into the blob store: (sha256, size)."""
         try:

@@ -48,7 +48,9 @@ class CachedPage:
         return self.gzipped() if encoding == "gzip" else self.zstded()
 
     def etag_for(self, encoding: str | None) -> str:
-        return {"gzip": self.gzip_etag, "zstd": self.zstd_etag}.get(encoding or "", self.etag)
+        if encoding is None:
+            return self.etag
+        return self.gzip_etag if encoding == "gzip" else self.zstd_etag
 
     def zstded(self) -> bytes:
         if self._zstd is None:
