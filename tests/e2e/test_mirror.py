@@ -239,6 +239,22 @@ def test_stale_page_when_upstream_fails_and_502_for_unknown(fresh_server: Server
     assert "stale" in httpx.get(f"{fresh_server.url}/metrics").text
 
 
+def test_a_page_stored_by_another_process_is_served_when_the_upstream_fails(fresh_server: Server, upstream: FakeUpstream) -> None:
+    """The server takes a name it never stored a page of as new without asking the database
+    (indexes/known.py); when the upstream then fails, it looks after all: a page another process
+    stored meanwhile (here ``wheelcave index refresh``) is served stale, not a 502."""
+    upstream.add("mir-first", small_wheel("mir-first", "1.0"))
+    upstream.add("mir-other", small_wheel("mir-other", "1.0"))
+    base = mirror(fresh_server, upstream.url, "up")
+    assert httpx.get(f"{base}mir-first/", headers=JSON).status_code == 200  # the server has read its names
+    assert fresh_server.cli("index", "refresh", "up", "mir-other").stdout.strip() == "refreshed mir-other"
+    upstream.status = 500
+    r = httpx.get(f"{base}mir-other/", headers=JSON, timeout=60)
+    assert r.status_code == 200, r.text
+    assert [f["filename"] for f in r.json()["files"]] == ["mir_other-1.0-py3-none-any.whl"]
+    assert httpx.get(f"{base}never-stored/", timeout=60).status_code == 502  # nothing to fall back on
+
+
 def test_timeout_gives_504_quickly(fresh_server: Server, upstream: FakeUpstream) -> None:
     fresh_server.cli("index", "create", "slow", "--kind", "mirror", "--upstream", upstream.url, "--timeout", "1")
     fresh_server.wait_for_index("slow", timeout=1)

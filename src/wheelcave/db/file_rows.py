@@ -90,6 +90,14 @@ class FileRows(Rows):
         async with self.db.read() as conn:
             return [(r.name, r.display_name) for r in await conn.execute(query)]
 
+    async def project_names(self, index_id: int, limit: int) -> set[str] | None:
+        """The names of every project of an index (with files or not), or None if there are more
+        than ``limit``."""
+        query = sa.select(t.projects.c.name).where(t.projects.c.index_id == index_id).limit(limit + 1)
+        async with self.db.read() as conn:
+            names = set((await conn.execute(query)).scalars())
+        return names if len(names) <= limit else None
+
     async def find_file(self, index_id: int, filename: str) -> FileRecord | None:
         query = (
             sa.select(*FILE_COLUMNS)

@@ -32,6 +32,13 @@ class MirrorRows(Rows):
             return None
         return MirrorPageState(row.etag, row.last_modified, aware(row.fetched_at) or utcnow(), row.status)
 
+    async def mirror_page_names(self, index_id: int, limit: int) -> set[str] | None:
+        """The projects a mirror has a page state for, or None if there are more than ``limit``."""
+        query = sa.select(t.mirror_pages.c.project).where(t.mirror_pages.c.index_id == index_id).limit(limit + 1)
+        async with self.db.read() as conn:
+            names = set((await conn.execute(query)).scalars())
+        return names if len(names) <= limit else None
+
     async def touch_mirror_page(self, index_id: int, project: str) -> None:
         async with self.db.write() as conn:
             await conn.execute(

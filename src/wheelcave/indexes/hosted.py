@@ -28,6 +28,7 @@ from wheelcave.db.repository import IndexGone, FileRecord, IndexRecord, NewFile,
 from wheelcave.errors import NO_SPACE, BadRequest, Conflict, Forbidden, Gone, InsufficientStorage, NotFound
 from wheelcave.indexes.archive import ArchiveError, MetadataTooLarge, read_core_metadata
 from wheelcave.indexes.base import files_url
+from wheelcave.indexes.known import KnownNames
 from wheelcave.storage.base import BlobStore, TempBlob
 
 __all__ = ["HostedIndex", "UploadForm", "UploadResult", "file_entry", "inspect_archive"]
@@ -131,6 +132,8 @@ class HostedIndex:
         #: Projects found absent, with the generation they were absent at: a virtual index asks
         #: its hosted members about every project a client resolves, nearly all of them public.
         self._absent: dict[str, int] = {}
+        #: Its project names at the generation this process knows: a new name needs no query.
+        self.known = KnownNames(lambda limit: repo.project_names(self.id, limit))
 
     def dependencies(self) -> Sequence[int]:
         return (self.id,)
@@ -147,7 +150,9 @@ class HostedIndex:
         # Absent at the generation this process knows: as fresh as a cached page would be (any
         # write to the index bumps it; this process's own writes at once, others' when seen).
         generation = self.generation() if self.generation else None
-        if generation is not None and self._absent.get(name) == generation:
+        if generation is not None and (
+            self._absent.get(name) == generation or not await self.known.may_have(name, generation)
+        ):
             return None
         if not with_metadata:
             found = await self.repo.page_entries(self.id, name)

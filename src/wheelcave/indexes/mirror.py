@@ -47,6 +47,7 @@ from wheelcave.db.repository import FileRecord, IndexRecord, Repository, off_loo
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
 from wheelcave.indexes.hosted import file_entry
+from wheelcave.indexes.known import KnownNames
 from wheelcave.indexes.mirror_metadata import MetadataMaker
 from wheelcave.indexes.quiet import Quiet
 from wheelcave.metrics import Metrics
@@ -144,6 +145,9 @@ class MirrorIndex:
         #: When the rows of early answers are written (None: at once).
         self.quiet = quiet
         self.makes = MetadataMaker(self.name, blobs, client, metrics, self._fetching)
+        #: The projects with a page state; trusted where no other process stores pages (as for
+        #: early answers).
+        self.known = KnownNames(lambda limit: repo.mirror_page_names(self.id, limit))
 
     def dependencies(self) -> Sequence[int]:
         return (self.id,)
@@ -174,7 +178,10 @@ class MirrorIndex:
                 self.metrics.page(self.name, "hit")
                 return pending.page  # the same answer
             pending.hurry.set()  # stale already: its rows first (the lock is theirs until then)
-        state = await self.repo.mirror_page_state(self.id, name)
+        # A name this process never stored a page of has none (where it is the only one storing
+        # them): no query before the upstream fetch. Checked after all if the upstream fails.
+        unread = self.early_answers and not self.config.offline and not await self.known.may_have(name)
+        state = None if unread else await self.repo.mirror_page_state(self.id, name)
         if self.config.offline:
             return await self._page(name) if state else None
         if state and time.time() - state.fetched_at.timestamp() < self.config.ttl:
@@ -212,6 +219,8 @@ class MirrorIndex:
                 first = await self._store(name, again, result)
             except UpstreamError as exc:
                 self.metrics.upstream_error(self.name, "page")
+                if again is None and unread and not contended:  # stored meanwhile by another process?
+                    again = await self.repo.mirror_page_state(self.id, name)
                 if again is None:
                     raise
                 self.metrics.page(self.name, "stale")
@@ -243,6 +252,7 @@ class MirrorIndex:
                     await self.quiet.wait(since, hurry)
                 await self.repo.store_mirror_page(
                     self.id, name, result.page.files, etag=result.etag, last_modified=result.last_modified, status="ok")
+                self.known.add(name)
                 self.on_change("")  # the project lists; the project's page is the one answered
             except Exception as exc:  # noqa: BLE001 - the next request fetches the page again
                 log.error("mirror.store_failed index=%s project=%s: %s: %s", self.name, name, type(exc).__name__, exc)
@@ -336,14 +346,18 @@ class MirrorIndex:
             return None
         if isinstance(result, Missing):
             self.metrics.page(self.name, "missing")
-            if await self.repo.store_mirror_page(self.id, name, [], etag=None, last_modified=None, status="missing", bump=bump):
+            changed = await self.repo.store_mirror_page(
+                self.id, name, [], etag=None, last_modified=None, status="missing", bump=bump)
+            self.known.add(name)
+            if changed:
                 self.on_change(name)
             return None
         assert isinstance(result, Fetched)
         self._note_fetched(name, result)
-        if await self.repo.store_mirror_page(
-            self.id, name, result.page.files, etag=result.etag, last_modified=result.last_modified, status="ok", bump=bump
-        ):
+        changed = await self.repo.store_mirror_page(
+            self.id, name, result.page.files, etag=result.etag, last_modified=result.last_modified, status="ok", bump=bump)
+        self.known.add(name)
+        if changed:
             self.on_change(name)
         if state is None:
             entries = await off_loop(stored_entries, result.page.files, size=len(result.page.files))
