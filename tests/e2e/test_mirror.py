@@ -120,6 +120,38 @@ def test_metadata_extracted_when_upstream_has_none(fresh_server: Server, upstrea
     assert httpx.get(f"{url}.metadata").content == meta
 
 
+def test_an_https_upstream_through_the_servers_own_loop(tmp_path: Path, client_env: dict[str, str]) -> None:
+    """The server (uvloop) mirrors an HTTPS upstream on the asyncio-streams backend
+    (upstream/streams.py): pip installs, the metadata comes by Range over TLS; a server that does
+    not trust the upstream's certificate answers 502 and asks nothing over the connection."""
+    from tests.support.tls import make_certificate
+
+    tls = make_certificate(tmp_path)
+    up = FakeUpstream()
+    up.ranges = True
+    f = small_wheel("mir-tls", "1.0")
+    f.metadata = None  # read from the wheel with Range requests
+    up.add("mir-tls", f)
+    up.start(tls)
+    trusting = Server(tmp_path / "trusting", extra_env={"PIP_INDEX_URL": up.url, "SSL_CERT_FILE": str(tls[0])}).start()
+    doubting = Server(tmp_path / "doubting", extra_env={"PIP_INDEX_URL": up.url}).start()
+    try:
+        python = new_venv(tmp_path / "venv", client_env)
+        run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir",
+             "--index-url", f"{trusting.url}/simple/", "mir-tls"], client_env)
+        run([str(python), "-c", "import mir_tls"], client_env)
+        # A wheel this small arrives whole in the first Range read and is kept as the cached file.
+        assert (up.range_requests, up.full_downloads) == ([f.filename], [])
+        asked = len(up.requests)
+        r = httpx.get(f"{doubting.url}/simple/mir-tls/", timeout=60)
+        assert r.status_code == 502 and "certificate" in r.text.lower(), r.text
+        assert len(up.requests) == asked
+    finally:
+        trusting.stop()
+        doubting.stop()
+        up.stop()
+
+
 def test_first_answer_is_the_stored_page(tmp_path: Path, upstream: FakeUpstream) -> None:
     """A first fetch is answered from the parsed upstream page, without reading the new rows
     back: that answer must be byte for byte what the rows give once read (after a restart,

@@ -63,10 +63,12 @@ class ThreadedServer:
     """An ASGI app served by uvicorn in a thread of the test process, on 127.0.0.1 (httpx's
     ``serve_in_thread``): fake upstreams, a local OIDC issuer."""
 
-    def __init__(self, app: object, port: int) -> None:
+    def __init__(self, app: object, port: int, tls: tuple[Path, Path, Path] | None = None) -> None:
+        """``tls``: (CA bundle, certificate, key) to serve HTTPS (see tests/support/tls.py)."""
         import uvicorn
 
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off"))  # type: ignore[arg-type]
+        keys = {"ssl_certfile": str(tls[1]), "ssl_keyfile": str(tls[2])} if tls else {}
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off", **keys))  # type: ignore[arg-type]
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self) -> ThreadedServer:

@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -217,8 +218,11 @@ class FakeUpstream:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> FakeUpstream:
-        self._server = ThreadedServer(self.app(), self.port).start()
+    def start(self, tls: tuple[Path, Path, Path] | None = None) -> FakeUpstream:
+        """``tls``: (CA bundle, certificate, key) to serve HTTPS (see tests/support/tls.py)."""
+        if tls:
+            self.url = f"https://127.0.0.1:{self.port}/simple/"
+        self._server = ThreadedServer(self.app(), self.port, tls).start()
         return self
 
     def stop(self) -> None:

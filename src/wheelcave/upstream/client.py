@@ -23,6 +23,7 @@ from wheelcave.core.errors import CoreError
 from wheelcave.core.redact import mask_url, redact
 from wheelcave.core.remote import RemotePage, parse_project_list, parse_project_page
 from wheelcave.errors import UpstreamError, UpstreamTimeout
+from wheelcave.upstream.streams import use_asyncio_streams
 
 _CONTENT_RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
 
@@ -80,6 +81,8 @@ class UpstreamClient:
             transport=transport,
             headers={"User-Agent": "wheelcave"},
         )
+        if transport is None:
+            use_asyncio_streams(self.client)  # half the CPU a MB of the default backend
 
     def _auth(self, url: str) -> tuple[str, str] | None:
         parts = urlsplit(url)
