@@ -44,6 +44,26 @@ def test_names_load_once_per_token_and_grow_with_adds() -> None:
     asyncio.run(main())
 
 
+def test_a_name_stored_while_the_names_are_read_is_kept() -> None:
+    async def main() -> None:
+        reading, release = asyncio.Event(), asyncio.Event()
+
+        async def load(limit: int) -> set[str] | None:
+            reading.set()
+            await release.wait()
+            return {"old"}  # read before "late" was stored
+
+        known = KnownNames(load)
+        first = asyncio.create_task(known.may_have("old"))
+        await reading.wait()
+        known.add("late")
+        release.set()
+        assert await first
+        assert await known.may_have("late")
+
+    asyncio.run(main())
+
+
 def test_too_many_names_rule_out_nothing() -> None:
     async def load(limit: int) -> set[str] | None:
         return None  # the repository's answer when there are more than the limit

@@ -34,6 +34,8 @@ class KnownNames:
         self._token: Hashable = None
         self._loaded = False
         self._lock = asyncio.Lock()
+        #: Names added while a read was under way (it may have missed them).
+        self._added: set[str] = set()
 
     async def may_have(self, name: str, token: Hashable = None) -> bool:
         """False only if the index has no row for ``name`` (as of ``token``)."""
@@ -41,12 +43,17 @@ class KnownNames:
             async with self._lock:
                 if not self._loaded or self._token != token:
                     # Read after the token: a write in between only adds names (a "maybe").
-                    self._names = await self._load(self.limit)
+                    self._added.clear()
+                    names = await self._load(self.limit)
+                    self._names = None if names is None else names | self._added
                     self._token, self._loaded = token, True
+                    self._added.clear()
         return self._names is None or name in self._names
 
     def add(self, name: str) -> None:
         """This process wrote a row for ``name``."""
+        if self._lock.locked():
+            self._added.add(name)
         if self._names is not None:
             if len(self._names) >= self.limit:
                 self._names = None  # too many now: "maybe" for all, until the next load
