@@ -92,6 +92,26 @@ def start_reference(body: bytes, content_type: str) -> Proc:
     return Proc(proc, url)
 
 
+def start_rsgi_reference(body: bytes, content_type: str) -> Proc:
+    """The floor of granian: one worker answering fixed bytes from a bare RSGI app (granian's own
+    interface, cheaper than ASGI)."""
+    port = free_port()
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"wheelcave-bench-rsgi-{port}"
+    folder.mkdir(exist_ok=True)
+    (folder / "body.bin").write_bytes(body)
+    (folder / "rsgi_ref.py").write_text(
+        f"BODY = open({str(folder / 'body.bin')!r}, 'rb').read()\n"
+        f"HEADERS = [('content-type', {content_type!r}), ('content-length', str(len(BODY)))]\n"
+        "async def app(scope, proto):\n"
+        "    proto.response_bytes(200, HEADERS, BODY)\n"
+    )
+    proc = subprocess.Popen([str(BIN / "granian"), "--interface", "rsgi", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "1", "--log-level", "warning", "--no-access-log", "rsgi_ref:app"], cwd=folder)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, proc)
+    return Proc(proc, url)
+
+
 @dataclass
 class LoadResult:
     rps: float

@@ -3,7 +3,8 @@
 The same app, data and files under each HTTP server (``wheelcave serve --engine``):
 - hot: a 50-file project page under wrk, 1 and 50 connections, one worker and one per core;
   nginx serving the same page as a static file is the reference (goals: 1 connection at least
-  90% of nginx, 50 connections with one worker per core at least 50%);
+  90% of nginx, 50 connections with one worker per core at least 50%), and bare apps answering
+  the same bytes under each engine show the ceiling of a Python server here;
 - warm: ``uv pip install`` and ``pip install`` of the mirror benchmark's set from a server that
   holds it (goal: parity between engines and with the find-links floor);
 - upload: 200 small files with twine, and one 500 MB wheel (seconds and server RSS growth).
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks._harness import PeakRss, rss_kib, wrk
+from benchmarks._harness import PeakRss, Proc, rss_kib, start_reference, start_rsgi_reference, wrk
 from benchmarks.compare import PIP_ACCEPT, _files, _page, _start_with, _warm_set
 from tests.support.dists import big_wheel
 from benchmarks.mirror import _install
@@ -35,8 +36,15 @@ def _hot(work: Path, runs: int, seconds: int, lines: list[str]) -> None:
     nginx = next(p for p in PEERS if p.name == "nginx").start(work / "hot-nginx", files=files)
     results: dict[str, dict[int, float]] = {}
     p99: dict[str, dict[int, float]] = {}
+    bare: list[tuple[str, Proc]] = []
     try:
+        # The ceiling of a Python server here: each engine answering the same bytes from a bare app.
+        page = httpx.get(_page(nginx, "bench-hot"), headers={"Accept": PIP_ACCEPT}, timeout=30)
+        body, ctype = page.content, page.headers["content-type"]
+        bare.append(("bare ASGI app, uvicorn", start_reference(body, ctype)))
+        bare.append(("bare RSGI app, granian", start_rsgi_reference(body, ctype)))
         servers: list[tuple[str, Running | None, Wheelcave | None]] = [("nginx", nginx, None)]
+        servers += [(label, Running(label, [proc], proc.url + "/simple/"), None) for label, proc in bare]
         servers += [(f"{e}, 1 worker", None, Wheelcave(1, e)) for e in ENGINES]
         servers += [(f"{e}, {CORES} workers", None, Wheelcave(CORES, e)) for e in ENGINES] if CORES > 1 else []
         for label, running, peer in servers:
@@ -49,10 +57,12 @@ def _hot(work: Path, runs: int, seconds: int, lines: list[str]) -> None:
                     results.setdefault(label, {})[conns] = statistics.median(r.rps for r in got)
                     p99.setdefault(label, {})[conns] = statistics.median(r.p99_ms for r in got)
             finally:
-                if server is not nginx:
+                if server is not nginx and running is None:
                     server.stop()
     finally:
         nginx.stop()
+        for _, proc in bare:
+            proc.stop()
     lines += ["## Hot page (50 files), req/s (p99 ms); % of nginx", "",
               "| server | 1 conn | 50 conn |", "|---|---|---|"]
     ref = results["nginx"]

@@ -16,7 +16,7 @@ from typing import Any
 from wheelcave.config import Settings
 from wheelcave.web.app import SETTINGS_ENV, create_app
 from wheelcave.web.limits import MAX_HEAD_BYTES
-from wheelcave.web.requestid import log_config
+from wheelcave.web.requestid import lean_log_records, log_config
 
 __all__ = ["EngineMissing", "check", "serve_with"]
 
@@ -38,6 +38,7 @@ def check(settings: Settings) -> None:
 
 def serve_with(settings: Settings) -> None:
     """Serve until stopped (SIGINT/SIGTERM), under ``settings.engine``."""
+    lean_log_records()  # worker processes do the same in create_app_from_env
     if settings.engine == "granian":
         _granian(settings)
     else:

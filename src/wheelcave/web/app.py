@@ -28,6 +28,7 @@ from wheelcave.web.fastpath import FastPages
 from wheelcave.web.headers import SecurityHeaders
 from wheelcave.web.pagecache import PageCache
 from wheelcave.web.pathguard import PathGuardMiddleware
+from wheelcave.web.requestid import lean_log_records
 from wheelcave.web.routes import files, health, oidc, pypi_json, simple, upload
 from wheelcave.web.ui import account, admin, pages, traffic_page, uploads, webhooks_page
 
@@ -116,4 +117,5 @@ async def _flush_traffic(svc: Services, every: float = 60.0) -> None:
 
 def create_app_from_env() -> Starlette:
     """Factory for uvicorn worker processes: settings come from the parent through the env."""
+    lean_log_records()
     return create_app(Settings.from_json(os.environ[SETTINGS_ENV]))

@@ -34,6 +34,8 @@ class _LineTable(dict):  # type: ignore[type-arg]
     """httptools: ``STATUS_LINE[status]`` → ``b"HTTP/1.1 <status> <reason>\\r\\n"``."""
 
     def __getitem__(self, key: Any) -> bytes:
+        if type(key) is int:  # every answer but an error's: no attribute lookup that fails
+            return dict.__getitem__(self, key)  # type: ignore[no-any-return]
         reason = getattr(key, "reason", None)
         if reason:
             return b"HTTP/1.1 %d %s\r\n" % (int(key), reason)

@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-__all__ = ["HEADER", "REQUEST_ID", "JsonFormatter", "RequestIdFilter", "log_config", "request_id"]
+__all__ = ["HEADER", "REQUEST_ID", "JsonFormatter", "RequestIdFilter", "lean_log_records", "log_config", "request_id"]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("wheelcave_request_id", default="-")
 _TOKEN = re.compile(rb"[A-Za-z0-9._-]{1,64}")
@@ -55,6 +55,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def lean_log_records() -> None:
+    """A serving process's log records skip what neither format shows: the caller's file and
+    line (a walk up the stack for every record), thread and process names (the logging HOWTO's
+    "Optimization" switches). An access log line cost a third of a cached page's answer."""
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]  # noqa: SLF001 - the documented switch
 
 
 def log_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
