@@ -52,6 +52,16 @@ def test_every_pool_of_a_client_gets_the_backend(monkeypatch: pytest.MonkeyPatch
     assert use_asyncio_streams(client.client) == len([t for t in pools if t is not None])
 
 
+def test_an_https_proxy_keeps_the_default_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TLS to the proxy, then to the upstream inside it: left to httpcore's own backend."""
+    monkeypatch.setenv("HTTPS_PROXY", "https://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    client = UpstreamClient("https://index.invalid/simple/")
+    proxies = [t for t in client.client._mounts.values() if t is not None]
+    assert proxies and not any(isinstance(t._pool._network_backend, AsyncioBackend) for t in proxies)
+    assert isinstance(client.client._transport._pool._network_backend, AsyncioBackend)
+
+
 @pytest.mark.parametrize("loop", list(LOOPS))
 def test_pages_ranges_and_files_through_the_backend(upstream: FakeUpstream, tls: tuple[Path, Path, Path],
                                                       loop: str, monkeypatch: pytest.MonkeyPatch) -> None:
