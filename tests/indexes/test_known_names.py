@@ -102,10 +102,10 @@ def test_a_cold_resolution_asks_the_database_nothing_about_new_names(tmp_path: P
             assert mirror.early_answers  # SQLite, one process: the names are trusted
             repo = services.repo
             asked: dict[str, list[str]] = {"page_entries": [], "mirror_page_state": []}
-            for method in asked:
+            for method, log in asked.items():
                 real = getattr(repo, method)
 
-                async def counted(index_id: int, project: str, *a: object, _real=real, _log=asked[method], **k: object):  # noqa: ANN202
+                async def counted(index_id: int, project: str, *a: object, _real=real, _log=log, **k: object):
                     _log.append(project)
                     return await _real(index_id, project, *a, **k)
 

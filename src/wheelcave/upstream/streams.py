@@ -136,7 +136,7 @@ def use_asyncio_streams(client: httpx.AsyncClient) -> int:
     """Put :class:`AsyncioBackend` under every connection pool of ``client``'s own transports
     (not under a transport given from outside, such as a test's mock, nor under an HTTPS proxy's);
     the number of pools."""
-    transports = [client._transport, *client._mounts.values()]  # noqa: SLF001 - see the module docstring
+    transports = [client._transport, *client._mounts.values()]  # private: see the module docstring
     done = 0
     for transport in transports:
         pool = getattr(transport, "_pool", None) if isinstance(transport, httpx.AsyncHTTPTransport) else None
@@ -144,7 +144,7 @@ def use_asyncio_streams(client: httpx.AsyncClient) -> int:
         if proxy is not None and proxy.scheme == b"https":
             continue  # TLS to the proxy and the upstream's inside it: the default backend does that
         if pool is not None and hasattr(pool, "_network_backend"):
-            pool._network_backend = AsyncioBackend()  # noqa: SLF001
+            pool._network_backend = AsyncioBackend()
             done += 1
     return done
 

@@ -64,7 +64,7 @@ def lean_log_records() -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    logging._srcfile = None  # type: ignore[attr-defined]  # noqa: SLF001 - the documented switch
+    logging._srcfile = None  # type: ignore[attr-defined]  # the documented switch
 
 
 def log_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
