@@ -250,9 +250,7 @@ class MirrorIndex:
             try:
                 if self.quiet is not None:
                     await self.quiet.wait(since, hurry)
-                await self.repo.store_mirror_page(
-                    self.id, name, result.page.files, etag=result.etag, last_modified=result.last_modified, status="ok")
-                self.known.add(name)
+                await self._store_page(name, result.page.files, etag=result.etag, last_modified=result.last_modified)
                 self.on_change("")  # the project lists; the project's page is the one answered
             except Exception as exc:  # noqa: BLE001 - the next request fetches the page again
                 log.error("mirror.store_failed index=%s project=%s: %s: %s", self.name, name, type(exc).__name__, exc)
@@ -346,23 +344,28 @@ class MirrorIndex:
             return None
         if isinstance(result, Missing):
             self.metrics.page(self.name, "missing")
-            changed = await self.repo.store_mirror_page(
-                self.id, name, [], etag=None, last_modified=None, status="missing", bump=bump)
-            self.known.add(name)
-            if changed:
+            if await self._store_page(name, [], etag=None, last_modified=None, status="missing", bump=bump):
                 self.on_change(name)
             return None
         assert isinstance(result, Fetched)
         self._note_fetched(name, result)
-        changed = await self.repo.store_mirror_page(
-            self.id, name, result.page.files, etag=result.etag, last_modified=result.last_modified, status="ok", bump=bump)
-        self.known.add(name)
-        if changed:
+        if await self._store_page(name, result.page.files, etag=result.etag, last_modified=result.last_modified, bump=bump):
             self.on_change(name)
         if state is None:
             entries = await off_loop(stored_entries, result.page.files, size=len(result.page.files))
             return ProjectPage(name=name, files=entries, display_name=name) if entries else None
         return None
+
+    async def _store_page(
+        self, name: NormalizedName, files: Sequence[RemoteFile], *, etag: str | None, last_modified: str | None,
+        status: str = "ok", bump: bool = False,
+    ) -> bool:
+        """Bring the page's rows in line (see Repository.store_mirror_page); from then on this
+        process knows the mirror has the page."""
+        changed = await self.repo.store_mirror_page(
+            self.id, name, files, etag=etag, last_modified=last_modified, status=status, bump=bump)
+        self.known.add(name)
+        return changed
 
     async def refresh(self, name: NormalizedName) -> None:
         """Re-fetch a project now, whatever its age (``wheelcave index refresh``); a change is
