@@ -5,6 +5,8 @@ Per process: with several workers, each answers with its own counts (scrape each
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from wheelcave.core.traffic import TrafficCounts
@@ -22,6 +24,7 @@ class Metrics:
             "(hit, revalidated, fetched, stale, missing; early: fetched and answered before its rows "
             "were written).", ["index", "result"], registry=self.registry,
         )
+        self._page_counts: dict[tuple[str, str], Any] = {}
         self._errors = Counter(
             "wheelcave_upstream_errors", "Failed upstream requests.", ["index", "kind"], registry=self.registry,
         )
@@ -59,7 +62,10 @@ class Metrics:
         self._auth_throttled.labels(limit).inc()
 
     def page(self, index: str, result: str) -> None:
-        self._pages.labels(index, result).inc()
+        child = self._page_counts.get((index, result))
+        if child is None:  # labels() takes a lock and checks its arguments: once per pair (hits are hot)
+            child = self._page_counts[(index, result)] = self._pages.labels(index, result)
+        child.inc()
         self.traffic.page(index, result)
 
     def upstream_error(self, index: str, kind: str) -> None:

@@ -115,6 +115,10 @@ class AuthService:
                 self._checked_at = time.monotonic()
         return self._access
 
+    def access_now(self) -> AccessList | None:
+        """:meth:`access` without I/O, or None when the generation is due for a look."""
+        return self._access if time.monotonic() - self._checked_at < self.refresh_interval else None
+
     def changed(self) -> None:
         """This process changed credentials or grants: forget everything now, not at the next poll."""
         self._checked_at = -1e9

@@ -48,14 +48,15 @@ def serve_with(settings: Settings) -> None:
 def _uvicorn(settings: Settings) -> None:
     import uvicorn
 
-    from wheelcave.web.limits import BoundedHttpToolsProtocol
+    from wheelcave.web.instant import InstantHttpProtocol
 
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "access_log": settings.access_log,
         "log_level": "info", "server_header": False,
         "timeout_graceful_shutdown": settings.shutdown_timeout,
         "log_config": log_config(settings.log_format),
-        "http": BoundedHttpToolsProtocol,  # request heads bounded (431 past 64 KiB or 100 headers)
+        # Request heads bounded (431 past 64 KiB or 100 headers); cached pages answered on arrival.
+        "http": InstantHttpProtocol,
     }
     if settings.tls_cert:
         options.update(ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)

@@ -116,9 +116,15 @@ class Registry:
     async def generations(self, index: Index) -> tuple[int, ...]:
         """The cache token of an index: the generations of everything its pages depend on."""
         await self._fresh()
-        return tuple(
-            self._by_id[i].generation if i in self._by_id else -1 for i in index.dependencies()
-        )
+        return self._generations(index)
+
+    def _generations(self, index: Index) -> tuple[int, ...]:
+        return tuple(self._by_id[i].generation if i in self._by_id else -1 for i in index.dependencies())
+
+    def is_fresh(self) -> bool:
+        """True while the definitions and generations need no re-read: then :meth:`get_now` and
+        :meth:`page_token_now` answer without I/O (the hot path's synchronous answer)."""
+        return time.monotonic() - self._loaded_at < self.refresh_interval
 
     def _set_epoch(self) -> None:
         self._epoch = tuple(sorted((r.id, r.generation) for r in self._by_id.values()))
@@ -134,6 +140,12 @@ class Registry:
         """The cache token of one page: :meth:`generations` and this process's own changes to
         the project (or, for a project list, to any project)."""
         return (*await self.generations(index), self.changes.count(project))
+
+    def page_token_now(self, index: Index, project: str | None) -> tuple[int, ...] | None:
+        """:meth:`page_token` without I/O, or None when the definitions are due for a re-read."""
+        if not self.is_fresh():
+            return None
+        return (*self._generations(index), self.changes.count(project))
 
     def project_changed(self, project: str) -> None:
         """A mirror changed what ``project``'s page shows, in this process (see LocalChanges)."""
@@ -186,6 +198,11 @@ class Registry:
                 self._views.clear()
             view = self._views[(name, hidden)] = self._view(name, hidden, ())
         return view
+
+    def get_now(self, name: str) -> Index | None:
+        """Index ``name`` (the whole of it) as last built, without I/O; None when it is not built
+        yet or the definitions are due for a re-read."""
+        return self._built.get(name) if self.is_fresh() else None
 
     def _view(self, name: str, hidden: frozenset[str], path: tuple[str, ...]) -> Index:
         index = self._build(name, path)

@@ -38,12 +38,15 @@ class VirtualIndex:
         self.cooldown = cooldown
         self.cooldown_exempt = frozenset(cooldown_exempt)
         self.hidden = hidden
+        self._dependencies: tuple[int, ...] | None = None
 
     def dependencies(self) -> Sequence[int]:
-        deps: list[int] = [self.id]
-        for member in self.members:
-            deps.extend(d for d in member.dependencies() if d not in deps)
-        return deps
+        if self._dependencies is None:  # the members are fixed: walk them once (a hot page asks often)
+            deps: list[int] = [self.id]
+            for member in self.members:
+                deps.extend(d for d in member.dependencies() if d not in deps)
+            self._dependencies = tuple(deps)
+        return self._dependencies
 
     def cache_ttl(self) -> float | None:
         ttls = [t for t in (m.cache_ttl() for m in self.members) if t is not None]

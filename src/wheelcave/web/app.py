@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -24,7 +25,7 @@ from wheelcave.storage.base import StoreUnavailable
 from wheelcave.web import reason
 from wheelcave.web.api.app import create_api
 from wheelcave.web.errors import handle_error, handle_store_unavailable, handle_unexpected
-from wheelcave.web.fastpath import FastPages
+from wheelcave.web.fastpath import STATE_KEY, FastPages, HotPages
 from wheelcave.web.headers import SecurityHeaders
 from wheelcave.web.pagecache import PageCache
 from wheelcave.web.pathguard import PathGuardMiddleware
@@ -43,11 +44,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     holder: dict[str, Services] = {}
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         svc = services or await open_services(settings, serving=True)
         app.state.services = holder["services"] = svc
         app.state.page_cache = PageCache()
         app.state.file_lookups = files.FileLookups()
+        app.state.hot_pages = HotPages(svc, app.state.page_cache)
         # Objects alive after start-up live for the whole process: keep them out of the
         # collector's full passes, which otherwise stall large page renders.
         gc.freeze()
@@ -61,7 +63,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         if not svc.db.is_sqlite and settings.listen:
             tasks.append(asyncio.create_task(_listen(svc, settings)))
         try:
-            yield
+            # The lifespan state reaches the HTTP protocol: it answers hot pages itself (web.instant).
+            yield {STATE_KEY: app.state.hot_pages}
         finally:
             for task in tasks:
                 task.cancel()

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wheelcave.web.requestid import HEADER, REQUEST_ID, request_id
 
-__all__ = ["CSP", "SecurityHeaders"]
+__all__ = ["CSP", "SecurityHeaders", "with_security_headers"]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -21,6 +21,19 @@ CSP = (
 )
 _ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"strict-origin-when-cross-origin")]
 _HTML = [(b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY")]
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]], rid: bytes) -> list[tuple[bytes, bytes]]:
+    """``headers`` (extended in place) with the security headers and the request id."""
+    names = {key.lower() for key, _ in headers}
+    headers.extend(_ALWAYS)
+    headers.append((HEADER, rid))
+    for key, value in headers:
+        if key.lower() == b"content-type" and value.startswith(b"text/html"):
+            # a page that sets a stricter or looser policy of its own keeps it
+            headers.extend(h for h in _HTML if h[0] not in names)
+            break
+    return headers
 
 
 class SecurityHeaders:
@@ -36,15 +49,7 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                names = {key.lower() for key, _ in headers}
-                headers.extend(_ALWAYS)
-                headers.append((HEADER, rid))
-                for key, value in headers:
-                    if key.lower() == b"content-type" and value.startswith(b"text/html"):
-                        # a page that sets a stricter or looser policy of its own keeps it
-                        headers.extend(h for h in _HTML if h[0] not in names)
-                        break
+                headers = with_security_headers(list(message.get("headers", ())), rid)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -58,8 +58,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self.head_complete()
         super().on_headers_complete()
+
+    def head_complete(self) -> None:
+        """The request's head is parsed: what comes next is its body or the next request."""
+        self._in_head = False
 
     def data_received(self, data: bytes) -> None:
         if self._discarded >= 0:  # refused: read and drop the rest for a moment (see _refuse)

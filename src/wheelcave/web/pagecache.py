@@ -11,7 +11,8 @@ import gzip
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import zstandard
 
@@ -26,6 +27,8 @@ class CachedPage:
     expires: float | None = None  # time.monotonic() after which the index must be asked again
     _gzip: bytes | None = None
     _zstd: bytes | None = None
+    #: Answers shaped from this entry, kept by whoever shapes them (their headers, say).
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     @classmethod
     def make(cls, token: tuple[int, ...], body: bytes | None, tag: str, ttl: float | None = None) -> CachedPage:

@@ -13,24 +13,36 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
+import random
 import re
 import time
 from typing import Any
 
 from starlette.types import Scope
 
-__all__ = ["HEADER", "REQUEST_ID", "JsonFormatter", "RequestIdFilter", "lean_log_records", "log_config", "request_id"]
+__all__ = ["HEADER", "REQUEST_ID", "JsonFormatter", "LogHandler", "RequestIdFilter", "given_or_new", "lean_log_records", "log_config", "request_id"]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("wheelcave_request_id", default="-")
 _TOKEN = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 HEADER = b"x-request-id"
+_random_bits = random.getrandbits
 
 
 def request_id(scope: Scope) -> bytes:
     """The id of this request: the client's own when it is a plain token, else a new one."""
-    given = next((v for k, v in scope["headers"] if k == HEADER), None)
-    return given if given is not None and _TOKEN.fullmatch(given) else os.urandom(8).hex().encode()
+    return given_or_new(scope["headers"])
+
+
+def given_or_new(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The client's id among ``headers`` when it is a plain token, else a new one: 64 random
+    bits from the process's generator (ids tell requests apart in logs, they guard nothing;
+    ``random`` is reseeded in each forked worker, and costs no system call per request)."""
+    for key, value in headers:
+        if key == HEADER:
+            if _TOKEN.fullmatch(value):
+                return value
+            break
+    return b"%016x" % _random_bits(64)
 
 
 class RequestIdFilter(logging.Filter):
@@ -39,6 +51,15 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get()
         return True
+
+
+class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The server's one log handler (lines on a stream, see :func:`log_config`), knowing its
+    line format: the hot path's access lines are written in it directly (web.accesslog)."""
+
+    def __init__(self, stream: Any = None, line_format: str = "text") -> None:
+        super().__init__(stream)
+        self.line_format = line_format
 
 
 class JsonFormatter(logging.Formatter):
@@ -79,8 +100,8 @@ def log_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": RequestIdFilter}},
         "formatters": {"main": formatter},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                "formatter": "main", "filters": ["request_id"]}},
+        "handlers": {"stderr": {"class": "wheelcave.web.requestid.LogHandler", "stream": "ext://sys.stderr",
+                                "line_format": fmt, "formatter": "main", "filters": ["request_id"]}},
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             # The engines' own loggers go to the root handler (not their own formats).

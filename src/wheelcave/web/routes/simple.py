@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -44,6 +46,7 @@ def _accepted_codings(accept_encoding: str) -> set[str]:
     return codings
 
 
+@functools.lru_cache(maxsize=256)
 def page_encoding(accept_encoding: str) -> str | None:
     """The coding a page is sent in: zstd where the client takes it (uv does; it is made in a
     quarter of gzip's time and smaller), else gzip (pip), else none."""
@@ -57,24 +60,40 @@ def page_answer(
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Status, raw headers and body for a cached page: the one place that shapes them.
     ``public``: readable without credentials (else shared caches must not keep it)."""
-    max_age = settings.page_max_age
-    scope = "public" if public else "private"
     encoding = page_encoding(accept_encoding)
-    etag = entry.etag_for(encoding)
-    cache_control = f"max-age={max_age}, {scope}" if max_age else f"max-age=0, must-revalidate, {scope}"
-    headers = [(b"etag", etag.encode()), (b"vary", b"Accept, Accept-Encoding"), (b"cache-control", cache_control.encode())]
-    if if_none_match:
-        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        if "*" in tags or tags & {entry.etag, entry.gzip_etag, entry.zstd_etag}:
-            return 304, headers, b""
+    status = 304 if if_none_match and matches_etag(if_none_match, entry) else 200
+    headers = page_headers(entry, fmt, encoding, public, status, settings.page_max_age)
+    if status == 304:
+        return status, list(headers), b""
     assert entry.body is not None
-    body = entry.body
-    if encoding is not None:
-        body = entry.encoded(encoding)
-        headers.append((b"content-encoding", encoding.encode()))
-    headers.append((b"content-type", fmt.content_type.encode()))
-    headers.append((b"content-length", str(len(body)).encode()))
-    return 200, headers, body
+    return status, list(headers), entry.body if encoding is None else entry.encoded(encoding)
+
+
+def matches_etag(if_none_match: str, entry: CachedPage) -> bool:
+    """Whether an ``If-None-Match`` value names this page (in any of its codings)."""
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or bool(tags & {entry.etag, entry.gzip_etag, entry.zstd_etag})
+
+
+def page_headers(
+    entry: CachedPage, fmt: PageFormat, encoding: str | None, public: bool, status: int, max_age: int,
+) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers of a cached page's answer, made once per entry and shape."""
+    key = ("headers", fmt, encoding, public, status, max_age)
+    made = entry.memo.get(key)
+    if made is None:
+        scope = "public" if public else "private"
+        cache_control = f"max-age={max_age}, {scope}" if max_age else f"max-age=0, must-revalidate, {scope}"
+        headers = [(b"etag", entry.etag_for(encoding).encode()), (b"vary", _VARY.encode()),
+                   (b"cache-control", cache_control.encode())]
+        if status != 304:
+            assert entry.body is not None
+            size = len(entry.body if encoding is None else entry.encoded(encoding))
+            if encoding is not None:
+                headers.append((b"content-encoding", encoding.encode()))
+            headers += [(b"content-type", fmt.content_type.encode()), (b"content-length", str(size).encode())]
+        made = entry.memo[key] = tuple(headers)
+    return made  # type: ignore[no-any-return]
 
 
 def _page_response(request: Request, entry: CachedPage, fmt: PageFormat, public: bool) -> Response:
