@@ -19,8 +19,10 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wheelcave.auth.access import AccessList, Principal
 from wheelcave.core.pages import PageFormat, choose_format
 from wheelcave.errors import WheelcaveError
+from wheelcave.indexes.base import Index
 from wheelcave.services import Services
 from wheelcave.web.access import hidden_members
 from wheelcave.web.headers import with_security_headers
@@ -58,6 +60,8 @@ class HotPages:
     def __init__(self, services: Services, page_cache: PageCache) -> None:
         self.services = services
         self.page_cache = page_cache
+        #: Per index: (grants, index, view) of the last anonymous reader, while both stay the same.
+        self._anonymous: dict[str, tuple[AccessList, Index, tuple[frozenset[str], bool] | None]] = {}
 
     def answer(self, method: str, route: tuple[str, str, str], headers: Iterable[tuple[bytes, bytes]]) -> Answer | None:
         """The answer to ``method`` (GET or HEAD) for a :func:`page_route`, or None when the
@@ -112,22 +116,39 @@ class HotPages:
             who = svc.auth.remembered(wanted[b"authorization"])
             if who is None:
                 return None
-        if not access.can(who, "read", index_name):
-            return None
         registry = svc.registry
         index = registry.get_now(index_name)
         if index is None:
             return None
+        if who is None:  # most readers: what they may see changes only with the grants or the index
+            seen = self._anonymous.get(index_name)
+            if seen is None or seen[0] is not access or seen[1] is not index:
+                seen = self._anonymous[index_name] = (access, index, self._view(access, None, index_name, index))
+            view = seen[2]
+        else:
+            view = self._view(access, who, index_name, index)
+        if view is None:
+            return None
+        hidden, public = view
         token = registry.page_token_now(index, project)
         if token is None:
             return None
-        hidden = hidden_members(svc, access, who, index)
         prefix = files_prefix(svc.settings.public_url, prefix)
         entry = self.page_cache.get(cache_key(index_name, project, fmt, prefix, True, hidden), token)
         if entry is None or entry.body is None:
             return None
         registry.count_cached_page(index)
-        return entry, fmt, wanted, all(access.public(n) for n in registry.member_names(index))
+        return entry, fmt, wanted, public
+
+    def _view(
+        self, access: AccessList, who: Principal | None, index_name: str, index: Index,
+    ) -> tuple[frozenset[str], bool] | None:
+        """What ``who`` sees of ``index``: the members hidden from them, and whether the pages
+        are readable without credentials; None if they may not read it."""
+        if not access.can(who, "read", index_name):
+            return None
+        public = all(access.public(n) for n in self.services.registry.member_names(index))
+        return hidden_members(self.services, access, who, index), public
 
 
 class FastPages:
