@@ -149,6 +149,11 @@ def _warm(live: Live, path: str, *headers: str) -> None:
     pytest.fail(f"{path} was never answered on arrival")
 
 
+def _raw(path: str, *headers: str, body: bytes = b"") -> bytes:
+    """One HTTP/1.1 GET for a JSON page, as bytes (with ``body`` after its head)."""
+    return "".join(f"{line}\r\n" for line in (f"GET {path} HTTP/1.1", "Host: x", f"Accept: {JSON}", *headers, "")).encode() + body
+
+
 def _same(a: Reply, b: Reply) -> None:
     assert a.status == b.status
     assert a.body == b.body
@@ -222,7 +227,7 @@ def test_requests_the_protocol_leaves_to_the_app(live: Live) -> None:
     assert len(live.answered) == before
     # Connection: close is honoured: the answer, then the end of the connection
     with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {JSON}\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(_raw(path, "Connection: close"))
         assert read_replies(sock, 1)[0].status == 200
         assert sock.recv(1) == b""
     # Expect: 100-continue on a GET goes the usual way and is answered
@@ -233,9 +238,7 @@ def test_pipelined_requests_keep_their_order(live: Live) -> None:
     path = "/index/local/simple/inst-pub/"
     _warm(live, path, f"Accept: {JSON}")
     before = len(live.answered)
-    one = f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {JSON}\r\n\r\n".encode()
-    listing = f"GET /index/local/simple/ HTTP/1.1\r\nHost: x\r\nAccept: {JSON}\r\n\r\n".encode()
-    missing = f"GET /index/local/simple/not-here/ HTTP/1.1\r\nHost: x\r\nAccept: {JSON}\r\n\r\n".encode()
+    one, listing, missing = _raw(path), _raw("/index/local/simple/"), _raw("/index/local/simple/not-here/")
     replies = live.send(one + listing + one + missing + one, 5)
     assert [r.status for r in replies] == [200, 200, 200, 404, 200]
     assert b"projects" in replies[1].body and b"inst_pub-1.0" in replies[0].body
@@ -247,9 +250,8 @@ def test_a_body_after_a_get_head_is_read_and_dropped(live: Live) -> None:
     path = "/index/local/simple/inst-pub/"
     _warm(live, path, f"Accept: {JSON}")
     before = len(live.answered)
-    with_body = f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {JSON}\r\nContent-Length: 10\r\n\r\n0123456789".encode()
-    plain = f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {JSON}\r\n\r\n".encode()
-    replies = live.send(with_body + plain + with_body, 3)
+    with_body = _raw(path, "Content-Length: 10", body=b"0123456789")
+    replies = live.send(with_body + _raw(path) + with_body, 3)
     assert [r.status for r in replies] == [200, 200, 200]
     assert len(live.answered) == before + 3
 
