@@ -26,6 +26,7 @@ import uvicorn
 from tests.support.dists import make_wheel
 from tests.support.server import Server, free_port, ok
 from tests.support.upload import upload
+from tests.support.upstream import FakeUpstream, UpFile
 from wheelcave.config import load_settings
 from wheelcave.services import open_services
 from wheelcave.web.accesslog import AccessLines
@@ -244,6 +245,32 @@ def test_pipelined_requests_keep_their_order(live: Live) -> None:
     assert b"projects" in replies[1].body and b"inst_pub-1.0" in replies[0].body
     assert replies[0].body == replies[2].body == replies[4].body
     assert len(live.answered) >= before + 1  # the first at least; those behind the app's wait their turn
+
+
+def test_a_client_that_does_not_keep_up_is_left_to_the_app(live: Live) -> None:
+    """100 pipelined requests for a ~700 KB page, sent in one piece by a client reading through
+    a small window: answers on arrival stop once the connection holds more than it has taken
+    (the app's way then writes one answer at a time as the client reads), so the server never
+    holds a hundred copies of the page for a client that does not read them."""
+    upstream = FakeUpstream().start()
+    try:
+        upstream.add("inst-big", *(UpFile(f"inst_big-{i}.0-py3-none-any.whl", b"x") for i in range(3000)))
+        ok(httpx.post(f"{live.url}/api/v1/indexes", json={"name": "inst-mirror", "kind": "mirror",
+                                                          "config": {"upstream": upstream.url}}, auth=live.admin))
+        path = "/index/inst-mirror/simple/inst-big/"
+        _warm(live, path, f"Accept: {JSON}")
+        before = len(live.answered)
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(60)
+            sock.connect(("127.0.0.1", live.port))
+            sock.sendall(_raw(path) * 100)
+            replies = read_replies(sock, 100)
+        assert {r.status for r in replies} == {200} and len({r.body for r in replies}) == 1
+        assert len(replies[0].body) > 500_000
+        assert 0 < len(live.answered) - before < 10
+    finally:
+        upstream.stop()
 
 
 def test_a_body_after_a_get_head_is_read_and_dropped(live: Live) -> None:

@@ -75,6 +75,8 @@ class InstantHttpProtocol(BoundedHttpToolsProtocol):
             (self.cycle is not None and not self.cycle.response_complete) or self.pipeline
             or self.expect_100_continue or self.parser.get_http_version() != "1.1"
             or not self.parser.should_keep_alive() or self.parser.should_upgrade()
+            # a client not taking its answers (the transport holds more than its high-water mark):
+            # the app's way writes one answer at a time as it reads, and stops reading meanwhile
             or self.flow.write_paused or self.root_path
         ):
             return False
