@@ -484,6 +484,9 @@ class MirrorIndex:
         from the upstream's wheel with Range requests; else (Range ignored) the wheel downloaded."""
         if record.metadata_sha256 and self.blobs.exists(record.metadata_sha256):
             return record.metadata_sha256
+        read = self.makes.read_by_range.get((record.sha256, record.filename))
+        if read is not None and self.blobs.exists(read):
+            return read  # read a moment ago; its row is still being written
         url = None if self.config.offline else record.origin_url
         made = await self.makes.make(url, record.filename, record.sha256, upstream_has=record.upstream_metadata,
                                      expected=record.metadata_sha256)
