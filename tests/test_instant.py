@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import re
 import socket
@@ -323,6 +324,45 @@ def test_access_lines_are_the_loggers_lines(fmt: str) -> None:
     stamp = r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d{3}Z?"
     assert re.sub(stamp, "T", ours) == re.sub(stamp, "T", theirs)
     assert re.search(stamp, ours)
+
+
+def test_access_lines_of_one_loop_turn_go_out_together() -> None:
+    _, stream, logger = _handler("text")
+    lines = AccessLines.find(logger)
+    assert lines is not None and AccessLines.find(logger) is lines  # one writer for every connection
+
+    async def turn() -> list[str]:
+        lines.write("a1", "first")
+        lines.write("a2", "second")
+        assert stream.getvalue() == ""  # not yet: the turn is not over
+        await asyncio.sleep(0)
+        return stream.getvalue().splitlines()
+
+    written = asyncio.run(turn())
+    assert [line.split(" ", 4)[-1] for line in written] == ["[a1] first", "[a2] second"]
+
+
+def test_a_busy_turns_lines_go_out_in_writes_a_pipe_keeps_whole() -> None:
+    class Writes(io.StringIO):
+        sizes: list[int] = []
+
+        def write(self, text: str) -> int:
+            self.sizes.append(len(text.encode()))
+            return super().write(text)
+
+    handler, _, logger = _handler("json")
+    handler.setStream(Writes())
+    lines = AccessLines.find(logger)
+    assert lines is not None
+
+    async def turn() -> None:
+        for i in range(300):
+            lines.write(f"r{i}", f'127.0.0.1:1 - "GET /simple/p{i}/ HTTP/1.1" 200 é')
+
+    asyncio.run(turn())
+    stream = handler.stream
+    assert 1 < len(stream.sizes) < 300 and max(stream.sizes) <= 4096
+    assert [json.loads(line)["request_id"] for line in stream.getvalue().splitlines()] == [f"r{i}" for i in range(300)]
 
 
 def test_access_lines_are_only_used_where_they_are_the_whole_story() -> None:
