@@ -223,6 +223,7 @@ def test_requests_the_protocol_leaves_to_the_app(live: Live) -> None:
     assert live.get(path + "?format=" + JSON.replace("+", "%2B"), f"Accept: {JSON}").status == 200  # a query
     assert live.get("/index/local/simple/inst%2Dpub/", f"Accept: {JSON}").status in (200, 301)  # escaped
     assert live.get("/index/local/simple/inst-pub", f"Accept: {JSON}").status == 301  # not a page path
+    assert live.get(f"http://127.0.0.1{path}", f"Accept: {JSON}").status == 200  # absolute form
     assert live.get(path, f"Accept: {JSON}", "Connection: close").status == 200
     assert live.get(path, "Accept: application/json").status == 406
     assert live.get(path, f"Accept: {JSON}", method="POST").status == 405
@@ -279,9 +280,14 @@ def test_a_body_after_a_get_head_is_read_and_dropped(live: Live) -> None:
     _warm(live, path, f"Accept: {JSON}")
     before = len(live.answered)
     with_body = _raw(path, "Content-Length: 10", body=b"0123456789")
-    replies = live.send(with_body + _raw(path) + with_body, 3)
-    assert [r.status for r in replies] == [200, 200, 200]
-    assert len(live.answered) == before + 3
+    chunked = _raw(path, "Transfer-Encoding: chunked", body=b"5\r\nhello\r\n0\r\n\r\n")
+    replies = live.send(with_body + _raw(path) + chunked + with_body, 4)
+    assert [r.status for r in replies] == [200, 200, 200, 200]
+    assert len(live.answered) == before + 4
+    # both lengths at once (a smuggling attempt): refused by the parser, nothing answered
+    smuggled = _raw(path, "Content-Length: 5", "Transfer-Encoding: chunked", body=b"0\r\n\r\n")
+    assert live.send(smuggled)[0].status == 400
+    assert len(live.answered) == before + 4
 
 
 def test_an_upload_shows_in_the_next_answer(live: Live, tmp_path: Path) -> None:
