@@ -173,9 +173,12 @@ def test_an_answer_on_arrival_is_the_routes_answer(live: Live, accept: str, enco
     before = len(live.answered)
     fast = live.get(path, *headers)
     assert len(live.answered) == before + 1
-    slow = live.get(path, *headers, version="1.0")  # HTTP/1.0 is left to the app
+    slow = live.get(path, *headers, version="1.0")  # HTTP/1.0 is left to the app (its fast path)
     assert len(live.answered) == before + 1
     _same(fast, slow)
+    routed = live.get(path + "?via=route", *headers)  # a query passes the fast paths: the route answers
+    assert len(live.answered) == before + 1
+    _same(fast, routed)
     assert fast.headers.get("content-encoding", "") == encoding
     assert b"inst_pub-1.0-py3-none-any.whl" in httpx.Response(200, headers=fast.headers, content=fast.body).content
     # HEAD: the same head, no body; a matching If-None-Match: 304 with the tag
@@ -187,10 +190,24 @@ def test_an_answer_on_arrival_is_the_routes_answer(live: Live, accept: str, enco
     assert len(live.answered) == before + 3
     assert cached.status == 304 and cached.body == b"" and cached.headers["etag"] == etag
     _same(cached, live.get(path, *headers, f"If-None-Match: W/{etag}", version="1.0"))
+    _same(cached, live.get(path + "?via=route", *headers, f"If-None-Match: W/{etag}"))
     # the client's own request id is kept when it is a plain token, replaced when it is not
     assert live.get(path, *headers, "X-Request-ID: abc.DEF-1").headers["x-request-id"] == "abc.DEF-1"
     forged = live.get(path, *headers, "X-Request-ID: forged] line/*").headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{16}", forged)
+
+
+def test_a_repeated_header_counts_as_the_routes_read_it(live: Live) -> None:
+    path = "/index/local/simple/inst-pub/"
+    _warm(live, path, "Accept: text/html")
+    _warm(live, path, f"Accept: {JSON}")
+    twice = ("Accept: text/html", f"Accept: {JSON}")  # the first one counts
+    before = len(live.answered)
+    fast = live.get(path, *twice)
+    assert len(live.answered) == before + 1
+    _same(fast, live.get(path, *twice, version="1.0"))
+    _same(fast, live.get(path + "?via=route", *twice))
+    assert fast.headers["content-type"].startswith("text/html")
 
 
 def test_refused_callers_never_get_a_page_on_arrival(live: Live) -> None:

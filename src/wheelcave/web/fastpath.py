@@ -105,7 +105,7 @@ class HotPages:
             return None
         wanted: dict[bytes, str] = {}
         for key, value in headers:
-            if key in _WANTED:
+            if key in _WANTED and key not in wanted:  # the first of a repeated header, as the routes read it
                 wanted[key] = value.decode("latin-1")
         fmt = choose_format(wanted.get(b"accept"))
         if fmt is None:
