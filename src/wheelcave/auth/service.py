@@ -103,10 +103,10 @@ class AuthService:
 
     async def access(self) -> AccessList:
         """The grants in force, re-read when the auth generation has moved."""
-        if time.monotonic() - self._checked_at < self.refresh_interval:
+        if self._is_fresh():
             return self._access
         async with self._lock:
-            if time.monotonic() - self._checked_at >= self.refresh_interval:
+            if not self._is_fresh():
                 generation = await self.accounts.generation()
                 if generation != self._generation:
                     self._access = AccessList(await self.accounts.grants(), anonymous_read=self.anonymous_read)
@@ -117,7 +117,10 @@ class AuthService:
 
     def access_now(self) -> AccessList | None:
         """:meth:`access` without I/O, or None when the generation is due for a look."""
-        return self._access if time.monotonic() - self._checked_at < self.refresh_interval else None
+        return self._access if self._is_fresh() else None
+
+    def _is_fresh(self) -> bool:
+        return time.monotonic() - self._checked_at < self.refresh_interval
 
     def changed(self) -> None:
         """This process changed credentials or grants: forget everything now, not at the next poll."""

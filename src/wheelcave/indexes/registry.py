@@ -107,10 +107,10 @@ class Registry:
         self._loaded_at = -1e9
 
     async def _fresh(self) -> None:
-        if time.monotonic() - self._loaded_at < self.refresh_interval:
+        if self.is_fresh():
             return
         async with self._lock:
-            if time.monotonic() - self._loaded_at >= self.refresh_interval:
+            if not self.is_fresh():
                 await self.reload()
 
     async def generations(self, index: Index) -> tuple[int, ...]:
@@ -139,12 +139,14 @@ class Registry:
     async def page_token(self, index: Index, project: str | None) -> tuple[int, ...]:
         """The cache token of one page: :meth:`generations` and this process's own changes to
         the project (or, for a project list, to any project)."""
-        return (*await self.generations(index), self.changes.count(project))
+        await self._fresh()
+        return self._page_token(index, project)
 
     def page_token_now(self, index: Index, project: str | None) -> tuple[int, ...] | None:
         """:meth:`page_token` without I/O, or None when the definitions are due for a re-read."""
-        if not self.is_fresh():
-            return None
+        return self._page_token(index, project) if self.is_fresh() else None
+
+    def _page_token(self, index: Index, project: str | None) -> tuple[int, ...]:
         return (*self._generations(index), self.changes.count(project))
 
     def project_changed(self, project: str) -> None:

@@ -27,9 +27,8 @@ from wheelcave.services import Services
 from wheelcave.web.access import hidden_members
 from wheelcave.web.headers import with_security_headers
 from wheelcave.web.pagecache import CachedPage, PageCache
-from wheelcave.web.requestid import HEADER as REQUEST_HEADER
 from wheelcave.web.routes.simple import (
-    DEFAULT_INDEX, cache_key, files_prefix, matches_etag, page_answer, page_encoding, page_headers,
+    DEFAULT_INDEX, cache_key, files_prefix, page_answer, page_body, page_headers, page_shape,
 )
 
 __all__ = ["STATE_KEY", "Answer", "FastPages", "HotPages", "Wire", "page_route"]
@@ -77,24 +76,21 @@ class HotPages:
         return status, raw, body if method == "GET" else b""
 
     def wire(self, method: str, route: tuple[str, str, str], headers: Iterable[tuple[bytes, bytes]]) -> Wire | None:
-        """:meth:`answer` as the HTTP/1.1 protocol writes it: the status, the header lines
-        but for ``date`` and the request id (made once per page and shape), and the body."""
+        """:meth:`answer` as the HTTP/1.1 protocol writes it: the status, the header lines but
+        for ``date`` and the request id (with the security headers, made once per page and
+        shape), and the body."""
         found = self._find(route, headers)
         if found is None:
             return None
         entry, fmt, wanted, public = found
-        encoding = page_encoding(wanted.get(b"accept-encoding", ""))
-        inm = wanted.get(b"if-none-match")
-        status = 304 if inm and matches_etag(inm, entry) else 200
+        encoding, status = page_shape(entry, wanted.get(b"accept-encoding", ""), wanted.get(b"if-none-match"))
         max_age = self.services.settings.page_max_age
         key = ("wire", fmt, encoding, public, status, max_age)
         lines = entry.memo.get(key)
         if lines is None:
-            shaped = with_security_headers(list(page_headers(entry, fmt, encoding, public, status, max_age)), b"")
-            lines = entry.memo[key] = b"".join(b"%s: %s\r\n" % h for h in shaped if h[0] != REQUEST_HEADER)
-        if status == 304 or method != "GET":
-            return status, lines, b""
-        return status, lines, entry.body if encoding is None else entry.encoded(encoding)  # type: ignore[return-value]
+            shaped = with_security_headers(list(page_headers(entry, fmt, encoding, public, status, max_age)))
+            lines = entry.memo[key] = b"".join(b"%s: %s\r\n" % h for h in shaped)
+        return status, lines, page_body(entry, encoding, status) if method == "GET" else b""
 
     def _find(
         self, route: tuple[str, str, str], headers: Iterable[tuple[bytes, bytes]],

@@ -23,11 +23,10 @@ _ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"stric
 _HTML = [(b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY")]
 
 
-def with_security_headers(headers: list[tuple[bytes, bytes]], rid: bytes) -> list[tuple[bytes, bytes]]:
-    """``headers`` (extended in place) with the security headers and the request id."""
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` (extended in place) with the security headers."""
     names = {key.lower() for key, _ in headers}
     headers.extend(_ALWAYS)
-    headers.append((HEADER, rid))
     for key, value in headers:
         if key.lower() == b"content-type" and value.startswith(b"text/html"):
             # a page that sets a stricter or looser policy of its own keeps it
@@ -49,7 +48,8 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = with_security_headers(list(message.get("headers", ())), rid)
+                headers = with_security_headers(list(message.get("headers", ())))
+                headers.append((HEADER, rid))
                 message = {**message, "headers": headers}
             await send(message)
 

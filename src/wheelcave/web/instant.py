@@ -88,7 +88,8 @@ class InstantHttpProtocol(BoundedHttpToolsProtocol):
         route = page_route(path)
         if route is None:
             return False
-        answer = hot.wire("GET" if method == b"GET" else "HEAD", route, self.headers)
+        verb = "GET" if method == b"GET" else "HEAD"
+        answer = hot.wire(verb, route, self.headers)
         if answer is None:
             return False
         status, lines, body = answer
@@ -98,7 +99,7 @@ class InstantHttpProtocol(BoundedHttpToolsProtocol):
             head += (name, b": ", value, b"\r\n")
         head += (lines, b"x-request-id: ", rid, b"\r\n\r\n", body)
         if self.access_log:
-            self._log(rid.decode(), method.decode(), path, status)
+            self._log(rid.decode(), verb, path, status)
         self.transport.write(b"".join(head))
         self.cycle = _Answered()  # type: ignore[assignment]
         self.on_response_complete()

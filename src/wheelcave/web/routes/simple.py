@@ -60,13 +60,23 @@ def page_answer(
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Status, raw headers and body for a cached page: the one place that shapes them.
     ``public``: readable without credentials (else shared caches must not keep it)."""
-    encoding = page_encoding(accept_encoding)
-    status = 304 if if_none_match and matches_etag(if_none_match, entry) else 200
+    encoding, status = page_shape(entry, accept_encoding, if_none_match)
     headers = page_headers(entry, fmt, encoding, public, status, settings.page_max_age)
+    return status, list(headers), page_body(entry, encoding, status)
+
+
+def page_shape(entry: CachedPage, accept_encoding: str, if_none_match: str | None) -> tuple[str | None, int]:
+    """The coding a cached page goes out in, and its status (304 when the client has it)."""
+    status = 304 if if_none_match and matches_etag(if_none_match, entry) else 200
+    return page_encoding(accept_encoding), status
+
+
+def page_body(entry: CachedPage, encoding: str | None, status: int) -> bytes:
+    """The body of a cached page's answer (none for a 304)."""
     if status == 304:
-        return status, list(headers), b""
+        return b""
     assert entry.body is not None
-    return status, list(headers), entry.body if encoding is None else entry.encoded(encoding)
+    return entry.body if encoding is None else entry.encoded(encoding)
 
 
 def matches_etag(if_none_match: str, entry: CachedPage) -> bool:
