@@ -24,7 +24,9 @@ class Metrics:
             "(hit, revalidated, fetched, stale, missing; early: fetched and answered before its rows "
             "were written).", ["index", "result"], registry=self.registry,
         )
-        self._page_counts: dict[tuple[str, str], Any] = {}
+        #: labels() takes a lock and checks its arguments: each counter's children are kept
+        #: once made (cached pages and files count on every request).
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._errors = Counter(
             "wheelcave_upstream_errors", "Failed upstream requests.", ["index", "kind"], registry=self.registry,
         )
@@ -56,32 +58,36 @@ class Metrics:
         )
 
     def auth_failure(self, reason: str) -> None:
-        self._auth_failures.labels(reason).inc()
+        self._child(self._auth_failures, reason).inc()
 
     def auth_throttled(self, limit: str) -> None:
-        self._auth_throttled.labels(limit).inc()
+        self._child(self._auth_throttled, limit).inc()
 
     def page(self, index: str, result: str) -> None:
-        child = self._page_counts.get((index, result))
-        if child is None:  # labels() takes a lock and checks its arguments: once per pair (hits are hot)
-            child = self._page_counts[(index, result)] = self._pages.labels(index, result)
-        child.inc()
+        self._child(self._pages, index, result).inc()
         self.traffic.page(index, result)
 
     def upstream_error(self, index: str, kind: str) -> None:
-        self._errors.labels(index, kind).inc()
+        self._child(self._errors, index, kind).inc()
         self.traffic.upstream_error(index)
 
     def file(self, index: str, result: str) -> None:
-        self._files.labels(index, result).inc()
+        self._child(self._files, index, result).inc()
         self.traffic.file(index, result)
 
     def file_bytes(self, index: str, source: str, count: int) -> None:
-        self._bytes.labels(index, source).inc(count)
+        self._child(self._bytes, index, source).inc(count)
         self.traffic.file_bytes(index, source, count)
 
     def metadata(self, index: str, source: str) -> None:
-        self._metadata.labels(index, source).inc()
+        self._child(self._metadata, index, source).inc()
+
+    def _child(self, counter: Counter, *labels: str) -> Any:
+        key = (counter, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(*labels)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
