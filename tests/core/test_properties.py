@@ -13,7 +13,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 from pypi_simple import ProjectPage as ClientPage
 
-from wheelcave.core.filenames import parse_dist_filename
+from wheelcave.core.filenames import parse_dist_filename, spells_project
+from wheelcave.core.mirror_listing import filename_projects
 from wheelcave.core.names import is_valid_project_name, normalize
 from wheelcave.core.pages import FileEntry, PageFormat, ProjectPage, files_url, render_project
 from wheelcave.core.remote import parse_project_page
@@ -137,3 +138,17 @@ def test_range_parsing_matches_the_rfc(header: str, size: int) -> None:
     if any(not c.isascii() for c in header):
         return
     assert parse_range(header, size) == _model(header.strip(), size)
+
+
+@EXAMPLES
+@given(names, versions, st.sampled_from([".tar.gz", ".zip", "-py3-none-any.whl", "-1-cp311-cp311-linux_x86_64.whl"]),
+       names)
+def test_the_quick_project_test_agrees_with_the_parse(name: str, version: str, tail: str, other: str) -> None:
+    """A mirror stores a file without a row only when a lookup by its name finds its page: the
+    quick test it uses (spells_project) must say what the full parse says, for every reading."""
+    stem = canonicalize_name(name).replace("-", "_") if tail.endswith(".whl") else name
+    filename = f"{stem}-{version}{tail}"
+    readings = filename_projects(filename)
+    assert readings, filename
+    for project in {*readings, normalize(other), normalize(name)}:
+        assert spells_project(filename, project) == (project in readings), (filename, project)

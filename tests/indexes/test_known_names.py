@@ -102,7 +102,9 @@ def test_a_cold_resolution_asks_the_database_nothing_about_new_names(tmp_path: P
             assert mirror.early_answers  # SQLite, one process: the names are trusted
             repo = services.repo
             asked: dict[str, list[str]] = {"page_entries": [], "mirror_page_state": []}
-            for method, log in asked.items():
+            # A page's files are read by page_entries (hosted) or mirror_page_entries (a mirror's
+            # listing and rows): both count as reading the page.
+            for method, log in [*asked.items(), ("mirror_page_entries", asked["page_entries"])]:
                 real = getattr(repo, method)
 
                 async def counted(index_id: int, project: str, *a: object, _real=real, _log=log, **k: object):

@@ -29,7 +29,7 @@ from wheelcave.core.errors import InvalidFilename
 from wheelcave.core.names import normalize
 
 __all__ = ["SDIST_EXTENSIONS", "DistFilename", "DistKind", "check_safe_filename", "listing_facts",
-           "parse_dist_filename", "version_text"]
+           "parse_dist_filename", "spells_project", "version_text"]
 
 DistKind = Literal["wheel", "sdist"]
 
@@ -196,6 +196,38 @@ def listing_facts(filename: str) -> tuple[DistKind, str, str]:
     check_safe_filename(filename)
     parts, version, _ = _wheel_parts(filename)
     return "wheel", version_text(version), parts[-3]
+
+
+def spells_project(filename: str, project: str) -> bool:
+    """Whether a valid distribution filename can be read as a file of ``project`` (normalized):
+    a wheel's name, or one of an sdist's readings (see :class:`DistFilename`'s ``splits``). The
+    same answer as ``project in`` the projects :func:`parse_dist_filename` reads, without parsing
+    the whole name: a mirror asks this of every file of every page it stores.
+
+    >>> spells_project("Foo_Bar-1.0-py3-none-any.whl", "foo-bar"), spells_project("pkg-1.0-1.tar.gz", "pkg-1-0")
+    (True, True)
+    """
+    if filename.endswith(".whl"):
+        return _project_name(filename.partition("-")[0]) == project
+    lower = filename.lower()
+    for ext in SDIST_EXTENSIONS:
+        if lower.endswith(ext):
+            stem = filename[: -len(ext)]
+            break
+    else:
+        return False
+    at = stem.find("-")
+    while at != -1:
+        name = stem[:at]
+        if _project_name(name) == project and _NAME_PART.fullmatch(name):
+            try:
+                _version(stem[at + 1 :])
+            except (InvalidVersion, ValueError):
+                pass
+            else:
+                return True
+        at = stem.find("-", at + 1)
+    return False
 
 
 def _parse_sdist(filename: str, stem: str, ext: str) -> DistFilename:

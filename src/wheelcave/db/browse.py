@@ -31,7 +31,7 @@ class Browse:
         """Projects that list at least one file, per index."""
         if not index_ids:
             return {}
-        listed = sa.exists().where(t.files.c.project_id == t.projects.c.id)
+        listed = t.project_lists_files()
         query = (sa.select(t.projects.c.index_id, sa.func.count()).where(t.projects.c.index_id.in_(list(index_ids)), listed)
                  .group_by(t.projects.c.index_id))
         async with self.db.read() as conn:

@@ -83,7 +83,7 @@ class FileRows(Rows):
             sa.select(t.projects.c.name, t.projects.c.display_name)
             .where(
                 t.projects.c.index_id == index_id,
-                sa.exists().where(t.files.c.project_id == t.projects.c.id),
+                t.project_lists_files(),
             )
             .order_by(t.projects.c.name)
         )

@@ -3,17 +3,20 @@ rows (the policy is core.mirror_sync's), and the bytes and metadata it caches.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from wheelcave.core.filenames import spells_project
+from wheelcave.core.mirror_listing import Listing, encode, listed_files
 from wheelcave.core.mirror_sync import plan_sync
+from wheelcave.core.pages import FileEntry, files_url
 from wheelcave.core.remote import RemoteFile
 from wheelcave.db import tables as t
-from wheelcave.db.records import MirrorPageState, aware, utcnow
+from wheelcave.db.records import FILE_COLUMNS, FileRecord, MirrorPageState, aware, file_record, utcnow
 from wheelcave.db.rows import Rows, bulk_insert, off_loop
 
 __all__ = ["MirrorRows"]
@@ -51,36 +54,42 @@ class MirrorRows(Rows):
         self, index_id: int, project: str, files: Sequence[RemoteFile], *,
         etag: str | None, last_modified: str | None, status: str, bump: bool = False,
     ) -> bool:
-        """Bring the mirror's rows for ``project`` in line with the upstream page, in one
-        transaction; returns whether anything visible changed.
+        """Store the upstream's page of ``project``: its listing as one record, and the rows of
+        the files clients asked for brought in line, in one transaction; returns whether anything
+        visible changed.
 
         With ``bump`` a change also bumps the index's generation, so every worker and replica
         re-renders its pages of this index at once; without it (the on-demand path) other
         processes see the change when their cached page reaches the mirror's TTL, and the
         caller invalidates this process's pages of the project."""
         now = utcnow()
+        listing, listed = await off_loop(encode, files, size=len(files))
         async with self.db.write() as conn:
-            state = {"etag": etag, "last_modified": last_modified, "fetched_at": now, "status": status}
-            await conn.execute(self._insert(t.mirror_pages).values(index_id=index_id, project=project, **state))
-            await conn.execute(
-                sa.update(t.mirror_pages)
-                .where(t.mirror_pages.c.index_id == index_id, t.mirror_pages.c.project == project)
-                .values(**state)
-            )
-            changed = await self._sync_mirror_files(conn, index_id, project, files, now)
+            where = (t.mirror_pages.c.index_id == index_id, t.mirror_pages.c.project == project)
+            before = (await conn.execute(sa.select(t.mirror_pages.c.listing).where(*where))).first()
+            state = {"etag": etag, "last_modified": last_modified, "fetched_at": now, "status": status,
+                     "listing": listing, "listed": listed}
+            if before is None:
+                await conn.execute(self._insert(t.mirror_pages).values(index_id=index_id, project=project, **state))
+            await conn.execute(sa.update(t.mirror_pages).where(*where).values(**state))
+            changed = await self._sync_mirror_files(conn, index_id, project, files, now, listed=listed)
+            changed = changed or before is None or before.listing != listing
             if changed and bump:
                 await self._bump(conn, index_id)
             return changed
 
     async def _sync_mirror_files(
-        self, conn: AsyncConnection, index_id: int, project: str, files: Sequence[RemoteFile], now: datetime
+        self, conn: AsyncConnection, index_id: int, project: str, files: Sequence[RemoteFile], now: datetime,
+        *, listed: int,
     ) -> bool:
-        """Insert new rows, update changed ones, mark vanished ones, in a few bulk statements
-        (a first fetch of a project with thousands of files is one INSERT)."""
+        """Bring the rows of a page's files in line with the upstream (core.mirror_sync's policy):
+        the rows that exist (files clients asked for) follow it, rows of files it no longer lists
+        are marked, and the files a lookup by name would not find under ``project`` get rows now
+        (see :mod:`wheelcave.core.mirror_listing`). Returns whether a row changed."""
         where = (t.projects.c.index_id == index_id, t.projects.c.name == project)
         project_id = (await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar()
         if project_id is None:
-            if not files:
+            if not listed:
                 return False
             await conn.execute(self._insert(t.projects).values(
                 index_id=index_id, name=project, display_name=project, created_at=now, updated_at=now))
@@ -89,29 +98,85 @@ class MirrorRows(Rows):
         columns = (c.id, c.filename, c.sha256, c.size, c.requires_python, c.yanked, c.yanked_reason,
                    c.upload_time, c.upstream_metadata, c.origin_removed, c.origin_url, c.metadata_sha256)
         existing = {r.filename: r for r in await conn.execute(sa.select(*columns).where(c.project_id == project_id))}
-        files = [f for f in files if f.sha256]  # a mirror lists only files whose sha256 it knows
-        swapped = [f.sha256 for f in files if f.filename in existing and existing[f.filename].sha256 != f.sha256]
+        listing = await off_loop(listed_files, files, size=len(files))
+        rowed = await off_loop(_rowed, listing, existing, project, size=len(files))
+        swapped = [f.sha256 for f in rowed if f.filename in existing and existing[f.filename].sha256 != f.sha256]
         cached = set()
         if swapped:
-            olds = [existing[f.filename].sha256 for f in files if f.filename in existing and f.sha256 in swapped]
+            olds = [existing[f.filename].sha256 for f in rowed if f.filename in existing and f.sha256 in swapped]
             cached = set((await conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256.in_(olds)))).scalars())
-        plan = await off_loop(plan_sync, files, existing, cached, size=len(files) + len(existing))
+        plan = plan_sync(rowed, existing, cached)
         inserts = [{"index_id": index_id, "project_id": project_id, **row} for row in plan.new]
-        updates, seen = plan.changed, plan.listed
         if inserts:
             await bulk_insert(conn, t.files, inserts, ignore_conflicts=True)
-        if updates:
-            keys = [k for k in updates[0] if k != "_id"]
+        if plan.changed:
+            keys = [k for k in plan.changed[0] if k != "_id"]
             statement = sa.update(t.files).where(c.id == sa.bindparam("_id")).values(
                 {k: sa.bindparam(k) for k in keys})
-            await conn.execute(statement, updates)
-        gone = [r.id for name, r in existing.items() if name not in seen and not r.origin_removed]
+            await conn.execute(statement, plan.changed)
+        gone = [r.id for name, r in existing.items() if name not in listing and not r.origin_removed]
         if gone:
             await conn.execute(sa.update(t.files).where(c.id.in_(gone)).values(origin_removed=True))
-        changed = bool(inserts or updates or gone)
+        changed = bool(inserts or plan.changed or gone)
         if changed:
             await conn.execute(sa.update(t.projects).where(t.projects.c.id == project_id).values(updated_at=now))
         return changed
+
+    async def mirror_listing(
+        self, index_id: int, project: str, known: datetime | None = None,
+    ) -> tuple[datetime, bool, bytes | None] | None:
+        """(when it was fetched, whether it has a listing, the listing record) of a mirror page,
+        or None if it has no page state. The record is left out (None) when the page was fetched
+        at ``known``: the caller has it already."""
+        c = t.mirror_pages.c
+        unless_known = c.listing if known is None else sa.case((c.fetched_at == known, sa.null()), else_=c.listing)
+        query = sa.select(c.fetched_at, c.listing.is_not(None), unless_known).where(
+            c.index_id == index_id, c.project == project)
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (aware(row[0]) or utcnow(), bool(row[1]), row[2])
+
+    async def mirror_page_entries(
+        self, index_id: int, project: str, listing: Listing, *, keep_removed: bool = True,
+    ) -> tuple[str, list[FileEntry]] | None:
+        """(display name, files) of a mirror page: its ``listing`` (:meth:`mirror_listing`'s record,
+        decoded), each file as its row says where it has one, then the files the upstream stopped
+        listing whose bytes are cached (``keep_removed``). A page stored before listings existed
+        has its rows for a listing: ``FileRows.page_entries``."""
+        f = t.files.c
+        cached = sa.exists().where(t.blobs.c.sha256 == f.sha256)
+        query = (
+            sa.select(t.projects.c.display_name, f.filename, f.sha256, f.size, f.version, f.requires_python,
+                      f.yanked, f.yanked_reason, f.upload_time, f.metadata_sha256, f.upstream_metadata,
+                      f.origin_removed, cached.label("cached"))
+            .join(t.projects, t.projects.c.id == f.project_id)
+            .where(t.projects.c.index_id == index_id, t.projects.c.name == project)
+            .order_by(f.id)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+            display = rows[0][0] if rows else (await conn.execute(
+                sa.select(t.projects.c.display_name).where(t.projects.c.index_id == index_id,
+                                                            t.projects.c.name == project))).scalar()
+        entries = await off_loop(_merged, listing, rows, keep_removed, size=len(listing) + len(rows))
+        return (display or project, entries) if entries else None
+
+    async def mirror_file_row(self, index_id: int, project: str, listed: RemoteFile) -> FileRecord:
+        """The row of a listed file, made from its listing entry if it has none yet (a client asks
+        for the file). Two requests at once make one row; a row that exists is left as it is."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            where = (t.projects.c.index_id == index_id, t.projects.c.name == project)
+            project_id = (await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar()
+            if project_id is None:
+                await conn.execute(self._insert(t.projects).values(
+                    index_id=index_id, name=project, display_name=project, created_at=now, updated_at=now))
+                project_id = (await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar_one()
+            (row,) = plan_sync([listed], {}, set()).new
+            await conn.execute(self._insert(t.files).values(index_id=index_id, project_id=project_id, **row))
+            query = (sa.select(*FILE_COLUMNS).join(t.projects, t.projects.c.id == t.files.c.project_id)
+                     .where(t.files.c.index_id == index_id, t.files.c.filename == listed.filename))
+            return file_record((await conn.execute(query)).one())
 
     async def record_mirror_blob(
         self, file_id: int, sha256: str, size: int,
@@ -144,3 +209,37 @@ class MirrorRows(Rows):
             if result.rowcount:
                 await self._touch_file_project(conn, file_id)
             return bool(result.rowcount)
+
+
+def _rowed(listing: Listing, existing: Mapping[str, Any], project: str) -> list[RemoteFile]:
+    """The listed files that have rows or must: those clients asked for, and those a lookup by
+    their name would not find under ``project``."""
+    return [f for name, f in listing.items() if name in existing or not spells_project(name, project)]
+
+
+def _merged(listing: Listing, rows: Sequence[Any], keep_removed: bool) -> list[FileEntry]:
+    """A mirror page's entries: the listing in its order, each file as its row says where it has
+    one; then rows the upstream stopped listing, while their bytes are cached (``keep_removed``)."""
+    by_name = {r[1]: r for r in rows}
+    entries = []
+    for name, f in listing.items():
+        r = by_name.pop(name, None)
+        if r is None:
+            assert f.sha256 is not None  # a listing keeps only files with one
+            entries.append(FileEntry(
+                filename=name, url=files_url(f.sha256, name), sha256=f.sha256, size=f.size, version=f.version,
+                requires_python=f.requires_python, yanked=f.yanked, yanked_reason=f.yanked_reason,
+                upload_time=f.upload_time, metadata_sha256=f.metadata_sha256,
+                metadata_available=f.metadata_available or name.endswith(".whl")))
+        else:
+            entries.append(_row_entry(r))
+    entries.extend(_row_entry(r) for r in by_name.values() if not r[11] or (keep_removed and r[12]))
+    return entries
+
+
+def _row_entry(r: Any) -> FileEntry:
+    return FileEntry(
+        filename=r[1], url=files_url(r[2], r[1]), sha256=r[2], size=r[3], version=r[4], requires_python=r[5],
+        yanked=bool(r[6]), yanked_reason=r[7], upload_time=aware(r[8]), metadata_sha256=r[9],
+        # Every wheel offers its metadata (see MirrorIndex.metadata).
+        metadata_available=bool(r[10]) or r[1].endswith(".whl"))

@@ -54,7 +54,7 @@ class ProjectSearch:
         if not terms or not index_ids:
             return []
         exact = normalize(text.strip()) if text.strip() else ""
-        listed = sa.exists().where(t.files.c.project_id == t.projects.c.id)
+        listed = t.project_lists_files()
         cols = (t.projects.c.id, t.projects.c.index_id, t.projects.c.name, t.projects.c.display_name,
                 t.projects.c.summary)
         if self.db.is_sqlite:

@@ -114,6 +114,11 @@ mirror_pages = sa.Table(
     sa.Column("fetched_at", Timestamp, nullable=False),
     # "ok": the upstream lists the project; "missing": it answered 404/410.
     sa.Column("status", sa.String(16), nullable=False),
+    # The files the upstream lists, as one record (core.mirror_listing's encoding), and how many.
+    # Files get a row of their own only once a client asks for them (their bytes or metadata).
+    # NULL: a page stored before listings existed, whose rows are its whole listing.
+    sa.Column("listing", sa.LargeBinary, nullable=True),
+    sa.Column("listed", sa.Integer, nullable=True),
     sa.UniqueConstraint("index_id", "project"),
 )
 
@@ -268,3 +273,13 @@ webhook_deliveries = sa.Table(
 )
 sa.Index("ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at)
 sa.Index("ix_webhook_deliveries_webhook", webhook_deliveries.c.webhook_id, webhook_deliveries.c.id)
+
+
+def project_lists_files() -> sa.ColumnElement[bool]:
+    """Whether a ``projects`` row lists a file: a file row of its own, or (a mirror's project) a
+    stored page whose listing has files nobody asked for yet."""
+    pages = mirror_pages.c
+    return sa.or_(
+        sa.exists().where(files.c.project_id == projects.c.id),
+        sa.exists().where(pages.index_id == projects.c.index_id, pages.project == projects.c.name, pages.listed > 0),
+    )

@@ -1,7 +1,9 @@
 """Mirror indexes: an on-demand cache of one upstream simple index.
 
-Pages: the upstream's files are kept as rows (like hosted files, with ``origin_url``), fresh
-for ``ttl`` seconds, then revalidated with a conditional GET (one per project at a time). If
+Pages: the upstream's page is kept as one record, its listing (:mod:`wheelcave.core.mirror_listing`);
+a file gets a row (like a hosted file's, with ``origin_url``) once a client asks for its bytes or
+metadata, and the row then carries what the mirror learned (cached size, metadata). A page is
+fresh for ``ttl`` seconds, then revalidated with a conditional GET (one per project at a time). If
 the upstream fails, times out or answers 5xx, the cached page is served ("stale"); a project
 never seen answers 502/504. A file the upstream stops listing stays listed while its bytes
 are cached (``keep_removed``). ``offline`` never contacts the upstream.
@@ -30,6 +32,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,7 +41,9 @@ from typing import Any
 import anyio.to_thread
 from packaging.utils import NormalizedName
 
+from wheelcave.core.errors import CoreError
 from wheelcave.core.jsonapi import latest_version, versions_of
+from wheelcave.core.mirror_listing import Listing, decode, filename_projects, listed_files
 from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import FileEntry, ProjectPage, apply_cooldown, files_url
 from wheelcave.core.remote import RemoteFile
@@ -46,7 +51,6 @@ from wheelcave.core.versions import same_release
 from wheelcave.db.repository import FileRecord, IndexRecord, Repository, off_loop
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
-from wheelcave.indexes.hosted import file_entry
 from wheelcave.indexes.known import KnownNames
 from wheelcave.indexes.mirror_metadata import MetadataMaker
 from wheelcave.indexes.quiet import Quiet
@@ -74,6 +78,8 @@ class _PendingRows:
 
 #: Early answers whose rows may wait for a quiet moment; past this many, rows are written at once.
 _MAX_WAITING_PAGES = 64
+#: Decoded listings a mirror keeps in memory, in files (a big page is ~10,000: ~20-40 MB in all).
+_MAX_LISTED = 200_000
 
 
 async def _rows_of(pending: _PendingRows, *, hurry: bool) -> None:
@@ -148,6 +154,9 @@ class MirrorIndex:
         #: The projects with a page state; trusted where no other process stores pages (as for
         #: early answers).
         self.known = KnownNames(lambda limit: repo.mirror_page_names(self.id, limit))
+        #: Decoded listings by project, with the fetch they are of; at most ~_MAX_LISTED files.
+        self._listings: OrderedDict[str, tuple[datetime, Listing]] = OrderedDict()
+        self._listed_total = 0
 
     def dependencies(self) -> Sequence[int]:
         return (self.id,)
@@ -156,10 +165,72 @@ class MirrorIndex:
         return None if self.config.offline else self.config.ttl
 
     async def _page(self, name: NormalizedName) -> ProjectPage | None:
-        found = await self.repo.page_entries(self.id, name, keep_removed=self.config.keep_removed)
+        listing = await self._listing(name)
+        if listing is None:  # stored before listings existed: its rows are all of it
+            found = await self.repo.page_entries(self.id, name, keep_removed=self.config.keep_removed)
+        else:
+            found = await self.repo.mirror_page_entries(self.id, name, listing, keep_removed=self.config.keep_removed)
         if found is None:
             return None
         return ProjectPage(name=name, files=found[1], display_name=found[0])
+
+    async def _listing(self, name: str) -> Listing | None:
+        """The files the upstream listed on the page stored of ``name`` (empty without a page);
+        None for a page stored before listings existed. Decoded once per fetch of the page."""
+        known = self._listings.get(name)
+        found = await self.repo.mirror_listing(self.id, name, known[0] if known else None)
+        if found is None:
+            return {}
+        fetched_at, has, record = found
+        if not has:
+            return None
+        if record is None and known is not None:
+            self._listings.move_to_end(name)
+            return known[1]
+        try:
+            listing = await off_loop(decode, record or b"", size=len(record or b"") // 8)
+        except CoreError as exc:  # fetched again when its TTL runs out; meanwhile the rows only
+            log.error("mirror.bad_listing index=%s project=%s: %s", self.name, name, exc)
+            return None
+        self._listings[name] = (fetched_at, listing)
+        self._listed_total += len(listing) - (len(known[1]) if known else 0)
+        while self._listed_total > _MAX_LISTED and len(self._listings) > 1:
+            self._listed_total -= len(self._listings.popitem(last=False)[1][1])
+        return listing
+
+    async def listed_entry(self, sha256: str, filename: str) -> tuple[str, RemoteFile] | None:
+        """(its project, its entry) where a stored page lists this file with this content; a file
+        with a row of its own is found by the repository's lookups instead."""
+        for project in filename_projects(filename):
+            listing = await self._listing(project)
+            found = listing.get(filename) if listing else None
+            if found is not None and found.sha256 == sha256:
+                return project, found
+        return None
+
+    async def listed_record(self, sha256: str, filename: str) -> FileRecord | None:
+        """The row of a file this mirror lists with this content, made now if the file had none:
+        a client asks for it (see :mod:`wheelcave.core.mirror_listing`). A file kept after the
+        upstream dropped it is only a row."""
+        found = await self.listed_entry(sha256, filename)
+        if found is not None:
+            record: FileRecord | None = await self.repo.mirror_file_row(self.id, *found)
+        else:
+            record = await self.repo.find_file(self.id, filename)
+        # The row of a file the upstream replaced keeps the bytes it cached (and lists them).
+        return record if record is not None and record.sha256 == sha256 else None
+
+    async def record_named(self, filename: str) -> FileRecord | None:
+        """The row of the file this mirror lists under ``filename`` (made now if it had none)."""
+        record = await self.repo.find_file(self.id, filename)
+        if record is not None:
+            return record
+        for project in filename_projects(filename):
+            listing = await self._listing(project)
+            found = listing.get(filename) if listing else None
+            if found is not None and found.sha256:
+                return await self.listed_record(found.sha256, filename)
+        return None
 
     async def project(
         self, name: NormalizedName, *, with_metadata: bool = False, cooldown: bool = True
@@ -307,8 +378,8 @@ class MirrorIndex:
 
         async def record_it() -> None:
             await self.rows_written(sha256, filename)
-            record = await self.repo.find_file_by_content(sha256, filename)
-            if record is not None and record.index_id == self.id:
+            record = await self.listed_record(sha256, filename)
+            if record is not None:
                 self._record_metadata_later(record, sha, size, whole)
 
         self._spawn(record_it(), f"{filename}.metadata")
@@ -409,8 +480,7 @@ class MirrorIndex:
             # Cached bytes are worth their row at once: the page keeps listing a cached file the
             # upstream drops only once the row knows it is cached.
             await self.rows_written(sha256, filename, hurry=True)
-            record = await self.repo.find_file_by_content(sha256, filename)
-            return record if record is not None and record.index_id == self.id else None
+            return await self.listed_record(sha256, filename)
 
         return self._download(spec, the_record)
 
@@ -533,12 +603,17 @@ class MirrorIndex:
         """Pull a release (default: the newest) into the cache now; returns its filenames."""
         name = validate_project_name(name)
         await self.refresh(name)
-        records = await self.repo.project_files(self.id, name)
-        if not records:
+        page = await self._page(name)
+        if page is None or not page.files:
             raise NotFound(f"The upstream of {self.name!r} has no project {name!r}.")
         if version is None:
-            version = latest_version(versions_of(ProjectPage(name=name, files=[file_entry(r) for r in records])))
-        chosen = [r for r in records if same_release(r.version, version)]
+            version = latest_version(versions_of(page))
+        chosen = []
+        for entry in page.files:
+            if same_release(entry.version, version):
+                record = await self.listed_record(entry.sha256, entry.filename)
+                if record is not None:
+                    chosen.append(record)
         if not chosen:
             raise NotFound(f"The upstream of {self.name!r} has no release {name} {version}.")
         for record in chosen:
@@ -559,16 +634,6 @@ class MirrorIndex:
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def listed_files(files: Sequence[RemoteFile]) -> dict[str, RemoteFile]:
-    """The files a store of ``files`` keeps, by filename and in order: those with a sha256, the
-    first of each filename (as :meth:`Repository.store_mirror_page` keeps them)."""
-    kept: dict[str, RemoteFile] = {}
-    for f in files:
-        if f.sha256 and f.filename not in kept:
-            kept[f.filename] = f
-    return kept
 
 
 def _listed_and_entries(files: Sequence[RemoteFile]) -> tuple[dict[str, RemoteFile], list[FileEntry]]:

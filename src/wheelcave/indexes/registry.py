@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import anyio
 
-from wheelcave.db.repository import IndexRecord, Repository
+from wheelcave.db.repository import FileRecord, IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound
 from wheelcave.indexes.admin import default_grants
 from wheelcave.indexes.base import Index
@@ -269,6 +269,24 @@ class Registry:
         """Every mirror whose early answer lists this file while its row is still being written."""
         return [i.name for i in list(self._built.values())
                 if isinstance(i, MirrorIndex) and i.pending_file(sha256, filename) is not None]
+
+    def _mirrors(self) -> list[MirrorIndex]:
+        return [m for r in list(self._by_id.values()) if r.kind == "mirror"
+                and isinstance(m := self._build(r.name, ()), MirrorIndex)]
+
+    async def listing_mirrors(self, sha256: str, filename: str) -> list[str]:
+        """The mirrors whose stored pages list this file with this content while it has no row of
+        its own there (no client asked for it yet)."""
+        return [m.name for m in self._mirrors() if await m.listed_entry(sha256, filename) is not None]
+
+    async def listed_mirror_record(self, sha256: str, filename: str) -> FileRecord | None:
+        """The row of a file a mirror lists with this content, made now if it had none (the
+        first mirror that lists it)."""
+        for mirror in self._mirrors():
+            record = await mirror.listed_record(sha256, filename)
+            if record is not None:
+                return record
+        return None
 
     async def close(self) -> None:
         for index in list(self._built.values()):

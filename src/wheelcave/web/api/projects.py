@@ -127,6 +127,9 @@ async def _file_record(request: Request, who: Any, name: str, filename: str) -> 
         if stored is None or stored.name in hidden:
             continue
         record = await svc.repo.find_file(index_id, filename)
+        member = svc.registry.by_id(index_id) if record is None else None
+        if isinstance(member, MirrorIndex):  # a file nobody asked for yet has no row
+            record = await member.record_named(filename)
         if record is not None:
             return record
     raise NotFound(f"No file {filename!r} in index {name!r}.")

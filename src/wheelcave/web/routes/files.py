@@ -40,8 +40,15 @@ def _mirror_of(svc: Services, record: FileRecord) -> MirrorIndex | None:
     return index if isinstance(index, MirrorIndex) else None
 
 
-async def _metadata_blob(svc: Services, sha256: str, filename: str) -> str:
+async def _record(svc: Services, sha256: str, filename: str) -> FileRecord | None:
+    """The row of a listed file: any index's, or (a mirror's file nobody asked for yet) made now
+    from the mirror's listing."""
     record = await svc.repo.find_file_by_content(sha256, filename)
+    return record if record is not None else await svc.registry.listed_mirror_record(sha256, filename)
+
+
+async def _metadata_blob(svc: Services, sha256: str, filename: str) -> str:
+    record = await _record(svc, sha256, filename)
     if record is None:
         raise NotFound(f"No file {filename!r} with sha256 {sha256}.")
     mirror = _mirror_of(svc, record)
@@ -183,6 +190,9 @@ async def _listed_for(request: Request, svc: Services, sha256: str, filename: st
     stored = [r.name for i in await svc.repo.indexes_listing(sha256, base) if (r := svc.registry.record_by_id(i))]
     listing = tuple(dict.fromkeys([*stored, *pending]))
     if not any(access.can(who, "read", name) for name in listing):
+        # A mirror's file without a row (nobody asked for it yet) is in its page's listing.
+        listing = tuple(dict.fromkeys([*listing, *await svc.registry.listing_mirrors(sha256, base)]))
+    if not any(access.can(who, "read", name) for name in listing):
         raise await deny(svc, who, access, f"No file {filename!r} with sha256 {sha256}.")
     return listing
 
@@ -225,6 +235,8 @@ async def serve_file(request: Request) -> Response:
         # Also when no early answer lists it (any more): its rows may have been committed
         # while the first lookup ran.
         record = await svc.repo.find_file_by_content(sha256, filename)
+        if record is None and base == filename:
+            record = await svc.registry.listed_mirror_record(sha256, filename)
     if record is None and filename.endswith(_METADATA):
         blob = await _metadata_blob(svc, sha256, filename[: -len(_METADATA)])
         try:

@@ -1,0 +1,74 @@
+"""A mirror page's listing as one record (wheelcave.core.mirror_listing), without a database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import zstandard
+
+from wheelcave.core import mirror_listing
+from wheelcave.core.errors import CoreError
+from wheelcave.core.mirror_listing import decode, encode, filename_projects, listed_files
+from wheelcave.core.remote import RemoteFile
+
+WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+def remote(name: str, sha: str | None = "1" * 64, **kw: object) -> RemoteFile:
+    return RemoteFile(name, f"https://up/{name}", sha, "1.0", "wheel" if name.endswith(".whl") else "sdist",
+                      "py3", **kw)  # type: ignore[arg-type]
+
+
+def test_a_listing_round_trips_every_field_in_order() -> None:
+    files = [
+        remote("a-1.0-py3-none-any.whl", size=10, requires_python=">=3.9", yanked=True, yanked_reason="bad",
+               upload_time=WHEN, metadata_sha256="2" * 64, metadata_available=True),
+        remote("a-1.0.tar.gz", sha="3" * 64),
+    ]
+    record, count = encode(files)
+    assert count == 2
+    assert list(decode(record).values()) == files
+
+
+def test_only_files_with_a_sha256_are_listed_and_the_first_of_a_name_wins() -> None:
+    first, second = remote("a-1.0.tar.gz"), remote("a-1.0.tar.gz", sha="2" * 64)
+    files = [remote("a-0.9.tar.gz", sha=None), first, second]
+    assert list(listed_files(files).values()) == [first]
+    record, count = encode(files)
+    assert count == 1 and list(decode(record).values()) == [first]
+
+
+def test_a_yank_reason_is_kept_only_for_a_yanked_file() -> None:
+    (back,) = decode(encode([remote("a-1.0.tar.gz", yanked_reason="stale")])[0]).values()
+    assert back.yanked_reason is None
+
+
+@pytest.mark.parametrize("record", [
+    b"", b"not zstd", zstandard.ZstdCompressor().compress(b"[1, 2"),
+    zstandard.ZstdCompressor().compress(b'{"v": 99, "files": []}'),
+    zstandard.ZstdCompressor().compress(b'{"v": 1, "files": [["too", "short"]]}'),
+    zstandard.ZstdCompressor().compress(b'{"v": 1, "files": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, "not a time", 12, 13]]}'),
+])
+def test_an_unreadable_record_is_one_clear_error(record: bytes) -> None:
+    with pytest.raises(CoreError, match="unreadable mirror listing"):
+        decode(record)
+
+
+@pytest.mark.parametrize("states_its_size", [True, False])
+def test_a_record_that_inflates_past_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch, states_its_size: bool) -> None:
+    monkeypatch.setattr(mirror_listing, "MAX_SIZE", 2**20)  # the real limit (512 MiB), smaller to stay quick
+    body = b'{"v": 1, "files": []' + b" " * 2**20 + b"}"
+    bomb = zstandard.ZstdCompressor(write_content_size=states_its_size).compress(body)
+    assert len(bomb) < 1000
+    with pytest.raises(CoreError, match="unreadable mirror listing"):
+        decode(bomb)
+    monkeypatch.setattr(mirror_listing, "MAX_SIZE", 2 * 2**20)
+    assert decode(bomb) == {}  # under the limit it reads
+
+
+def test_the_projects_a_filename_can_belong_to() -> None:
+    assert filename_projects("Foo_Bar-1.0-py3-none-any.whl") == ("foo-bar",)
+    assert filename_projects("pkg-1.0-1.tar.gz") == ("pkg", "pkg-1-0")
+    assert filename_projects("zope.interface-5.0.tar.gz") == ("zope-interface",)
+    assert filename_projects("../etc/passwd") == () == filename_projects("x.exe")

@@ -1,0 +1,163 @@
+"""A mirror keeps an upstream page as one record and makes file rows only for the files clients
+ask for (issue 13; wheelcave.core.mirror_listing, db/mirror_rows.py).
+
+In-process (httpx's ASGI transport, real SQLite, the fake upstream on 127.0.0.1). The rows are
+read straight from the database to see which exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from tests.support.dists import sdist_bytes, wheel_bytes
+from tests.support.upstream import JSON_TYPE, FakeUpstream, UpFile
+from wheelcave.config import load_settings
+from wheelcave.db import tables as t
+from wheelcave.indexes.admin import IndexAdmin
+from wheelcave.web.app import create_app
+
+Client = httpx.AsyncClient
+
+
+def _upstream() -> FakeUpstream:
+    upstream = FakeUpstream()
+    upstream.ranges = True
+    upstream.add("lib", *(UpFile(f"lib-1.{i}-py3-none-any.whl", wheel_bytes("lib", f"1.{i}")) for i in range(6)),
+                 UpFile("lib-1.5.tar.gz", sdist_bytes("lib", "1.5")),
+                 # An old upload whose name spells another project: found only through a row.
+                 UpFile("Lib_Old-0.1.tar.gz", sdist_bytes("lib-old", "0.1")))
+    return upstream.start()
+
+
+async def _rows(services: Any) -> list[str]:
+    async with services.repo.db.read() as conn:
+        return sorted((await conn.execute(sa.select(t.files.c.filename))).scalars())
+
+
+def _run(tmp_path: Path, body: Callable[[Any, Client, FakeUpstream], Awaitable[None]], *, grants: bool = False) -> None:
+    upstream = _upstream()
+    app = create_app(load_settings(tmp_path / "data", environ={}))
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):
+            services = app.state.services
+            await IndexAdmin(services.repo).create("up", "mirror", {"upstream": upstream.url})
+            await services.registry.reload()
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                await body(services, client, upstream)
+
+    try:
+        asyncio.run(main())
+    finally:
+        upstream.stop()
+
+
+async def _page(client: Client, services: Any) -> dict[str, Any]:
+    response = await client.get("/index/up/simple/lib/", headers={"Accept": JSON_TYPE})
+    assert response.status_code == 200
+    await (await services.registry.get("up")).drain()  # the page's record is written
+    return {f["filename"]: f for f in response.json()["files"]}
+
+
+def test_a_page_is_one_record_and_a_file_gets_its_row_when_asked_for(tmp_path: Path) -> None:
+    async def body(services: Any, client: Client, upstream: FakeUpstream) -> None:
+        files = await _page(client, services)
+        assert len(files) == 8
+        # Only the file a lookup by name would not find under "lib" has a row.
+        assert await _rows(services) == ["Lib_Old-0.1.tar.gz"]
+        services.registry.changes.changed("lib")  # past the page cache: read back from the record
+        assert {f["filename"]: f for f in (await client.get(
+            "/index/up/simple/lib/", headers={"Accept": JSON_TYPE})).json()["files"]} == files
+        wheel = files["lib-1.2-py3-none-any.whl"]
+        meta = await client.get(httpx.URL("http://test/index/up/simple/lib/").join(wheel["url"]).path + ".metadata")
+        assert meta.status_code == 200 and b"Name: lib" in meta.content
+        sdist = files["lib-1.5.tar.gz"]
+        got = await client.get(httpx.URL("http://test/index/up/simple/lib/").join(sdist["url"]).path)
+        assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == sdist["hashes"]["sha256"]
+        odd = files["Lib_Old-0.1.tar.gz"]
+        assert (await client.get(httpx.URL("http://test/index/up/simple/lib/").join(odd["url"]).path)).status_code == 200
+        for _ in range(100):  # the rows are recorded after the answers
+            await asyncio.sleep(0.02)
+            if len(await _rows(services)) == 3:
+                break
+        assert await _rows(services) == ["Lib_Old-0.1.tar.gz", "lib-1.2-py3-none-any.whl", "lib-1.5.tar.gz"]
+        services.registry.changes.changed("lib")
+        again = {f["filename"]: f for f in (await client.get(
+            "/index/up/simple/lib/", headers={"Accept": JSON_TYPE})).json()["files"]}
+        assert list(again) == list(files)  # the upstream's order, rows or not
+        assert again["lib-1.2-py3-none-any.whl"]["core-metadata"] == {"sha256": hashlib.sha256(meta.content).hexdigest()}
+        assert again["lib-1.5.tar.gz"]["size"] == len(got.content)
+
+    _run(tmp_path, body)
+
+
+def test_a_file_the_page_does_not_list_is_not_found_whatever_its_name(tmp_path: Path) -> None:
+    async def body(services: Any, client: Client, upstream: FakeUpstream) -> None:
+        files = await _page(client, services)
+        wheel = files["lib-1.0-py3-none-any.whl"]
+        sha = wheel["hashes"]["sha256"]
+        other = files["lib-1.1-py3-none-any.whl"]["hashes"]["sha256"]
+        for path in (f"/files/sha256/{other}/lib-1.0-py3-none-any.whl",  # another file's content
+                     f"/files/sha256/{sha}/lib-9.9-py3-none-any.whl",  # a name the page does not list
+                     f"/files/sha256/{sha}/lib-1.0-py3-none-any.whl.metadata.metadata",
+                     f"/files/sha256/{sha}/..%2Flib-1.0-py3-none-any.whl",
+                     f"/files/sha256/{'0' * 64}/lib-1.0-py3-none-any.whl"):
+            assert (await client.get(path)).status_code == 404, path
+        assert await _rows(services) == ["Lib_Old-0.1.tar.gz"]  # no row made for any of them
+        assert upstream.full_downloads == [] and upstream.range_requests == []
+
+    _run(tmp_path, body)
+
+
+def test_a_file_nobody_asked_for_is_served_only_to_readers_of_a_mirror_listing_it(tmp_path: Path) -> None:
+    async def body(services: Any, client: Client, upstream: FakeUpstream) -> None:
+        await IndexAdmin(services.repo).create("secret", "mirror", {"upstream": upstream.url}, grants=[])
+        await services.registry.reload()
+        await (await services.registry.get("secret")).refresh("lib")  # only the private mirror lists it
+        sha = next(f.sha256 for f in upstream.projects["lib"] if f.filename == "lib-1.3-py3-none-any.whl")
+        url = f"/files/sha256/{sha}/lib-1.3-py3-none-any.whl"
+        for path in (url, url + ".metadata"):
+            refused = await client.get(path)
+            assert refused.status_code == 401, path  # anonymous: what an unknown file gets
+        assert await _rows(services) == ["Lib_Old-0.1.tar.gz"]  # nothing made for a refused caller
+        assert upstream.range_requests == [] and upstream.full_downloads == []
+        await _page(client, services)  # the public mirror lists it now
+        assert (await client.get(url + ".metadata")).status_code == 200
+        assert "lib-1.3-py3-none-any.whl" in await _rows(services)
+
+    _run(tmp_path, body)
+
+
+def test_a_refresh_keeps_asked_rows_in_line_and_cached_files_the_upstream_drops(tmp_path: Path) -> None:
+    async def body(services: Any, client: Client, upstream: FakeUpstream) -> None:
+        files = await _page(client, services)
+        cached = files["lib-1.4-py3-none-any.whl"]
+        got = await client.get(httpx.URL("http://test/index/up/simple/lib/").join(cached["url"]).path)
+        assert got.status_code == 200
+        mirror = await services.registry.get("up")
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if "lib-1.4-py3-none-any.whl" in await _rows(services):
+                break
+        # The upstream drops 1.4 and 1.0 and yanks 1.3: the cached file stays listed, the other goes.
+        upstream.projects["lib"] = [f for f in upstream.projects["lib"] if "1.4-" not in f.filename and "1.0-" not in f.filename]
+        for f in upstream.projects["lib"]:
+            if f.filename.startswith("lib-1.3-"):
+                f.yanked = "broken"
+        await mirror.refresh("lib")
+        services.registry.changes.changed("lib")
+        again = {f["filename"]: f for f in (await client.get(
+            "/index/up/simple/lib/", headers={"Accept": JSON_TYPE})).json()["files"]}
+        assert "lib-1.4-py3-none-any.whl" in again and "lib-1.0-py3-none-any.whl" not in again
+        assert again["lib-1.3-py3-none-any.whl"]["yanked"] == "broken"
+        assert list(again)[-1] == "lib-1.4-py3-none-any.whl"  # kept files after the listing
+
+    _run(tmp_path, body)
