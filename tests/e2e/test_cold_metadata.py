@@ -247,8 +247,9 @@ def test_small_wheel_of_other_bytes_is_not_kept(fresh_server: Server, upstream: 
 
 
 def test_a_first_page_answers_again_and_lists_before_its_rows(fresh_server: Server, upstream: FakeUpstream) -> None:
-    """A first fetch's rows wait for a pause in the mirror's fetching; meanwhile the page is
-    answered from memory (not fetched again), the project list shows it, and the rows land."""
+    """A first fetch's record waits for a pause in the mirror's fetching; meanwhile the page is
+    answered from memory (not fetched again), the project list shows it, and the record lands
+    (its listing: no file rows until a client asks for a file)."""
     upstream.add("cm-early", _wheel("cm-early", "1.0"))
     base = mirror(fresh_server, upstream.url, "ce")
     first = httpx.get(f"{base}cm-early/", headers=JSON).json()
@@ -256,12 +257,14 @@ def test_a_first_page_answers_again_and_lists_before_its_rows(fresh_server: Serv
     assert upstream.count("GET /simple/cm-early/") == 1
     assert "cm-early" in {p["name"] for p in httpx.get(base, headers=JSON).json()["projects"]}
 
-    def rows() -> int:
+    def listed() -> tuple[int | None, int]:
         db = sqlite3.connect(fresh_server.data_dir / "wheelcave.db")
         try:
-            return db.execute("SELECT count(*) FROM files JOIN projects ON projects.id = files.project_id "
+            page = db.execute("SELECT listed FROM mirror_pages WHERE project = 'cm-early'").fetchone()
+            rows = db.execute("SELECT count(*) FROM files JOIN projects ON projects.id = files.project_id "
                               "WHERE projects.name = 'cm-early'").fetchone()[0]
+            return (page[0] if page else None), rows
         finally:
             db.close()
 
-    assert eventually(lambda: rows() == 1, 10)  # no fetch follows: written after a short pause
+    assert eventually(lambda: listed() == (1, 0), 10)  # no fetch follows: written after a short pause

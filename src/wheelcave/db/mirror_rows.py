@@ -136,6 +136,17 @@ class MirrorRows(Rows):
             row = (await conn.execute(query)).first()
         return None if row is None else (aware(row[0]) or utcnow(), bool(row[1]), row[2])
 
+    async def mirror_files_without_rows(self) -> int:
+        """How many files the mirrors' stored pages list without a row of their own (nobody asked
+        for them yet): every listed file, less the rows of listed files."""
+        pages, f, p = t.mirror_pages.c, t.files.c, t.projects.c
+        listed = sa.select(sa.func.coalesce(sa.func.sum(pages.listed), 0)).where(pages.listed.is_not(None))
+        rowed = (sa.select(sa.func.count()).select_from(t.files.join(t.projects, p.id == f.project_id).join(
+                     t.mirror_pages, sa.and_(pages.index_id == p.index_id, pages.project == p.name)))
+                 .where(pages.listed.is_not(None), f.origin_removed == sa.false()))
+        async with self.db.read() as conn:
+            return int((await conn.execute(listed)).scalar_one()) - int((await conn.execute(rowed)).scalar_one())
+
     async def mirror_page_entries(
         self, index_id: int, project: str, listing: Listing, *, keep_removed: bool = True,
     ) -> tuple[str, list[FileEntry]] | None:

@@ -64,3 +64,5 @@ async def check_store(
             yield Problem(filename, sha256, "blob content does not match its sha256")
         if metadata_sha256 and not store.exists(metadata_sha256):
             yield Problem(filename, metadata_sha256, "metadata blob missing")
+    # Files a mirror's pages list that nobody asked for yet have no row (their listings count them).
+    counts.listed_only += await repo.mirror_files_without_rows()
