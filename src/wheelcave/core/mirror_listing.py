@@ -13,8 +13,10 @@ distribution filename can belong to. A file listed under a project its name does
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
 import zstandard
@@ -23,7 +25,7 @@ from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import parse_dist_filename
 from wheelcave.core.remote import RemoteFile
 
-__all__ = ["Listing", "decode", "encode", "filename_projects", "listed_files"]
+__all__ = ["Listing", "decode", "encode", "filename_projects", "listed_files", "listing_of"]
 
 _FORMAT = 1
 #: Level 1: a 7,000-file page (2 MB of JSON) compresses in a few ms, about 6x.
@@ -31,32 +33,74 @@ _LEVEL = 1
 #: A listing is never larger than this decompressed (a page of ~1.5 million files).
 MAX_SIZE = 512 * 2**20
 
-#: Listed files by filename, in the upstream's order.
-Listing = dict[str, RemoteFile]
+class Listing:
+    """A page's listed files by filename, in the upstream's order. Read from a record, an entry
+    becomes a :class:`RemoteFile` only when asked for (a lookup needs one of thousands)."""
+
+    __slots__ = ("_files",)
+
+    def __init__(self, files: dict[str, RemoteFile | list[Any]]) -> None:
+        self._files = files
+
+    def get(self, filename: str) -> RemoteFile | None:
+        found = self._files.get(filename)
+        if found is None or isinstance(found, RemoteFile):
+            return found
+        made = _remote(found)
+        if made is not None:
+            self._files[filename] = made
+        return made
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __contains__(self, filename: object) -> bool:
+        return filename in self._files
+
+    def files(self) -> Iterator[RemoteFile]:
+        for found in self._files.values():
+            made = found if isinstance(found, RemoteFile) else _remote(found)
+            if made is not None:
+                yield made
 
 
-def listed_files(files: Iterable[RemoteFile]) -> Listing:
+def _remote(raw: list[Any]) -> RemoteFile | None:
+    """An entry of a record as the file it lists; None for one damaged past reading."""
+    filename, url, sha256, version, kind, tag, size, rp, yanked, reason, uploaded, msha, available = raw
+    try:
+        when = datetime.fromisoformat(uploaded) if uploaded is not None else None
+    except (TypeError, ValueError):
+        return None
+    return RemoteFile(filename, url, sha256, version, kind, tag, size, rp, yanked, reason if yanked else None,
+                      when, msha, available)
+
+
+def listed_files(files: Iterable[RemoteFile]) -> dict[str, RemoteFile]:
     """The files a mirror lists of an upstream page, by filename and in order: those with a
     sha256 (a mirror serves nothing it cannot verify), the first of each filename."""
-    kept: Listing = {}
+    kept: dict[str, RemoteFile] = {}
     for f in files:
         if f.sha256 and f.filename not in kept:
             kept[f.filename] = f
     return kept
 
 
-def _row(f: RemoteFile) -> list[object]:
-    return [f.filename, f.url, f.sha256, f.version, f.kind, f.python_tag, f.size, f.requires_python,
-            f.yanked, f.yanked_reason if f.yanked else None,
-            f.upload_time.isoformat() if f.upload_time is not None else None,
-            f.metadata_sha256, f.metadata_available]
+def listing_of(files: Iterable[RemoteFile]) -> Listing:
+    """The listing a store of ``files`` keeps (what :func:`decode` of its record gives)."""
+    return Listing(dict(listed_files(files)))
+
+
+#: An entry of a record: a RemoteFile's fields in order (upload_time as orjson writes datetimes).
+_FIELDS = operator.attrgetter("filename", "url", "sha256", "version", "kind", "python_tag", "size", "requires_python",
+                              "yanked", "yanked_reason", "upload_time", "metadata_sha256", "metadata_available")
+_WIDTH = 13
 
 
 def encode(files: Sequence[RemoteFile]) -> tuple[bytes, int]:
     """(the record, how many files it lists) of an upstream page's ``files`` (as :func:`listed_files`
     keeps them)."""
     listed = listed_files(files)
-    body = orjson.dumps({"v": _FORMAT, "files": [_row(f) for f in listed.values()]})
+    body = orjson.dumps({"v": _FORMAT, "files": [_FIELDS(f) for f in listed.values()]})
     return zstandard.ZstdCompressor(level=_LEVEL).compress(body), len(listed)
 
 
@@ -72,12 +116,12 @@ def decode(record: bytes) -> Listing:
         doc = orjson.loads(body)
         if doc.get("v") != _FORMAT:
             raise ValueError(f"format {doc.get('v')!r}")
-        listing: Listing = {}
-        for filename, url, sha256, version, kind, tag, size, rp, yanked, reason, uploaded, msha, available in doc["files"]:
-            listing[filename] = RemoteFile(
-                filename, url, sha256, version, kind, tag, size, rp, yanked, reason,
-                datetime.fromisoformat(uploaded) if uploaded is not None else None, msha, available)
-        return listing
+        files: dict[str, RemoteFile | list[Any]] = {}
+        for raw in doc["files"]:
+            if not isinstance(raw, list) or len(raw) != _WIDTH or not isinstance(raw[0], str):
+                raise ValueError("an entry of the wrong shape")
+            files[raw[0]] = raw
+        return Listing(files)
     except (zstandard.ZstdError, orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise CoreError(f"unreadable mirror listing: {exc}") from None
 

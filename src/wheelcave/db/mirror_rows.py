@@ -53,6 +53,7 @@ class MirrorRows(Rows):
     async def store_mirror_page(
         self, index_id: int, project: str, files: Sequence[RemoteFile], *,
         etag: str | None, last_modified: str | None, status: str, bump: bool = False,
+        fetched_at: datetime | None = None,
     ) -> bool:
         """Store the upstream's page of ``project``: its listing as one record, and the rows of
         the files clients asked for brought in line, in one transaction; returns whether anything
@@ -61,8 +62,9 @@ class MirrorRows(Rows):
         With ``bump`` a change also bumps the index's generation, so every worker and replica
         re-renders its pages of this index at once; without it (the on-demand path) other
         processes see the change when their cached page reaches the mirror's TTL, and the
-        caller invalidates this process's pages of the project."""
-        now = utcnow()
+        caller invalidates this process's pages of the project. ``fetched_at``: the time to
+        store (default now), which :meth:`mirror_listing` takes to tell the listing unchanged."""
+        now = fetched_at or utcnow()
         listing, listed = await off_loop(encode, files, size=len(files))
         async with self.db.write() as conn:
             where = (t.mirror_pages.c.index_id == index_id, t.mirror_pages.c.project == project)
@@ -222,7 +224,7 @@ class MirrorRows(Rows):
             return bool(result.rowcount)
 
 
-def _rowed(listing: Listing, existing: Mapping[str, Any], project: str) -> list[RemoteFile]:
+def _rowed(listing: Mapping[str, RemoteFile], existing: Mapping[str, Any], project: str) -> list[RemoteFile]:
     """The listed files that have rows or must: those clients asked for, and those a lookup by
     their name would not find under ``project``."""
     return [f for name, f in listing.items() if name in existing or not spells_project(name, project)]
@@ -233,13 +235,14 @@ def _merged(listing: Listing, rows: Sequence[Any], keep_removed: bool) -> list[F
     one; then rows the upstream stopped listing, while their bytes are cached (``keep_removed``)."""
     by_name = {r[1]: r for r in rows}
     entries = []
-    for name, f in listing.items():
+    for f in listing.files():
+        name = f.filename
         r = by_name.pop(name, None)
         if r is None:
             assert f.sha256 is not None  # a listing keeps only files with one
             entries.append(FileEntry(
                 filename=name, url=files_url(f.sha256, name), sha256=f.sha256, size=f.size, version=f.version,
-                requires_python=f.requires_python, yanked=f.yanked, yanked_reason=f.yanked_reason,
+                requires_python=f.requires_python, yanked=bool(f.yanked), yanked_reason=f.yanked_reason,
                 upload_time=f.upload_time, metadata_sha256=f.metadata_sha256,
                 metadata_available=f.metadata_available or name.endswith(".whl")))
         else:

@@ -43,7 +43,7 @@ from packaging.utils import NormalizedName
 
 from wheelcave.core.errors import CoreError
 from wheelcave.core.jsonapi import latest_version, versions_of
-from wheelcave.core.mirror_listing import Listing, decode, filename_projects, listed_files
+from wheelcave.core.mirror_listing import Listing, decode, filename_projects, listed_files, listing_of
 from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import FileEntry, ProjectPage, apply_cooldown, files_url
 from wheelcave.core.remote import RemoteFile
@@ -180,7 +180,7 @@ class MirrorIndex:
         known = self._listings.get(name)
         found = await self.repo.mirror_listing(self.id, name, known[0] if known else None)
         if found is None:
-            return {}
+            return Listing({})
         fetched_at, has, record = found
         if not has:
             return None
@@ -192,11 +192,15 @@ class MirrorIndex:
         except CoreError as exc:  # fetched again when its TTL runs out; meanwhile the rows only
             log.error("mirror.bad_listing index=%s project=%s: %s", self.name, name, exc)
             return None
-        self._listings[name] = (fetched_at, listing)
+        self._keep_listing(name, fetched_at, listing)
+        return listing
+
+    def _keep_listing(self, name: str, fetched_at: datetime, listing: Listing) -> None:
+        known = self._listings.pop(name, None)
         self._listed_total += len(listing) - (len(known[1]) if known else 0)
+        self._listings[name] = (fetched_at, listing)
         while self._listed_total > _MAX_LISTED and len(self._listings) > 1:
             self._listed_total -= len(self._listings.popitem(last=False)[1][1])
-        return listing
 
     async def listed_entry(self, sha256: str, filename: str) -> tuple[str, RemoteFile] | None:
         """(its project, its entry) where a stored page lists this file with this content; a file
@@ -431,11 +435,15 @@ class MirrorIndex:
         self, name: NormalizedName, files: Sequence[RemoteFile], *, etag: str | None, last_modified: str | None,
         status: str = "ok", bump: bool = False,
     ) -> bool:
-        """Bring the page's rows in line (see Repository.store_mirror_page); from then on this
-        process knows the mirror has the page."""
+        """Store the page's listing and bring its rows in line (see Repository.store_mirror_page);
+        from then on this process knows the mirror has the page, and its listing without reading
+        the record back."""
+        when = datetime.now(UTC)
+        listing = await off_loop(listing_of, files, size=len(files))
         changed = await self.repo.store_mirror_page(
-            self.id, name, files, etag=etag, last_modified=last_modified, status=status, bump=bump)
+            self.id, name, files, etag=etag, last_modified=last_modified, status=status, bump=bump, fetched_at=when)
         self.known.add(name)
+        self._keep_listing(name, when, listing)
         return changed
 
     async def refresh(self, name: NormalizedName) -> None:
