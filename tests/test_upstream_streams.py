@@ -131,3 +131,43 @@ def test_nobody_listening_is_an_upstream_error(loop: str) -> None:
             await client.aclose()
 
     LOOPS[loop](main())
+
+
+def test_h2_receives_data_frames_without_dumping_their_payloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """h2 builds a trace line for every frame it receives; a DATA frame's must not be a hex dump of
+    its payload (upstream/h2frames.py, applied when the upstream client is imported). A real h2
+    client and server, in memory: 256 KiB of body in 16 KiB frames."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    from hyperframe import frame as frames
+
+    import wheelcave.upstream.client  # noqa: F401 - applies quiet_data_frames
+
+    dumped: list[int] = []
+    real = frames._raw_data_repr  # noqa: SLF001
+    monkeypatch.setattr(frames, "_raw_data_repr", lambda data: dumped.append(len(data or b"")) or real(data))
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    client.initiate_connection()
+    server.initiate_connection()
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    server.receive_data(client.data_to_send())
+    client.send_headers(1, [(":method", "GET"), (":path", "/"), (":scheme", "https"), (":authority", "up")], end_stream=True)
+    server.receive_data(client.data_to_send())
+    server.send_headers(1, [(":status", "200")])
+    body, received = b"x" * (256 * 1024), bytearray()
+    for _ in range(100):  # 16 frames are enough; bounded all the same
+        if len(received) == len(body):
+            break
+        sent = len(received)
+        chunk = body[sent:sent + min(server.local_flow_control_window(1), server.max_outbound_frame_size)]
+        server.send_data(1, chunk, end_stream=sent + len(chunk) == len(body))
+        for event in client.receive_data(server.data_to_send()):
+            if isinstance(event, h2.events.DataReceived):
+                received += event.data
+                client.acknowledge_received_data(event.flow_controlled_length, 1)
+        server.receive_data(client.data_to_send())
+    assert bytes(received) == body
+    assert max(dumped, default=0) < 1024, f"a DATA frame's payload was hex-dumped ({max(dumped)} bytes)"

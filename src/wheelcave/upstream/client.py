@@ -23,6 +23,7 @@ from wheelcave.core.errors import CoreError
 from wheelcave.core.redact import mask_url, redact
 from wheelcave.core.remote import RemotePage, parse_project_list, parse_project_page
 from wheelcave.errors import UpstreamError, UpstreamTimeout
+from wheelcave.upstream.h2frames import quiet_data_frames
 from wheelcave.upstream.streams import use_asyncio_streams
 
 _CONTENT_RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
@@ -32,6 +33,9 @@ __all__ = ["Fetched", "Missing", "NotModified", "UpstreamClient", "mask_url"]
 log = logging.getLogger("wheelcave.upstream")
 _PARSE_INLINE = 256 * 1024
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+
+
+quiet_data_frames()  # h2 would hex-dump every DATA frame it receives (upstream/h2frames.py)
 
 
 @dataclass(frozen=True)
