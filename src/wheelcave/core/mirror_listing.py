@@ -23,9 +23,11 @@ import zstandard
 
 from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import parse_dist_filename
+from wheelcave.core.pages import FileEntry, files_url
 from wheelcave.core.remote import RemoteFile
 
-__all__ = ["Listing", "decode", "encode", "filename_projects", "listed_files", "listing_of"]
+__all__ = ["Listing", "decode", "encode", "entry_of", "filename_projects", "listed_and_entries", "listed_files",
+           "listing_of"]
 
 _FORMAT = 1
 #: Level 1: a 7,000-file page (2 MB of JSON) compresses in a few ms, about 6x.
@@ -83,6 +85,24 @@ def listed_files(files: Iterable[RemoteFile]) -> dict[str, RemoteFile]:
         if f.sha256 and f.filename not in kept:
             kept[f.filename] = f
     return kept
+
+
+def entry_of(f: RemoteFile) -> FileEntry:
+    """A listed file as a page lists it: its bytes at this server's files URL; every wheel offers
+    its metadata (the mirror reads it with Range requests when the upstream has no file of it)."""
+    assert f.sha256 is not None  # a listing keeps only files with one
+    return FileEntry(
+        filename=f.filename, url=files_url(f.sha256, f.filename), sha256=f.sha256, size=f.size, version=f.version,
+        requires_python=f.requires_python, yanked=bool(f.yanked), yanked_reason=f.yanked_reason if f.yanked else None,
+        upload_time=f.upload_time, metadata_sha256=f.metadata_sha256,
+        metadata_available=f.metadata_available or f.filename.endswith(".whl"),
+    )
+
+
+def listed_and_entries(files: Iterable[RemoteFile]) -> tuple[dict[str, RemoteFile], list[FileEntry]]:
+    """The files a store of ``files`` lists (:func:`listed_files`) and their page entries, in order."""
+    listed = listed_files(files)
+    return listed, [entry_of(f) for f in listed.values()]
 
 
 def listing_of(files: Iterable[RemoteFile]) -> Listing:

@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wheelcave.core.filenames import spells_project
-from wheelcave.core.mirror_listing import Listing, encode, listed_files
+from wheelcave.core.mirror_listing import Listing, encode, entry_of, listed_files
 from wheelcave.core.mirror_sync import plan_sync
-from wheelcave.core.pages import FileEntry, files_url
+from wheelcave.core.pages import FileEntry
 from wheelcave.core.remote import RemoteFile
 from wheelcave.db import tables as t
-from wheelcave.db.records import FILE_COLUMNS, FileRecord, MirrorPageState, aware, file_record, utcnow
+from wheelcave.db.records import FILE_COLUMNS, FileRecord, MirrorPageState, aware, file_record, page_entries_of, utcnow
 from wheelcave.db.rows import Rows, bulk_insert, off_loop
 
 __all__ = ["MirrorRows"]
@@ -232,28 +232,12 @@ def _rowed(listing: Mapping[str, RemoteFile], existing: Mapping[str, Any], proje
 
 def _merged(listing: Listing, rows: Sequence[Any], keep_removed: bool) -> list[FileEntry]:
     """A mirror page's entries: the listing in its order, each file as its row says where it has
-    one; then rows the upstream stopped listing, while their bytes are cached (``keep_removed``)."""
-    by_name = {r[1]: r for r in rows}
+    one; then rows the upstream stopped listing, while their bytes are cached (``keep_removed``).
+    ``rows``: :meth:`MirrorRows.mirror_page_entries`'s, whose first columns are page_entries_of's."""
+    rowed = {r[1]: (r, e) for r, e in zip(rows, page_entries_of(rows), strict=True)}
     entries = []
     for f in listing.files():
-        name = f.filename
-        r = by_name.pop(name, None)
-        if r is None:
-            assert f.sha256 is not None  # a listing keeps only files with one
-            entries.append(FileEntry(
-                filename=name, url=files_url(f.sha256, name), sha256=f.sha256, size=f.size, version=f.version,
-                requires_python=f.requires_python, yanked=bool(f.yanked), yanked_reason=f.yanked_reason,
-                upload_time=f.upload_time, metadata_sha256=f.metadata_sha256,
-                metadata_available=f.metadata_available or name.endswith(".whl")))
-        else:
-            entries.append(_row_entry(r))
-    entries.extend(_row_entry(r) for r in by_name.values() if not r[11] or (keep_removed and r[12]))
+        found = rowed.pop(f.filename, None)
+        entries.append(entry_of(f) if found is None else found[1])
+    entries.extend(e for r, e in rowed.values() if not r[11] or (keep_removed and r[12]))
     return entries
-
-
-def _row_entry(r: Any) -> FileEntry:
-    return FileEntry(
-        filename=r[1], url=files_url(r[2], r[1]), sha256=r[2], size=r[3], version=r[4], requires_python=r[5],
-        yanked=bool(r[6]), yanked_reason=r[7], upload_time=aware(r[8]), metadata_sha256=r[9],
-        # Every wheel offers its metadata (see MirrorIndex.metadata).
-        metadata_available=bool(r[10]) or r[1].endswith(".whl"))

@@ -32,8 +32,7 @@ import contextlib
 import logging
 import os
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,17 +40,17 @@ from typing import Any
 import anyio.to_thread
 from packaging.utils import NormalizedName
 
-from wheelcave.core.errors import CoreError
 from wheelcave.core.jsonapi import latest_version, versions_of
-from wheelcave.core.mirror_listing import Listing, decode, filename_projects, listed_files, listing_of
+from wheelcave.core.mirror_listing import listed_and_entries, listing_of
 from wheelcave.core.names import is_valid_project_name, validate_project_name
-from wheelcave.core.pages import FileEntry, ProjectPage, apply_cooldown, files_url
+from wheelcave.core.pages import ProjectPage, apply_cooldown
 from wheelcave.core.remote import RemoteFile
 from wheelcave.core.versions import same_release
 from wheelcave.db.repository import FileRecord, IndexRecord, Repository, off_loop
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
 from wheelcave.indexes.known import KnownNames
+from wheelcave.indexes.mirror_listings import MirrorListings
 from wheelcave.indexes.mirror_metadata import MetadataMaker
 from wheelcave.indexes.quiet import Quiet
 from wheelcave.metrics import Metrics
@@ -78,8 +77,6 @@ class _PendingRows:
 
 #: Early answers whose rows may wait for a quiet moment; past this many, rows are written at once.
 _MAX_WAITING_PAGES = 64
-#: Decoded listings a mirror keeps in memory, in files (a big page is ~10,000: ~20-40 MB in all).
-_MAX_LISTED = 200_000
 
 
 async def _rows_of(pending: _PendingRows, *, hurry: bool) -> None:
@@ -154,9 +151,7 @@ class MirrorIndex:
         #: The projects with a page state; trusted where no other process stores pages (as for
         #: early answers).
         self.known = KnownNames(lambda limit: repo.mirror_page_names(self.id, limit))
-        #: Decoded listings by project, with the fetch they are of; at most ~_MAX_LISTED files.
-        self._listings: OrderedDict[str, tuple[datetime, Listing]] = OrderedDict()
-        self._listed_total = 0
+        self.listings = MirrorListings(self.name, self.id, repo)
 
     def dependencies(self) -> Sequence[int]:
         return (self.id,)
@@ -165,7 +160,7 @@ class MirrorIndex:
         return None if self.config.offline else self.config.ttl
 
     async def _page(self, name: NormalizedName) -> ProjectPage | None:
-        listing = await self._listing(name)
+        listing = await self.listings.of(name)
         if listing is None:  # stored before listings existed: its rows are all of it
             found = await self.repo.page_entries(self.id, name, keep_removed=self.config.keep_removed)
         else:
@@ -174,43 +169,11 @@ class MirrorIndex:
             return None
         return ProjectPage(name=name, files=found[1], display_name=found[0])
 
-    async def _listing(self, name: str) -> Listing | None:
-        """The files the upstream listed on the page stored of ``name`` (empty without a page);
-        None for a page stored before listings existed. Decoded once per fetch of the page."""
-        known = self._listings.get(name)
-        found = await self.repo.mirror_listing(self.id, name, known[0] if known else None)
-        if found is None:
-            return Listing({})
-        fetched_at, has, record = found
-        if not has:
-            return None
-        if record is None and known is not None:
-            self._listings.move_to_end(name)
-            return known[1]
-        try:
-            listing = await off_loop(decode, record or b"", size=len(record or b"") // 8)
-        except CoreError as exc:  # fetched again when its TTL runs out; meanwhile the rows only
-            log.error("mirror.bad_listing index=%s project=%s: %s", self.name, name, exc)
-            return None
-        self._keep_listing(name, fetched_at, listing)
-        return listing
-
-    def _keep_listing(self, name: str, fetched_at: datetime, listing: Listing) -> None:
-        known = self._listings.pop(name, None)
-        self._listed_total += len(listing) - (len(known[1]) if known else 0)
-        self._listings[name] = (fetched_at, listing)
-        while self._listed_total > _MAX_LISTED and len(self._listings) > 1:
-            self._listed_total -= len(self._listings.popitem(last=False)[1][1])
-
     async def listed_entry(self, sha256: str, filename: str) -> tuple[str, RemoteFile] | None:
         """(its project, its entry) where a stored page lists this file with this content; a file
         with a row of its own is found by the repository's lookups instead."""
-        for project in filename_projects(filename):
-            listing = await self._listing(project)
-            found = listing.get(filename) if listing else None
-            if found is not None and found.sha256 == sha256:
-                return project, found
-        return None
+        found = await self.listings.find(filename)
+        return found if found is not None and found[1].sha256 == sha256 else None
 
     async def listed_record(self, sha256: str, filename: str) -> FileRecord | None:
         """The row of a file this mirror lists with this content, made now if the file had none:
@@ -229,12 +192,8 @@ class MirrorIndex:
         record = await self.repo.find_file(self.id, filename)
         if record is not None:
             return record
-        for project in filename_projects(filename):
-            listing = await self._listing(project)
-            found = listing.get(filename) if listing else None
-            if found is not None and found.sha256:
-                return await self.listed_record(found.sha256, filename)
-        return None
+        found = await self.listings.find(filename)
+        return await self.listed_record(found[1].sha256, filename) if found is not None and found[1].sha256 else None
 
     async def project(
         self, name: NormalizedName, *, with_metadata: bool = False, cooldown: bool = True
@@ -316,7 +275,7 @@ class MirrorIndex:
         another process would not know the files yet."""
         self._note_fetched(name, result)
         self.metrics.page(self.name, "early")
-        files, entries = await off_loop(_listed_and_entries, result.page.files, size=len(result.page.files))
+        files, entries = await off_loop(listed_and_entries, result.page.files, size=len(result.page.files))
         hurry, since = asyncio.Event(), time.monotonic()
         if self.quiet is None or len(self._pending) >= _MAX_WAITING_PAGES:
             hurry.set()
@@ -427,7 +386,7 @@ class MirrorIndex:
         if await self._store_page(name, result.page.files, etag=result.etag, last_modified=result.last_modified, bump=bump):
             self.on_change(name)
         if state is None:
-            entries = await off_loop(stored_entries, result.page.files, size=len(result.page.files))
+            entries = (await off_loop(listed_and_entries, result.page.files, size=len(result.page.files)))[1]
             return ProjectPage(name=name, files=entries, display_name=name) if entries else None
         return None
 
@@ -443,7 +402,7 @@ class MirrorIndex:
         changed = await self.repo.store_mirror_page(
             self.id, name, files, etag=etag, last_modified=last_modified, status=status, bump=bump, fetched_at=when)
         self.known.add(name)
-        self._keep_listing(name, when, listing)
+        self.listings.keep(name, when, listing)
         return changed
 
     async def refresh(self, name: NormalizedName) -> None:
@@ -642,29 +601,6 @@ class MirrorIndex:
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def _listed_and_entries(files: Sequence[RemoteFile]) -> tuple[dict[str, RemoteFile], list[FileEntry]]:
-    listed = listed_files(files)
-    return listed, _entries(listed.values())
-
-
-def stored_entries(files: Sequence[RemoteFile]) -> list[FileEntry]:
-    """The entries a first store of ``files`` lists, in its order."""
-    return _entries(listed_files(files).values())
-
-
-def _entries(files: Iterable[RemoteFile]) -> list[FileEntry]:
-    entries = []
-    for f in files:
-        assert f.sha256 is not None  # listed_files keeps only files with one
-        entries.append(FileEntry(
-            filename=f.filename, url=files_url(f.sha256, f.filename), sha256=f.sha256, size=f.size,
-            version=f.version, requires_python=f.requires_python, yanked=f.yanked,
-            yanked_reason=f.yanked_reason if f.yanked else None, upload_time=f.upload_time,
-            metadata_sha256=f.metadata_sha256, metadata_available=f.metadata_available or f.filename.endswith(".whl"),
-        ))
-    return entries
 
 
 def describe(config: MirrorConfig) -> str:
