@@ -9,7 +9,8 @@ import zstandard
 
 from wheelcave.core import mirror_listing
 from wheelcave.core.errors import CoreError
-from wheelcave.core.mirror_listing import decode, encode, filename_projects, listed_files
+from wheelcave.core.filenames import spells_project
+from wheelcave.core.mirror_listing import decode, encode, filename_projects, findable_under, listed_files
 from wheelcave.core.remote import RemoteFile
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -80,3 +81,13 @@ def test_the_projects_a_filename_can_belong_to() -> None:
     assert filename_projects("pkg-1.0-1.tar.gz") == ("pkg", "pkg-1-0")
     assert filename_projects("zope.interface-5.0.tar.gz") == ("zope-interface",)
     assert filename_projects("../etc/passwd") == () == filename_projects("x.exe")
+
+
+def test_a_name_with_more_readings_than_a_lookup_tries_is_stored_with_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real names have a reading or two (PEP 440 lets a version hold a few dashes); the limit
+    (MAX_READINGS, 8) is made 1 here to see a reading past it."""
+    monkeypatch.setattr(mirror_listing, "MAX_READINGS", 1)
+    filename = "pkg-1.0-1.tar.gz"  # pkg 1.0.post1, or pkg-1-0 1
+    assert filename_projects(filename) == ("pkg",)
+    assert findable_under(filename, "pkg")
+    assert spells_project(filename, "pkg-1-0") and not findable_under(filename, "pkg-1-0")  # its page stores a row

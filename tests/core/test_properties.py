@@ -14,7 +14,7 @@ from packaging.version import Version
 from pypi_simple import ProjectPage as ClientPage
 
 from wheelcave.core.filenames import parse_dist_filename, spells_project
-from wheelcave.core.mirror_listing import filename_projects
+from wheelcave.core.mirror_listing import filename_projects, findable_under
 from wheelcave.core.names import is_valid_project_name, normalize
 from wheelcave.core.pages import FileEntry, PageFormat, ProjectPage, files_url, render_project
 from wheelcave.core.remote import parse_project_page
@@ -152,3 +152,4 @@ def test_the_quick_project_test_agrees_with_the_parse(name: str, version: str, t
     assert readings, filename
     for project in {*readings, normalize(other), normalize(name)}:
         assert spells_project(filename, project) == (project in readings), (filename, project)
+        assert findable_under(filename, project) == (project in readings), (filename, project)

@@ -22,11 +22,11 @@ import orjson
 import zstandard
 
 from wheelcave.core.errors import CoreError
-from wheelcave.core.filenames import parse_dist_filename
+from wheelcave.core.filenames import parse_dist_filename, spells_project
 from wheelcave.core.pages import FileEntry, files_url
 from wheelcave.core.remote import RemoteFile
 
-__all__ = ["Listing", "decode", "encode", "entry_of", "filename_projects", "listed_and_entries", "listed_files",
+__all__ = ["Listing", "decode", "encode", "entry_of", "filename_projects", "findable_under", "listed_and_entries", "listed_files",
            "listing_of"]
 
 _FORMAT = 1
@@ -146,14 +146,30 @@ def decode(record: bytes) -> Listing:
         raise CoreError(f"unreadable mirror listing: {exc}") from None
 
 
+#: The readings of a filename a lookup tries (each costs a query): real names have one or two,
+#: a crafted one a few more (a PEP 440 version holds a few dashes). A file whose page is past
+#: them gets a row when its page is stored.
+MAX_READINGS = 8
+
+
 def filename_projects(filename: str) -> tuple[str, ...]:
-    """The normalized projects a distribution filename can belong to: a wheel's one name; each
-    reading of an sdist's stem split at a dash before a valid version (``pkg-1.0-1.tar.gz``:
-    ``pkg`` and ``pkg-1-0``); none for a name that is not a distribution's."""
+    """The normalized projects a distribution filename can belong to, at most
+    :data:`MAX_READINGS`: a wheel's one name; each reading of an sdist's stem split at a dash
+    before a valid version (``pkg-1.0-1.tar.gz``: ``pkg`` and ``pkg-1-0``); none for a name that
+    is not a distribution's."""
     try:
         dist = parse_dist_filename(filename, with_tags=False)
     except CoreError:
         return ()
     if dist.kind == "wheel":
         return (dist.project,)
-    return tuple(dict.fromkeys(name for name, _ in dist.splits))
+    return tuple(dict.fromkeys(name for name, _ in dist.splits))[:MAX_READINGS]
+
+
+def findable_under(filename: str, project: str) -> bool:
+    """Whether a lookup by name (:func:`filename_projects`) finds a file of ``project``'s page:
+    the quick test a store makes of every file (only the others get rows at once)."""
+    if not spells_project(filename, project):
+        return False
+    # Fewer dashes than the limit: fewer readings too, so the quick answer is the whole answer.
+    return filename.count("-") <= MAX_READINGS or project in filename_projects(filename)

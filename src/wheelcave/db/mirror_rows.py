@@ -10,8 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wheelcave.core.filenames import spells_project
-from wheelcave.core.mirror_listing import Listing, encode, entry_of, listed_files
+from wheelcave.core.mirror_listing import Listing, encode, entry_of, findable_under, listed_files
 from wheelcave.core.mirror_sync import plan_sync
 from wheelcave.core.pages import FileEntry
 from wheelcave.core.remote import RemoteFile
@@ -227,7 +226,7 @@ class MirrorRows(Rows):
 def _rowed(listing: Mapping[str, RemoteFile], existing: Mapping[str, Any], project: str) -> list[RemoteFile]:
     """The listed files that have rows or must: those clients asked for, and those a lookup by
     their name would not find under ``project``."""
-    return [f for name, f in listing.items() if name in existing or not spells_project(name, project)]
+    return [f for name, f in listing.items() if name in existing or not findable_under(name, project)]
 
 
 def _merged(listing: Listing, rows: Sequence[Any], keep_removed: bool) -> list[FileEntry]:
