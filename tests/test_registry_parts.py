@@ -10,7 +10,7 @@ import anyio
 from wheelcave.db.records import IndexRecord
 from wheelcave.indexes.changes import LocalChanges
 from wheelcave.indexes.fetcher import FileFetcher
-from wheelcave.indexes.mirror import MirrorConfig
+from wheelcave.indexes.mirror_config import MirrorConfig
 from wheelcave.indexes.upstreams import UpstreamPool
 
 

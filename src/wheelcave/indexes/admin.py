@@ -10,13 +10,13 @@ from wheelcave.core.names import validate_index_name
 from wheelcave.db.repository import IndexRecord, Repository
 from wheelcave.errors import BadRequest, Conflict, NotFound
 from wheelcave.indexes.hosted import HostedPolicy
-from wheelcave.indexes.mirror import MirrorConfig
+from wheelcave.indexes.mirror_config import MirrorConfig
 from wheelcave.core.redact import mask_url
 
 __all__ = ["KINDS", "IndexAdmin", "default_grants"]
 
 KINDS = ("hosted", "mirror", "virtual")
-_MIRROR_KEYS = {"upstream", "ttl", "offline", "keep_removed", "timeout", "cooldown", "cooldown_exempt"}
+_MIRROR_KEYS = {"upstream", "ttl", "offline", "keep_removed", "timeout", "cooldown", "cooldown_exempt", "fetch_ahead"}
 _VIRTUAL_KEYS = {"members", "upload_to", "allow_upstream", "cooldown", "cooldown_exempt"}
 
 

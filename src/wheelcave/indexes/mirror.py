@@ -48,17 +48,18 @@ from wheelcave.core.remote import RemoteFile
 from wheelcave.core.versions import same_release
 from wheelcave.db.repository import FileRecord, IndexRecord, Repository, off_loop
 from wheelcave.errors import BadRequest, NotFound, UpstreamError
+from wheelcave.indexes.ahead import AheadPages
 from wheelcave.indexes.fetcher import Download, DownloadSpec, FileFetcher
 from wheelcave.indexes.known import KnownNames
+from wheelcave.indexes.mirror_config import MirrorConfig
 from wheelcave.indexes.mirror_listings import MirrorListings
-from wheelcave.indexes.mirror_metadata import MetadataMaker
+from wheelcave.indexes.mirror_metadata import MAX_METADATA, MetadataMaker
 from wheelcave.indexes.quiet import Quiet
 from wheelcave.metrics import Metrics
 from wheelcave.storage.base import BlobStore
 from wheelcave.upstream.client import Fetched, Missing, NotModified, UpstreamClient, mask_url
-from wheelcave.upstream.discovery import PIP_DEFAULT
 
-__all__ = ["MirrorConfig", "MirrorIndex"]
+__all__ = ["MirrorIndex"]
 
 log = logging.getLogger("wheelcave.mirror")
 
@@ -85,36 +86,6 @@ async def _rows_of(pending: _PendingRows, *, hurry: bool) -> None:
     if hurry:
         pending.hurry.set()
     await asyncio.shield(pending.task)  # a client leaving must not cancel the write
-
-
-@dataclass(frozen=True)
-class MirrorConfig:
-    upstream: str
-    ttl: float = 600.0
-    offline: bool = False
-    keep_removed: bool = True
-    timeout: float = 30.0
-    #: Seconds during which newly uploaded upstream files stay hidden (0: off).
-    cooldown: float = 0.0
-    cooldown_exempt: tuple[str, ...] = ()
-
-    @classmethod
-    def from_config(cls, name: str, config: dict[str, Any]) -> MirrorConfig:
-        upstream = config.get("upstream")
-        if not isinstance(upstream, str) or not (upstream == PIP_DEFAULT or upstream.startswith(("http://", "https://"))):
-            raise BadRequest(f"Mirror index {name!r} needs an http(s) upstream URL.")
-        try:
-            return cls(
-                upstream=upstream,
-                ttl=float(config.get("ttl", 600)),
-                offline=bool(config.get("offline", False)),
-                keep_removed=bool(config.get("keep_removed", True)),
-                timeout=float(config.get("timeout", 30)),
-                cooldown=float(config.get("cooldown", 0)),
-                cooldown_exempt=tuple(str(x) for x in config.get("cooldown_exempt", [])),
-            )
-        except (TypeError, ValueError) as exc:
-            raise BadRequest(f"Mirror index {name!r} has a bad setting: {exc}") from None
 
 
 class MirrorIndex:
@@ -148,6 +119,7 @@ class MirrorIndex:
         #: When the rows of early answers are written (None: at once).
         self.quiet = quiet
         self.makes = MetadataMaker(self.name, blobs, client, metrics, self._fetching)
+        self.ahead = AheadPages(self._unseen, self._project, index_name=self.name)
         #: The projects with a page state; trusted where no other process stores pages (as for
         #: early answers).
         self.known = KnownNames(lambda limit: repo.mirror_page_names(self.id, limit))
@@ -338,6 +310,7 @@ class MirrorIndex:
             return None  # the upstream ignores Range: the route waits for the row, then downloads
         (sha, size), whole = made
         pending.metadata[filename] = sha
+        self._fetch_ahead(sha)
 
         async def record_it() -> None:
             await self.rows_written(sha256, filename)
@@ -530,6 +503,7 @@ class MirrorIndex:
         if made is None:
             return await self._metadata_by_download(record)
         self._record_metadata_later(record, *made[0], made[1])
+        self._fetch_ahead(made[0][0])
         return made[0][0]
 
     def _record_metadata_later(self, record: FileRecord, sha256: str, size: int,
@@ -591,8 +565,33 @@ class MirrorIndex:
                 await download.recorded.wait()
         return [r.filename for r in chosen]
 
+    def _fetch_ahead(self, metadata_sha256: str) -> None:
+        """A client gets a metadata file made for it: fetch its dependencies' pages meanwhile."""
+        if not self.config.fetch_ahead or self.config.offline:
+            return
+
+        def read() -> bytes:
+            with self.blobs.open(metadata_sha256) as fh:  # a few KB, just written
+                return fh.read(MAX_METADATA)
+
+        async def ahead() -> None:
+            with contextlib.suppress(OSError):
+                self.ahead.after_metadata(await anyio.to_thread.run_sync(read))
+
+        self._spawn(ahead(), f"{metadata_sha256}.metadata's dependencies")
+
+    async def _unseen(self, name: NormalizedName) -> bool:
+        flight = self._flights.get(name)
+        busy = name in self._pending or (flight is not None and flight.locked())
+        return not busy and not await self.known.may_have(name)
+
     async def drain(self, timeout: float = 30.0) -> None:
-        """Let pending row writes and recordings finish (at shutdown), up to ``timeout`` seconds."""
+        """Let pending row writes and recordings finish (at shutdown), up to ``timeout`` seconds
+        for each kind: recordings (which may start fetches ahead), fetches ahead under way (which
+        may answer early), then the rows of early answers."""
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=timeout)
+        await self.ahead.drain(timeout)
         for pending in list(self._pending.values()):
             pending.hurry.set()
         tasks = [p.task for p in self._pending.values()] + list(self._background)

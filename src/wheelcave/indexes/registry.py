@@ -22,7 +22,8 @@ from wheelcave.indexes.base import Index
 from wheelcave.indexes.changes import LocalChanges
 from wheelcave.indexes.fetcher import ClusterLocks, FileFetcher
 from wheelcave.indexes.hosted import HostedIndex
-from wheelcave.indexes.mirror import MirrorConfig, MirrorIndex
+from wheelcave.indexes.mirror import MirrorIndex
+from wheelcave.indexes.mirror_config import MirrorConfig
 from wheelcave.indexes.quiet import Quiet
 from wheelcave.indexes.upstreams import UpstreamPool
 from wheelcave.indexes.virtual import VirtualIndex

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from wheelcave.db.repository import IndexRecord
 from wheelcave.indexes.fetcher import FileFetcher
-from wheelcave.indexes.mirror import MirrorConfig
+from wheelcave.indexes.mirror_config import MirrorConfig
 from wheelcave.upstream.client import UpstreamClient
 from wheelcave.upstream.discovery import PIP_DEFAULT, pip_index_url
 

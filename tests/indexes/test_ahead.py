@@ -1,0 +1,99 @@
+"""Pages fetched ahead (indexes/ahead.py): a metadata file a mirror makes for a client starts the
+upstream fetches of the pages of its unconditional dependencies.
+
+In-process (httpx's ASGI transport, real SQLite, the fake upstream on 127.0.0.1, which counts
+every request it gets). ``mirror.drain()`` waits for the fetches ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.dists import metadata_text, wheel_bytes
+from tests.support.upstream import JSON_TYPE, FakeUpstream, UpFile
+from wheelcave.config import load_settings
+from wheelcave.indexes.ahead import unconditional_dependencies
+from wheelcave.indexes.admin import IndexAdmin
+from wheelcave.web.app import create_app
+
+REQUIRES = ["pf-dep", "PF.Dep2 >=1.0", "pf-extra; extra == 'x'", "pf-win; sys_platform == 'win32'",
+            "pf-missing", "not a requirement (", "pf_dep"]
+
+
+def test_only_unconditional_dependencies_are_named() -> None:
+    text = metadata_text("pf-app", "1.0", requires_dist=REQUIRES).encode()
+    assert unconditional_dependencies(text) == ["pf-dep", "pf-dep2", "pf-missing"]
+    many = metadata_text("big", "1.0", requires_dist=[f"dep-{i}" for i in range(80)]).encode()
+    assert len(unconditional_dependencies(many)) == 50
+    assert unconditional_dependencies(b"\xff\xfe not metadata at all") == []
+
+
+def _upstream() -> FakeUpstream:
+    upstream = FakeUpstream()
+    upstream.ranges = True
+    upstream.add("pf-app", UpFile("pf_app-1.0-py3-none-any.whl", wheel_bytes("pf-app", "1.0", requires_dist=REQUIRES)))
+    for name in ("pf-dep", "pf-dep2", "pf-extra", "pf-win"):
+        upstream.add(name, UpFile(f"{name.replace('-', '_')}-1.0-py3-none-any.whl", wheel_bytes(name, "1.0")))
+    return upstream.start()
+
+
+def _run(tmp_path: Path, config: dict[str, Any], private: bool = False) -> dict[str, Any]:
+    upstream = _upstream()
+    app = create_app(load_settings(tmp_path / "data", environ={}))
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):
+            services = app.state.services
+            await IndexAdmin(services.repo).create("up", "mirror", {"upstream": upstream.url, **config},
+                                                   grants=[] if private else None)
+            await services.registry.reload()
+            mirror = await services.registry.get("up")
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                wheel = "pf_app-1.0-py3-none-any.whl"
+                sha = upstream.projects["pf-app"][0].sha256
+                if not private:
+                    assert (await client.get("/index/up/simple/pf-app/", headers={"Accept": JSON_TYPE})).status_code == 200
+                else:
+                    await mirror.refresh("pf-app")  # the page is stored; the caller may not read it
+                seen["metadata"] = (await client.get(f"/files/sha256/{sha}/{wheel}.metadata")).status_code
+                await asyncio.wait_for(mirror.drain(), 30)
+                seen["asked"] = {n: upstream.count(f"GET /simple/{n}/") for n in
+                                 ("pf-dep", "pf-dep2", "pf-extra", "pf-win", "pf-missing")}
+                dep = await client.get("/index/up/simple/pf-dep/", headers={"Accept": JSON_TYPE})
+                seen["dep"] = dep.status_code
+                seen["dep_asked_after"] = upstream.count("GET /simple/pf-dep/")
+                seen["ahead"] = mirror.ahead.fetched
+
+    try:
+        asyncio.run(main())
+    finally:
+        upstream.stop()
+    return seen
+
+
+def test_a_metadata_file_fetches_its_dependencies_pages_ahead(tmp_path: Path) -> None:
+    seen = _run(tmp_path, {})
+    assert seen["metadata"] == 200
+    assert seen["asked"] == {"pf-dep": 1, "pf-dep2": 1, "pf-extra": 0, "pf-win": 0, "pf-missing": 1}
+    assert seen["ahead"] == 3
+    assert seen["dep"] == 200 and seen["dep_asked_after"] == 1  # the client's request: no second fetch
+
+
+def test_fetching_ahead_can_be_turned_off(tmp_path: Path) -> None:
+    seen = _run(tmp_path, {"fetch_ahead": False})
+    assert seen["metadata"] == 200
+    assert seen["asked"] == {"pf-dep": 0, "pf-dep2": 0, "pf-extra": 0, "pf-win": 0, "pf-missing": 0}
+    assert seen["dep"] == 200 and seen["dep_asked_after"] == 1  # fetched when asked for
+
+
+def test_a_refused_caller_starts_no_fetch(tmp_path: Path) -> None:
+    seen = _run(tmp_path, {}, private=True)
+    assert seen["metadata"] == 401
+    assert seen["asked"] == {"pf-dep": 0, "pf-dep2": 0, "pf-extra": 0, "pf-win": 0, "pf-missing": 0}
+    assert seen["ahead"] == 0
