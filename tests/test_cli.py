@@ -157,3 +157,24 @@ def test_initial_password_never_looks_like_an_option() -> None:
     drawn = [initial_password() for _ in range(20_000)]
     assert not [p for p in drawn if p.startswith("-")]
     assert len(set(drawn)) == len(drawn) and all(len(p) == 24 for p in drawn)
+
+
+def test_fetch_ahead_is_a_mirror_setting(tmp_path: Path) -> None:
+    """``--fetch-ahead/--no-fetch-ahead`` (indexes/ahead.py): a mirror takes it, a hosted index
+    refuses it with a one-line error and keeps its settings."""
+    data = str(tmp_path / "data")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "wheelcave"), *args, "--data-dir", data], env=clean_env(),
+                              capture_output=True, text=True, timeout=60)
+
+    assert cli("index", "create", "m1", "--kind", "mirror", "--upstream", "http://127.0.0.1:1/simple/",
+               "--no-fetch-ahead").returncode == 0
+    assert "fetch_ahead=False" in cli("index", "list").stdout
+    assert cli("index", "update", "m1", "--fetch-ahead").returncode == 0
+    assert "fetch_ahead=True" in cli("index", "list").stdout
+    refused = cli("index", "create", "h1", "--kind", "hosted", "--fetch-ahead")
+    assert refused.returncode != 0 and "does not take --fetch-ahead" in refused.stderr
+    refused = cli("index", "update", "local", "--no-fetch-ahead")
+    assert refused.returncode != 0 and "Unknown settings for hosted index 'local': fetch_ahead" in refused.stderr
+    assert "fetch_ahead" not in [line for line in cli("index", "list").stdout.splitlines() if line.startswith("local")][0]

@@ -211,6 +211,7 @@ MaxFileSize = Annotated[str | None, typer.Option(help="Hosted: largest upload, e
 PrereleaseKeep = Annotated[int | None, typer.Option(help="Hosted: gc keeps the newest N pre-releases per project.")]
 Cooldown = Annotated[str | None, typer.Option(help="Mirror/virtual: hide upstream files younger than this, e.g. 7d; 'off' turns it off.")]
 CooldownExempt = Annotated[str | None, typer.Option(help="Mirror/virtual: projects exempt from the cooldown, comma-separated (replaces the list; '' empties it).")]
+FetchAhead = Annotated[bool | None, typer.Option("--fetch-ahead/--no-fetch-ahead", help="Mirror: fetch the pages of a served metadata file's unconditional dependencies at once [default: on].")]
 AllowUpstream = Annotated[str | None, typer.Option(help="Virtual: private names also taken from mirror members.")]
 
 
@@ -231,6 +232,7 @@ def index_create(
     prerelease_keep: PrereleaseKeep = None,
     cooldown: Cooldown = None,
     cooldown_exempt: CooldownExempt = None,
+    fetch_ahead: FetchAhead = None,
     private: Annotated[bool, typer.Option("--private", help="Readable only by administrators until 'wheelcave acl grant'.")] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
@@ -241,7 +243,7 @@ def index_create(
     settings: dict[str, Any] = {}
     if kind == "mirror":
         settings = {"upstream": upstream, "ttl": ttl, "offline": offline or None, "timeout": timeout,
-                    **_cooldown_options(cooldown, cooldown_exempt)}
+                    "fetch_ahead": fetch_ahead, **_cooldown_options(cooldown, cooldown_exempt)}
     elif kind == "virtual":
         settings = {"members": split(members), "upload_to": upload_to, "allow_upstream": split(allow_upstream),
                     **_cooldown_options(cooldown, cooldown_exempt)}
@@ -252,10 +254,11 @@ def index_create(
         "--members": members, "--upload-to": upload_to, "--allow-upstream": allow_upstream,
         "--immutable/--allow-overwrite": immutable, "--allow-delete/--no-delete": allow_delete,
         "--max-file-size": max_file_size, "--prerelease-keep": prerelease_keep,
-        "--cooldown": cooldown, "--cooldown-exempt": cooldown_exempt,
+        "--cooldown": cooldown, "--cooldown-exempt": cooldown_exempt, "--fetch-ahead/--no-fetch-ahead": fetch_ahead,
     }
     takes = {
-        "mirror": {"--upstream", "--ttl", "--offline", "--timeout", "--cooldown", "--cooldown-exempt"},
+        "mirror": {"--upstream", "--ttl", "--offline", "--timeout", "--cooldown", "--cooldown-exempt",
+                   "--fetch-ahead/--no-fetch-ahead"},
         "virtual": {"--members", "--upload-to", "--allow-upstream", "--cooldown", "--cooldown-exempt"},
         "hosted": {"--immutable/--allow-overwrite", "--allow-delete/--no-delete", "--max-file-size", "--prerelease-keep"},
     }
@@ -286,13 +289,15 @@ def index_update(
     prerelease_keep: PrereleaseKeep = None,
     cooldown: Cooldown = None,
     cooldown_exempt: CooldownExempt = None,
+    fetch_ahead: FetchAhead = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
     """Change an index's settings (a running server picks the change up within a second)."""
     from wheelcave.indexes.admin import IndexAdmin
 
-    changes = {"upstream": upstream, "ttl": ttl, "offline": offline, "timeout": timeout, "members": split(members),
+    changes = {"upstream": upstream, "ttl": ttl, "offline": offline, "timeout": timeout, "fetch_ahead": fetch_ahead,
+               "members": split(members),
                "upload_to": upload_to, "allow_upstream": split(allow_upstream),
                **_policy_options(immutable, allow_delete, max_file_size, prerelease_keep),
                **_cooldown_options(cooldown, cooldown_exempt)}
