@@ -97,3 +97,37 @@ def test_a_refused_caller_starts_no_fetch(tmp_path: Path) -> None:
     assert seen["metadata"] == 401
     assert seen["asked"] == {"pf-dep": 0, "pf-dep2": 0, "pf-extra": 0, "pf-win": 0, "pf-missing": 0}
     assert seen["ahead"] == 0
+
+
+def test_a_request_that_waited_for_a_first_fetch_does_not_wait_for_a_quiet_moment(tmp_path: Path) -> None:
+    """A fetch ahead is often under way when the client's own request for the page comes: that
+    request waits for the project's lock, which the early answer's rows hold. The rows are then
+    written at once, not in a quiet moment. Here the mirrors are never quiet (a fetch that never
+    ends, a wait without limit): without that rule the second request would wait for ever."""
+    upstream = _upstream()
+    upstream.delay = 0.3  # the page fetch is still under way when the second request comes
+    app = create_app(load_settings(tmp_path / "data", environ={}))
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):
+            services = app.state.services
+            await IndexAdmin(services.repo).create("up", "mirror", {"upstream": upstream.url})
+            await services.registry.reload()
+            quiet = services.registry.quiet
+            quiet.longest = 10**6
+            quiet.begin()
+            try:
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                    pages = await asyncio.wait_for(asyncio.gather(*(
+                        client.get("/index/up/simple/pf-dep/", headers={"Accept": JSON_TYPE}) for _ in range(2))), 30)
+                    assert [p.status_code for p in pages] == [200, 200]
+                    assert pages[0].json()["files"] == pages[1].json()["files"]
+                    assert upstream.count("GET /simple/pf-dep/") == 1
+            finally:
+                quiet.end()
+
+    try:
+        asyncio.run(main())
+    finally:
+        upstream.stop()

@@ -110,6 +110,8 @@ class MirrorIndex:
         #: Told the project's name when this process changed what its page shows.
         self.on_change = on_change or (lambda project: None)
         self._flights: dict[str, asyncio.Lock] = {}
+        #: How many requests wait for each project's lock.
+        self._waiting: dict[str, int] = {}
         #: The last failed fetch of each project: requests that waited for it share its answer.
         self._failed: dict[str, tuple[float, UpstreamError]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -200,7 +202,14 @@ class MirrorIndex:
         # Re-read after waiting: another request of this process (or the rows of an early
         # answer, written meanwhile) may have changed the state this one read.
         contended = lock.locked() or pending is not None
-        await lock.acquire()
+        self._waiting[name] = self._waiting.get(name, 0) + 1  # an early answer's rows must not keep it
+        try:
+            await lock.acquire()
+        finally:
+            if self._waiting[name] == 1:
+                del self._waiting[name]
+            else:
+                self._waiting[name] -= 1
         handed_over = False  # to the task that writes an early answer's rows
         try:
             # (Another process may change it too, uncontended or not: then the page is fetched twice.)
@@ -249,7 +258,9 @@ class MirrorIndex:
         self.metrics.page(self.name, "early")
         files, entries = await off_loop(listed_and_entries, result.page.files, size=len(result.page.files))
         hurry, since = asyncio.Event(), time.monotonic()
-        if self.quiet is None or len(self._pending) >= _MAX_WAITING_PAGES:
+        # Rows wait for a quiet moment, but not while a request waits for the project's lock (one
+        # that came during the fetch, as a client's request after a fetch ahead does).
+        if self.quiet is None or len(self._pending) >= _MAX_WAITING_PAGES or self._waiting.get(name):
             hurry.set()
 
         async def write_rows() -> None:
