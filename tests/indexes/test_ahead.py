@@ -78,22 +78,22 @@ def _run(tmp_path: Path, config: dict[str, Any], private: bool = False) -> dict[
 
 
 def test_a_metadata_file_fetches_its_dependencies_pages_ahead(tmp_path: Path) -> None:
-    seen = _run(tmp_path, {})
+    seen = _run(tmp_path, {"fetch_ahead": True})
     assert seen["metadata"] == 200
     assert seen["asked"] == {"pf-dep": 1, "pf-dep2": 1, "pf-extra": 0, "pf-win": 0, "pf-missing": 1}
     assert seen["ahead"] == 3
     assert seen["dep"] == 200 and seen["dep_asked_after"] == 1  # the client's request: no second fetch
 
 
-def test_fetching_ahead_can_be_turned_off(tmp_path: Path) -> None:
-    seen = _run(tmp_path, {"fetch_ahead": False})
+def test_fetching_ahead_is_off_unless_asked_for(tmp_path: Path) -> None:
+    seen = _run(tmp_path, {})
     assert seen["metadata"] == 200
     assert seen["asked"] == {"pf-dep": 0, "pf-dep2": 0, "pf-extra": 0, "pf-win": 0, "pf-missing": 0}
     assert seen["dep"] == 200 and seen["dep_asked_after"] == 1  # fetched when asked for
 
 
 def test_a_refused_caller_starts_no_fetch(tmp_path: Path) -> None:
-    seen = _run(tmp_path, {}, private=True)
+    seen = _run(tmp_path, {"fetch_ahead": True}, private=True)
     assert seen["metadata"] == 401
     assert seen["asked"] == {"pf-dep": 0, "pf-dep2": 0, "pf-extra": 0, "pf-win": 0, "pf-missing": 0}
     assert seen["ahead"] == 0

@@ -211,7 +211,7 @@ MaxFileSize = Annotated[str | None, typer.Option(help="Hosted: largest upload, e
 PrereleaseKeep = Annotated[int | None, typer.Option(help="Hosted: gc keeps the newest N pre-releases per project.")]
 Cooldown = Annotated[str | None, typer.Option(help="Mirror/virtual: hide upstream files younger than this, e.g. 7d; 'off' turns it off.")]
 CooldownExempt = Annotated[str | None, typer.Option(help="Mirror/virtual: projects exempt from the cooldown, comma-separated (replaces the list; '' empties it).")]
-FetchAhead = Annotated[bool | None, typer.Option("--fetch-ahead/--no-fetch-ahead", help="Mirror: fetch the pages of a served metadata file's unconditional dependencies at once [default: on].")]
+FetchAhead = Annotated[bool | None, typer.Option("--fetch-ahead/--no-fetch-ahead", help="Mirror: fetch the pages of a served metadata file's unconditional dependencies at once [default: off].")]
 AllowUpstream = Annotated[str | None, typer.Option(help="Virtual: private names also taken from mirror members.")]
 
 
