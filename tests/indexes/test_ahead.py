@@ -11,14 +11,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tests.support.dists import metadata_text, wheel_bytes
+from tests.support.inprocess import mirror_app
 from tests.support.upstream import JSON_TYPE, FakeUpstream, UpFile
-from wheelcave.config import load_settings
 from wheelcave.indexes.ahead import unconditional_dependencies
-from wheelcave.indexes.admin import IndexAdmin
-from wheelcave.web.app import create_app
 
 REQUIRES = ["pf-dep", "PF.Dep2 >=1.0", "pf-extra; extra == 'x'", "pf-win; sys_platform == 'win32'",
             "pf-missing", "not a requirement (", "pf_dep"]
@@ -43,32 +39,26 @@ def _upstream() -> FakeUpstream:
 
 def _run(tmp_path: Path, config: dict[str, Any], private: bool = False) -> dict[str, Any]:
     upstream = _upstream()
-    app = create_app(load_settings(tmp_path / "data", environ={}))
     seen: dict[str, Any] = {}
 
     async def main() -> None:
-        async with app.router.lifespan_context(app):
-            services = app.state.services
-            await IndexAdmin(services.repo).create("up", "mirror", {"upstream": upstream.url, **config},
-                                                   grants=[] if private else None)
-            await services.registry.reload()
+        async with mirror_app(tmp_path / "data", upstream.url, config=config,
+                              grants=[] if private else None) as (services, client):
             mirror = await services.registry.get("up")
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                wheel = "pf_app-1.0-py3-none-any.whl"
-                sha = upstream.projects["pf-app"][0].sha256
-                if not private:
-                    assert (await client.get("/index/up/simple/pf-app/", headers={"Accept": JSON_TYPE})).status_code == 200
-                else:
-                    await mirror.refresh("pf-app")  # the page is stored; the caller may not read it
-                seen["metadata"] = (await client.get(f"/files/sha256/{sha}/{wheel}.metadata")).status_code
-                await asyncio.wait_for(mirror.drain(), 30)
-                seen["asked"] = {n: upstream.count(f"GET /simple/{n}/") for n in
-                                 ("pf-dep", "pf-dep2", "pf-extra", "pf-win", "pf-missing")}
-                dep = await client.get("/index/up/simple/pf-dep/", headers={"Accept": JSON_TYPE})
-                seen["dep"] = dep.status_code
-                seen["dep_asked_after"] = upstream.count("GET /simple/pf-dep/")
-                seen["ahead"] = mirror.ahead.fetched
+            wheel = "pf_app-1.0-py3-none-any.whl"
+            sha = upstream.projects["pf-app"][0].sha256
+            if not private:
+                assert (await client.get("/index/up/simple/pf-app/", headers={"Accept": JSON_TYPE})).status_code == 200
+            else:
+                await mirror.refresh("pf-app")  # the page is stored; the caller may not read it
+            seen["metadata"] = (await client.get(f"/files/sha256/{sha}/{wheel}.metadata")).status_code
+            await asyncio.wait_for(mirror.drain(), 30)
+            seen["asked"] = {n: upstream.count(f"GET /simple/{n}/") for n in
+                             ("pf-dep", "pf-dep2", "pf-extra", "pf-win", "pf-missing")}
+            dep = await client.get("/index/up/simple/pf-dep/", headers={"Accept": JSON_TYPE})
+            seen["dep"] = dep.status_code
+            seen["dep_asked_after"] = upstream.count("GET /simple/pf-dep/")
+            seen["ahead"] = mirror.ahead.fetched
 
     try:
         asyncio.run(main())
@@ -106,24 +96,18 @@ def test_a_request_that_waited_for_a_first_fetch_does_not_wait_for_a_quiet_momen
     ends, a wait without limit): without that rule the second request would wait for ever."""
     upstream = _upstream()
     upstream.delay = 0.3  # the page fetch is still under way when the second request comes
-    app = create_app(load_settings(tmp_path / "data", environ={}))
 
     async def main() -> None:
-        async with app.router.lifespan_context(app):
-            services = app.state.services
-            await IndexAdmin(services.repo).create("up", "mirror", {"upstream": upstream.url})
-            await services.registry.reload()
+        async with mirror_app(tmp_path / "data", upstream.url) as (services, client):
             quiet = services.registry.quiet
             quiet.longest = 10**6
             quiet.begin()
             try:
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                    pages = await asyncio.wait_for(asyncio.gather(*(
-                        client.get("/index/up/simple/pf-dep/", headers={"Accept": JSON_TYPE}) for _ in range(2))), 30)
-                    assert [p.status_code for p in pages] == [200, 200]
-                    assert pages[0].json()["files"] == pages[1].json()["files"]
-                    assert upstream.count("GET /simple/pf-dep/") == 1
+                pages = await asyncio.wait_for(asyncio.gather(*(
+                    client.get("/index/up/simple/pf-dep/", headers={"Accept": JSON_TYPE}) for _ in range(2))), 30)
+                assert [p.status_code for p in pages] == [200, 200]
+                assert pages[0].json()["files"] == pages[1].json()["files"]
+                assert upstream.count("GET /simple/pf-dep/") == 1
             finally:
                 quiet.end()
 

@@ -17,11 +17,10 @@ import httpx
 import sqlalchemy as sa
 
 from tests.support.dists import sdist_bytes, wheel_bytes
+from tests.support.inprocess import mirror_app
 from tests.support.upstream import JSON_TYPE, FakeUpstream, UpFile
-from wheelcave.config import load_settings
 from wheelcave.db import tables as t
 from wheelcave.indexes.admin import IndexAdmin
-from wheelcave.web.app import create_app
 
 Client = httpx.AsyncClient
 
@@ -41,18 +40,12 @@ async def _rows(services: Any) -> list[str]:
         return sorted((await conn.execute(sa.select(t.files.c.filename))).scalars())
 
 
-def _run(tmp_path: Path, body: Callable[[Any, Client, FakeUpstream], Awaitable[None]], *, grants: bool = False) -> None:
+def _run(tmp_path: Path, body: Callable[[Any, Client, FakeUpstream], Awaitable[None]]) -> None:
     upstream = _upstream()
-    app = create_app(load_settings(tmp_path / "data", environ={}))
 
     async def main() -> None:
-        async with app.router.lifespan_context(app):
-            services = app.state.services
-            await IndexAdmin(services.repo).create("up", "mirror", {"upstream": upstream.url})
-            await services.registry.reload()
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                await body(services, client, upstream)
+        async with mirror_app(tmp_path / "data", upstream.url) as (services, client):
+            await body(services, client, upstream)
 
     try:
         asyncio.run(main())

@@ -15,10 +15,8 @@ from pathlib import Path
 import httpx
 
 from tests.support.dists import wheel_bytes
+from tests.support.inprocess import mirror_app
 from tests.support.upstream import JSON_TYPE, FakeUpstream, UpFile
-from wheelcave.config import load_settings
-from wheelcave.indexes.admin import IndexAdmin
-from wheelcave.web.app import create_app
 
 _NOISE = random.Random(7)
 #: 400 KiB that does not compress: the wheel does not arrive whole with the tail read.
@@ -31,13 +29,9 @@ def test_a_metadata_file_read_a_moment_ago_is_not_read_again(tmp_path: Path) -> 
     filename = "mr_lib-1.0-py3-none-any.whl"
     upstream.add("mr-lib", UpFile(filename, wheel_bytes("mr-lib", "1.0", extra_files=PAD)))
     upstream.start()
-    app = create_app(load_settings(tmp_path / "data", environ={}))
 
     async def main() -> None:
-        async with app.router.lifespan_context(app):
-            services = app.state.services
-            await IndexAdmin(services.repo).create("up", "mirror", {"upstream": upstream.url})
-            await services.registry.reload()
+        async with mirror_app(tmp_path / "data", upstream.url) as (services, client):
             release = asyncio.Event()
             held: list[str] = []
             real = services.repo.record_metadata_blob
@@ -48,22 +42,20 @@ def test_a_metadata_file_read_a_moment_ago_is_not_read_again(tmp_path: Path) -> 
                 return await real(file_id, sha256, size)
 
             services.repo.record_metadata_blob = slow_write
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                page = (await client.get("/index/up/simple/mr-lib/", headers={"Accept": JSON_TYPE})).json()
-                url = httpx.URL("http://test/index/up/simple/mr-lib/").join(page["files"][0]["url"])
-                first = await client.get(str(url.copy_with(fragment=None)) + ".metadata")
-                assert first.status_code == 200 and b"Name: mr-lib" in first.content
-                deadline = asyncio.get_running_loop().time() + 10
-                while not held and asyncio.get_running_loop().time() < deadline:  # the row write starts (and waits)
-                    await asyncio.sleep(0.01)
-                assert held
-                reads = len(upstream.range_requests)
-                assert reads > 0 and upstream.full_downloads == []
-                again = await client.get(str(url.copy_with(fragment=None)) + ".metadata")
-                assert again.status_code == 200 and again.content == first.content
-                assert len(upstream.range_requests) == reads  # from the blob, not the upstream
-                release.set()
+            page = (await client.get("/index/up/simple/mr-lib/", headers={"Accept": JSON_TYPE})).json()
+            url = httpx.URL("http://test/index/up/simple/mr-lib/").join(page["files"][0]["url"])
+            first = await client.get(str(url.copy_with(fragment=None)) + ".metadata")
+            assert first.status_code == 200 and b"Name: mr-lib" in first.content
+            deadline = asyncio.get_running_loop().time() + 10
+            while not held and asyncio.get_running_loop().time() < deadline:  # the row write starts (and waits)
+                await asyncio.sleep(0.01)
+            assert held
+            reads = len(upstream.range_requests)
+            assert reads > 0 and upstream.full_downloads == []
+            again = await client.get(str(url.copy_with(fragment=None)) + ".metadata")
+            assert again.status_code == 200 and again.content == first.content
+            assert len(upstream.range_requests) == reads  # from the blob, not the upstream
+            release.set()
 
     try:
         asyncio.run(main())
