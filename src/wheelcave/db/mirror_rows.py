@@ -106,7 +106,7 @@ class MirrorRows(Rows):
         if swapped:
             olds = [existing[f.filename].sha256 for f in rowed if f.filename in existing and f.sha256 in swapped]
             cached = set((await conn.execute(sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256.in_(olds)))).scalars())
-        plan = plan_sync(rowed, existing, cached)
+        plan = await off_loop(plan_sync, rowed, existing, cached, size=len(rowed) + len(existing))
         inserts = [{"index_id": index_id, "project_id": project_id, **row} for row in plan.new]
         if inserts:
             await bulk_insert(conn, t.files, inserts, ignore_conflicts=True)
