@@ -27,7 +27,7 @@ def test_a_listing_round_trips_every_field_in_order() -> None:
                upload_time=WHEN, metadata_sha256="2" * 64, metadata_available=True),
         remote("a-1.0.tar.gz", sha="3" * 64),
     ]
-    record, count = encode(files)
+    record, count = encode(listed_files(files))
     assert count == 2
     listing = decode(record)
     assert list(listing.files()) == files
@@ -38,12 +38,12 @@ def test_only_files_with_a_sha256_are_listed_and_the_first_of_a_name_wins() -> N
     first, second = remote("a-1.0.tar.gz"), remote("a-1.0.tar.gz", sha="2" * 64)
     files = [remote("a-0.9.tar.gz", sha=None), first, second]
     assert list(listed_files(files).values()) == [first]
-    record, count = encode(files)
+    record, count = encode(listed_files(files))
     assert count == 1 and list(decode(record).files()) == [first]
 
 
 def test_a_yank_reason_is_kept_only_for_a_yanked_file() -> None:
-    (back,) = decode(encode([remote("a-1.0.tar.gz", yanked_reason="stale")])[0]).files()
+    (back,) = decode(encode(listed_files([remote("a-1.0.tar.gz", yanked_reason="stale")]))[0]).files()
     assert back.yanked_reason is None
 
 

@@ -14,7 +14,7 @@ distribution filename can belong to. A file listed under a project its name does
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +26,8 @@ from wheelcave.core.filenames import parse_dist_filename, spells_project
 from wheelcave.core.pages import FileEntry, files_url
 from wheelcave.core.remote import RemoteFile
 
-__all__ = ["Listing", "decode", "encode", "entry_of", "filename_projects", "findable_under", "listed_and_entries", "listed_files",
-           "listing_of"]
+__all__ = ["Listing", "decode", "encode", "entry_of", "filename_projects", "findable_under", "listed_and_entries",
+           "listed_files"]
 
 _FORMAT = 1
 #: Level 1: a 7,000-file page (2 MB of JSON) compresses in a few ms, about 6x.
@@ -105,21 +105,14 @@ def listed_and_entries(files: Iterable[RemoteFile]) -> tuple[dict[str, RemoteFil
     return listed, [entry_of(f) for f in listed.values()]
 
 
-def listing_of(files: Iterable[RemoteFile]) -> Listing:
-    """The listing a store of ``files`` keeps (what :func:`decode` of its record gives)."""
-    return Listing(dict(listed_files(files)))
-
-
 #: An entry of a record: a RemoteFile's fields in order (upload_time as orjson writes datetimes).
 _FIELDS = operator.attrgetter("filename", "url", "sha256", "version", "kind", "python_tag", "size", "requires_python",
                               "yanked", "yanked_reason", "upload_time", "metadata_sha256", "metadata_available")
 _WIDTH = 13
 
 
-def encode(files: Sequence[RemoteFile]) -> tuple[bytes, int]:
-    """(the record, how many files it lists) of an upstream page's ``files`` (as :func:`listed_files`
-    keeps them)."""
-    listed = listed_files(files)
+def encode(listed: Mapping[str, RemoteFile]) -> tuple[bytes, int]:
+    """(the record, how many files it lists) of the files :func:`listed_files` kept of a page."""
     body = orjson.dumps({"v": _FORMAT, "files": [_FIELDS(f) for f in listed.values()]})
     return zstandard.ZstdCompressor(level=_LEVEL).compress(body), len(listed)
 

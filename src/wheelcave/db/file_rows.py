@@ -16,6 +16,7 @@ from wheelcave.core.versions import same_release
 from wheelcave.db import tables as t
 from wheelcave.db.records import (
     FILE_COLUMNS,
+    PAGE_COLUMNS,
     FileRecord,
     IndexGone,
     NewFile,
@@ -60,12 +61,7 @@ class FileRows(Rows):
         included only with ``keep_removed`` and only while their bytes are cached.
         """
         query = (
-            sa.select(
-                t.projects.c.display_name, t.files.c.filename, t.files.c.sha256, t.files.c.size,
-                t.files.c.version, t.files.c.requires_python, t.files.c.yanked,
-                t.files.c.yanked_reason, t.files.c.upload_time, t.files.c.metadata_sha256,
-                t.files.c.upstream_metadata,
-            )
+            sa.select(*PAGE_COLUMNS)
             .join(t.projects, t.projects.c.id == t.files.c.project_id)
             .where(t.projects.c.index_id == index_id, t.projects.c.name == project)
             .order_by(t.files.c.id)
@@ -174,16 +170,7 @@ class FileRows(Rows):
         await self._audit(conn, now, audit)
 
     async def _ensure_project(self, conn: AsyncConnection, new: NewFile, now: datetime) -> int:
-        # Concurrent first uploads of one project (uv publishes a wheel and an sdist at
-        # once) must not fail: insert-if-absent, then read whichever row won.
-        await conn.execute(
-            self._insert(t.projects).values(
-                index_id=new.index_id, name=new.project, display_name=new.display_name,
-                created_at=now, updated_at=now,
-            )
-        )
-        where = (t.projects.c.index_id == new.index_id, t.projects.c.name == new.project)
-        return int((await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar_one())
+        return await self._project_id(conn, new.index_id, new.project, new.display_name, now)
 
     async def find_tombstone(self, index_id: int, filename: str) -> str | None:
         query = sa.select(t.file_tombstones.c.sha256).where(

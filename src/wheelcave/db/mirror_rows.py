@@ -15,7 +15,16 @@ from wheelcave.core.mirror_sync import plan_sync
 from wheelcave.core.pages import FileEntry
 from wheelcave.core.remote import RemoteFile
 from wheelcave.db import tables as t
-from wheelcave.db.records import FILE_COLUMNS, FileRecord, MirrorPageState, aware, file_record, page_entries_of, utcnow
+from wheelcave.db.records import (
+    FILE_COLUMNS,
+    PAGE_COLUMNS,
+    FileRecord,
+    MirrorPageState,
+    aware,
+    file_record,
+    page_entries_of,
+    utcnow,
+)
 from wheelcave.db.rows import Rows, bulk_insert, off_loop
 
 __all__ = ["MirrorRows"]
@@ -50,7 +59,7 @@ class MirrorRows(Rows):
             )
 
     async def store_mirror_page(
-        self, index_id: int, project: str, files: Sequence[RemoteFile], *,
+        self, index_id: int, project: str, files: Sequence[RemoteFile] | Mapping[str, RemoteFile], *,
         etag: str | None, last_modified: str | None, status: str, bump: bool = False,
         fetched_at: datetime | None = None,
     ) -> bool:
@@ -62,9 +71,11 @@ class MirrorRows(Rows):
         re-renders its pages of this index at once; without it (the on-demand path) other
         processes see the change when their cached page reaches the mirror's TTL, and the
         caller invalidates this process's pages of the project. ``fetched_at``: the time to
-        store (default now), which :meth:`mirror_listing` takes to tell the listing unchanged."""
+        store (default now), which :meth:`mirror_listing` takes to tell the listing unchanged.
+        ``files``: the upstream's page, or what :func:`listed_files` kept of it."""
         now = fetched_at or utcnow()
-        listing, listed = await off_loop(encode, files, size=len(files))
+        kept = files if isinstance(files, Mapping) else await off_loop(listed_files, files, size=len(files))
+        listing, listed = await off_loop(encode, kept, size=len(kept))
         async with self.db.write() as conn:
             where = (t.mirror_pages.c.index_id == index_id, t.mirror_pages.c.project == project)
             before = (await conn.execute(sa.select(t.mirror_pages.c.listing).where(*where))).first()
@@ -73,15 +84,14 @@ class MirrorRows(Rows):
             if before is None:
                 await conn.execute(self._insert(t.mirror_pages).values(index_id=index_id, project=project, **state))
             await conn.execute(sa.update(t.mirror_pages).where(*where).values(**state))
-            changed = await self._sync_mirror_files(conn, index_id, project, files, now, listed=listed)
+            changed = await self._sync_mirror_files(conn, index_id, project, kept, now)
             changed = changed or before is None or before.listing != listing
             if changed and bump:
                 await self._bump(conn, index_id)
             return changed
 
     async def _sync_mirror_files(
-        self, conn: AsyncConnection, index_id: int, project: str, files: Sequence[RemoteFile], now: datetime,
-        *, listed: int,
+        self, conn: AsyncConnection, index_id: int, project: str, listing: Mapping[str, RemoteFile], now: datetime,
     ) -> bool:
         """Bring the rows of a page's files in line with the upstream (core.mirror_sync's policy):
         the rows that exist (files clients asked for) follow it, rows of files it no longer lists
@@ -90,17 +100,14 @@ class MirrorRows(Rows):
         where = (t.projects.c.index_id == index_id, t.projects.c.name == project)
         project_id = (await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar()
         if project_id is None:
-            if not listed:
+            if not listing:
                 return False
-            await conn.execute(self._insert(t.projects).values(
-                index_id=index_id, name=project, display_name=project, created_at=now, updated_at=now))
-            project_id = (await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar_one()
+            project_id = await self._project_id(conn, index_id, project, project, now)
         c = t.files.c
         columns = (c.id, c.filename, c.sha256, c.size, c.requires_python, c.yanked, c.yanked_reason,
                    c.upload_time, c.upstream_metadata, c.origin_removed, c.origin_url, c.metadata_sha256)
         existing = {r.filename: r for r in await conn.execute(sa.select(*columns).where(c.project_id == project_id))}
-        listing = await off_loop(listed_files, files, size=len(files))
-        rowed = await off_loop(_rowed, listing, existing, project, size=len(files))
+        rowed = await off_loop(_rowed, listing, existing, project, size=len(listing))
         swapped = [f.sha256 for f in rowed if f.filename in existing and existing[f.filename].sha256 != f.sha256]
         cached = set()
         if swapped:
@@ -158,9 +165,7 @@ class MirrorRows(Rows):
         f = t.files.c
         cached = sa.exists().where(t.blobs.c.sha256 == f.sha256)
         query = (
-            sa.select(t.projects.c.display_name, f.filename, f.sha256, f.size, f.version, f.requires_python,
-                      f.yanked, f.yanked_reason, f.upload_time, f.metadata_sha256, f.upstream_metadata,
-                      f.origin_removed, cached.label("cached"))
+            sa.select(*PAGE_COLUMNS, f.origin_removed, cached.label("cached"))
             .join(t.projects, t.projects.c.id == f.project_id)
             .where(t.projects.c.index_id == index_id, t.projects.c.name == project)
             .order_by(f.id)
@@ -178,12 +183,7 @@ class MirrorRows(Rows):
         for the file). Two requests at once make one row; a row that exists is left as it is."""
         now = utcnow()
         async with self.db.write() as conn:
-            where = (t.projects.c.index_id == index_id, t.projects.c.name == project)
-            project_id = (await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar()
-            if project_id is None:
-                await conn.execute(self._insert(t.projects).values(
-                    index_id=index_id, name=project, display_name=project, created_at=now, updated_at=now))
-                project_id = (await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar_one()
+            project_id = await self._project_id(conn, index_id, project, project, now)
             (row,) = plan_sync([listed], {}, set()).new
             await conn.execute(self._insert(t.files).values(index_id=index_id, project_id=project_id, **row))
             query = (sa.select(*FILE_COLUMNS).join(t.projects, t.projects.c.id == t.files.c.project_id)
@@ -232,7 +232,7 @@ def _rowed(listing: Mapping[str, RemoteFile], existing: Mapping[str, Any], proje
 def _merged(listing: Listing, rows: Sequence[Any], keep_removed: bool) -> list[FileEntry]:
     """A mirror page's entries: the listing in its order, each file as its row says where it has
     one; then rows the upstream stopped listing, while their bytes are cached (``keep_removed``).
-    ``rows``: :meth:`MirrorRows.mirror_page_entries`'s, whose first columns are page_entries_of's."""
+    ``rows``: PAGE_COLUMNS, then whether the upstream dropped the file and whether it is cached."""
     rowed = {r[1]: (r, e) for r, e in zip(rows, page_entries_of(rows), strict=True)}
     entries = []
     for f in listing.files():

@@ -15,8 +15,8 @@ from wheelcave.core.pages import FileEntry, files_url
 from wheelcave.db import tables as t
 
 __all__ = [
-    "FILE_COLUMNS", "FileRecord", "IndexGone", "IndexRecord", "MirrorPageState", "NewFile", "aware", "file_record",
-    "file_record_no_meta", "is_unique_violation", "page_entries_of", "summary_of", "utcnow",
+    "FILE_COLUMNS", "PAGE_COLUMNS", "FileRecord", "IndexGone", "IndexRecord", "MirrorPageState", "NewFile", "aware",
+    "file_record", "file_record_no_meta", "is_unique_violation", "page_entries_of", "summary_of", "utcnow",
 ]
 
 
@@ -171,6 +171,15 @@ def is_unique_violation(exc: IntegrityError, table: str) -> bool:
 
 def file_record_no_meta(row: sa.Row[Any]) -> FileRecord:
     return file_record(row, with_metadata=False)
+
+
+#: What a page lists of a file, in the order :func:`page_entries_of` reads (after the project's
+#: display name): the hot query behind simple pages, hosted and mirrored.
+PAGE_COLUMNS = (
+    t.projects.c.display_name, t.files.c.filename, t.files.c.sha256, t.files.c.size, t.files.c.version,
+    t.files.c.requires_python, t.files.c.yanked, t.files.c.yanked_reason, t.files.c.upload_time,
+    t.files.c.metadata_sha256, t.files.c.upstream_metadata,
+)
 
 
 def page_entries_of(rows: Sequence[sa.Row[Any]]) -> list[FileEntry]:

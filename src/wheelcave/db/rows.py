@@ -60,6 +60,15 @@ class Rows:
                 {"webhook_id": i, "event": event, "payload": body, "status": "pending", "attempts": 0,
                  "next_attempt_at": now, "created_at": now} for i in wanted])
 
+    async def _project_id(self, conn: AsyncConnection, index_id: int, name: str, display_name: str, now: datetime) -> int:
+        """The id of an index's project row, made if absent. Concurrent first writers of one
+        project (uv publishes a wheel and an sdist at once; two requests for a mirror's files)
+        must not fail: insert-if-absent, then read whichever row won."""
+        await conn.execute(self._insert(t.projects).values(
+            index_id=index_id, name=name, display_name=display_name, created_at=now, updated_at=now))
+        where = (t.projects.c.index_id == index_id, t.projects.c.name == name)
+        return int((await conn.execute(sa.select(t.projects.c.id).where(*where))).scalar_one())
+
     async def _ensure_blob(self, conn: AsyncConnection, sha256: str, size: int, now: datetime) -> None:
         await conn.execute(self._insert(t.blobs).values(sha256=sha256, size=size, created_at=now))
 

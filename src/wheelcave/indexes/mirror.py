@@ -41,7 +41,7 @@ import anyio.to_thread
 from packaging.utils import NormalizedName
 
 from wheelcave.core.jsonapi import latest_version, versions_of
-from wheelcave.core.mirror_listing import listed_and_entries, listing_of
+from wheelcave.core.mirror_listing import Listing, listed_and_entries, listed_files
 from wheelcave.core.names import is_valid_project_name, validate_project_name
 from wheelcave.core.pages import ProjectPage, apply_cooldown
 from wheelcave.core.remote import RemoteFile
@@ -167,7 +167,7 @@ class MirrorIndex:
         if record is not None:
             return record
         found = await self.listings.find(filename)
-        return await self.listed_record(found[1].sha256, filename) if found is not None and found[1].sha256 else None
+        return await self.repo.mirror_file_row(self.id, *found) if found is not None else None
 
     async def project(
         self, name: NormalizedName, *, with_metadata: bool = False, cooldown: bool = True
@@ -267,7 +267,7 @@ class MirrorIndex:
             try:
                 if self.quiet is not None:
                     await self.quiet.wait(since, hurry)
-                await self._store_page(name, result.page.files, etag=result.etag, last_modified=result.last_modified)
+                await self._store_page(name, files, etag=result.etag, last_modified=result.last_modified)
                 self.on_change("")  # the project lists; the project's page is the one answered
             except Exception as exc:  # noqa: BLE001 - the next request fetches the page again
                 log.error("mirror.store_failed index=%s project=%s: %s: %s", self.name, name, type(exc).__name__, exc)
@@ -362,31 +362,33 @@ class MirrorIndex:
             return None
         if isinstance(result, Missing):
             self.metrics.page(self.name, "missing")
-            if await self._store_page(name, [], etag=None, last_modified=None, status="missing", bump=bump):
+            if await self._store_page(name, {}, etag=None, last_modified=None, status="missing", bump=bump):
                 self.on_change(name)
             return None
         assert isinstance(result, Fetched)
         self._note_fetched(name, result)
-        if await self._store_page(name, result.page.files, etag=result.etag, last_modified=result.last_modified, bump=bump):
+        if state is None:  # the first answer's entries from the same listing
+            listed, entries = await off_loop(listed_and_entries, result.page.files, size=len(result.page.files))
+        else:
+            listed, entries = await off_loop(listed_files, result.page.files, size=len(result.page.files)), []
+        if await self._store_page(name, listed, etag=result.etag, last_modified=result.last_modified, bump=bump):
             self.on_change(name)
         if state is None:
-            entries = (await off_loop(listed_and_entries, result.page.files, size=len(result.page.files)))[1]
             return ProjectPage(name=name, files=entries, display_name=name) if entries else None
         return None
 
     async def _store_page(
-        self, name: NormalizedName, files: Sequence[RemoteFile], *, etag: str | None, last_modified: str | None,
+        self, name: NormalizedName, listed: dict[str, RemoteFile], *, etag: str | None, last_modified: str | None,
         status: str = "ok", bump: bool = False,
     ) -> bool:
-        """Store the page's listing and bring its rows in line (see Repository.store_mirror_page);
-        from then on this process knows the mirror has the page, and its listing without reading
-        the record back."""
+        """Store the page's listing (``listed``: :func:`listed_files` of the upstream's page) and
+        bring its rows in line (see Repository.store_mirror_page); from then on this process knows
+        the mirror has the page, and its listing without reading the record back."""
         when = datetime.now(UTC)
-        listing = await off_loop(listing_of, files, size=len(files))
         changed = await self.repo.store_mirror_page(
-            self.id, name, files, etag=etag, last_modified=last_modified, status=status, bump=bump, fetched_at=when)
+            self.id, name, listed, etag=etag, last_modified=last_modified, status=status, bump=bump, fetched_at=when)
         self.known.add(name)
-        self.listings.keep(name, when, listing)
+        self.listings.keep(name, when, Listing(dict(listed)))
         return changed
 
     async def refresh(self, name: NormalizedName) -> None:
