@@ -1,4 +1,4 @@
-"""The layering of architecture §2, checked: imports only point downward."""
+"""The layering of architecture §2, checked: imports only point downward; and no module past ~600 lines."""
 
 from __future__ import annotations
 
@@ -47,3 +47,12 @@ def test_layer_imports(layer: str) -> None:
                 assert parts[1] in ALLOWED[layer], f"{path.relative_to(SRC)} imports {name}"
             if layer == "core":
                 assert parts[0] not in CORE_FORBIDDEN, f"{path.relative_to(SRC)} imports {name}"
+
+
+#: Rule 7: a module is split by concept at about 600 lines; this is the line past which it must be.
+MAX_MODULE_LINES = 650
+
+
+def test_no_module_grows_into_a_grab_bag() -> None:
+    too_long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not too_long, f"split these modules by concept: {too_long}"

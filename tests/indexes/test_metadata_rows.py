@@ -1,5 +1,5 @@
 """A wheel's metadata read by Range is served again from its blob while its row is still being
-written (indexes/mirror.py): a second client asking meanwhile costs the upstream nothing.
+written (indexes/mirror.py, indexes/mirror_files.py): a second client asking meanwhile costs the upstream nothing.
 
 In-process (httpx's ASGI transport, real SQLite, the fake upstream on 127.0.0.1, which answers
 Range and logs it). The repository's row write is held back by an event, as a busy database's
