@@ -158,3 +158,31 @@ def test_wide_queries_rank_a_bounded_set(db_url: str, monkeypatch: pytest.Monkey
         await db.dispose()
 
     asyncio.run(go())
+
+
+def test_a_mirror_project_shows_the_highest_version_its_page_lists(db_url: str) -> None:
+    """A mirror's files get rows only when a client asks for them: the version search shows comes
+    from the stored page (rows alone would say 1.9, the one file asked for)."""
+    from wheelcave.core.remote import RemoteFile
+
+    def listed(version: str, n: int) -> RemoteFile:
+        return RemoteFile(f"mirrored-{version}.tar.gz", f"https://up/mirrored-{version}.tar.gz", f"{n:064x}", version,
+                          "sdist", "source")
+
+    async def go() -> None:
+        db = Database(db_url)
+        await db.migrate()
+        repo, search = Repository(db), ProjectSearch(db)
+        mirror = await repo.create_index("mirror", "mirror", {"upstream": "https://up/simple/"})
+        assert mirror
+        files = [listed("1.9", 1), listed("1.10", 2), listed("2.0", 3)]
+        await repo.store_mirror_page(mirror.id, "mirrored", files, etag=None, last_modified=None, status="ok")
+        await repo.mirror_file_row(mirror.id, "mirrored", files[0])  # a client asked for 1.9
+        hits = await search.search([mirror.id], "mirrored")
+        assert [(h.name, h.version) for h in hits] == [("mirrored", "2.0")]
+        # The upstream drops 2.0: the next store says so.
+        await repo.store_mirror_page(mirror.id, "mirrored", files[:2], etag=None, last_modified=None, status="ok")
+        assert [h.version for h in await search.search([mirror.id], "mirrored")] == ["1.10"]
+        await db.dispose()
+
+    asyncio.run(go())

@@ -10,7 +10,7 @@ import zstandard
 from wheelcave.core import mirror_listing
 from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import spells_project
-from wheelcave.core.mirror_listing import decode, encode, filename_projects, findable_under, listed_files
+from wheelcave.core.mirror_listing import decode, encode, filename_projects, findable_under, highest_version, listed_files
 from wheelcave.core.remote import RemoteFile
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -91,3 +91,15 @@ def test_a_name_with_more_readings_than_a_lookup_tries_is_stored_with_a_row(monk
     assert filename_projects(filename) == ("pkg",)
     assert findable_under(filename, "pkg")
     assert spells_project(filename, "pkg-1-0") and not findable_under(filename, "pkg-1-0")  # its page stores a row
+
+
+def test_the_highest_version_orders_versions_not_strings_and_puts_legacy_ones_below() -> None:
+    def listed(*versions: str) -> dict[str, RemoteFile]:
+        return listed_files([RemoteFile(f"p-{v}.tar.gz", "https://up/", "0" * 64, v, "sdist", "source")
+                             for v in versions])
+
+    assert highest_version(listed("1.9", "1.10", "1.2")) == "1.10"  # not "1.9", as text would say
+    assert highest_version(listed("1.0", "2.0rc1", "nonsense")) == "2.0rc1"  # a pre-release counts
+    assert highest_version(listed("nonsense", "0.0.1")) == "0.0.1"  # a valid version above legacy
+    assert highest_version(listed("nonsense")) == "nonsense"
+    assert highest_version({}) is None

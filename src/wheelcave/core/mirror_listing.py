@@ -25,6 +25,7 @@ from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import parse_dist_filename, spells_project
 from wheelcave.core.pages import FileEntry, files_url
 from wheelcave.core.remote import RemoteFile
+from wheelcave.core.versions import version_key
 
 __all__ = ["Listing", "decode", "encode", "entry_of", "filename_projects", "findable_under", "listed_and_entries",
            "listed_files"]
@@ -115,6 +116,13 @@ def encode(listed: Mapping[str, RemoteFile]) -> tuple[bytes, int]:
     """(the record, how many files it lists) of the files :func:`listed_files` kept of a page."""
     body = orjson.dumps({"v": _FORMAT, "files": [_FIELDS(f) for f in listed.values()]})
     return zstandard.ZstdCompressor(level=_LEVEL).compress(body), len(listed)
+
+
+def highest_version(listed: Mapping[str, RemoteFile]) -> str | None:
+    """The highest version the listed files name (valid versions above legacy ones), as search
+    shows a project; None for an empty listing."""
+    versions = {f.version for f in listed.values()}
+    return max(versions, key=version_key) if versions else None
 
 
 def decode(record: bytes) -> Listing:

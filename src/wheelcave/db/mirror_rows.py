@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wheelcave.core.mirror_listing import Listing, encode, entry_of, findable_under, listed_files
+from wheelcave.core.mirror_listing import Listing, encode, entry_of, findable_under, highest_version, listed_files
 from wheelcave.core.mirror_sync import plan_sync
 from wheelcave.core.pages import FileEntry
 from wheelcave.core.remote import RemoteFile
@@ -75,12 +75,12 @@ class MirrorRows(Rows):
         ``files``: the upstream's page, or what :func:`listed_files` kept of it."""
         now = fetched_at or utcnow()
         kept = files if isinstance(files, Mapping) else await off_loop(listed_files, files, size=len(files))
-        listing, listed = await off_loop(encode, kept, size=len(kept))
+        listing, listed, latest = await off_loop(_record_of, kept, size=len(kept))
         async with self.db.write() as conn:
             where = (t.mirror_pages.c.index_id == index_id, t.mirror_pages.c.project == project)
             before = (await conn.execute(sa.select(t.mirror_pages.c.listing).where(*where))).first()
             state = {"etag": etag, "last_modified": last_modified, "fetched_at": now, "status": status,
-                     "listing": listing, "listed": listed}
+                     "listing": listing, "listed": listed, "latest": latest}
             if before is None:
                 await conn.execute(self._insert(t.mirror_pages).values(index_id=index_id, project=project, **state))
             await conn.execute(sa.update(t.mirror_pages).where(*where).values(**state))
@@ -221,6 +221,11 @@ class MirrorRows(Rows):
             if result.rowcount:
                 await self._touch_file_project(conn, file_id)
             return bool(result.rowcount)
+
+
+def _record_of(kept: Mapping[str, RemoteFile]) -> tuple[bytes, int, str | None]:
+    """A page's listing record, how many files it lists, and the highest version it names."""
+    return *encode(kept), highest_version(kept)
 
 
 def _rowed(listing: Mapping[str, RemoteFile], existing: Mapping[str, Any], project: str) -> list[RemoteFile]:

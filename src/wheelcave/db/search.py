@@ -84,9 +84,17 @@ class ProjectSearch:
             rows = list(await conn.execute(query))
             versions: dict[int, str] = {}
             if rows:
-                found = await conn.execute(
-                    sa.select(t.files.c.project_id, t.files.c.version).distinct()
-                    .where(t.files.c.project_id.in_([r[0] for r in rows]))
+                ids = [r[0] for r in rows]
+                found = list(await conn.execute(
+                    sa.select(t.files.c.project_id, t.files.c.version).distinct().where(t.files.c.project_id.in_(ids))
+                ))
+                # A mirror's project lists files that have no rows (only those clients asked for
+                # have one): its page's record names the highest version it lists.
+                pages = t.mirror_pages
+                found += await conn.execute(
+                    sa.select(t.projects.c.id, pages.c.latest)
+                    .join(pages, sa.and_(pages.c.index_id == t.projects.c.index_id, pages.c.project == t.projects.c.name))
+                    .where(t.projects.c.id.in_(ids), pages.c.latest.is_not(None))
                 )
                 for project_id, version in found:
                     if project_id not in versions or version_key(version) > version_key(versions[project_id]):

@@ -119,6 +119,8 @@ mirror_pages = sa.Table(
     # NULL: a page stored before listings existed, whose rows are its whole listing.
     sa.Column("listing", sa.LargeBinary, nullable=True),
     sa.Column("listed", sa.Integer, nullable=True),
+    # The highest version the listing names (search shows it; the rows may have none of it).
+    sa.Column("latest", sa.String(128), nullable=True),
     sa.UniqueConstraint("index_id", "project"),
 )
 
