@@ -24,6 +24,17 @@ def test_temp_commit_and_digests(tmp_path: Path) -> None:
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_a_sha256_only_temp_commits_the_same_blob_and_refuses_the_other_digests(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    temp = store.new_temp(sha256_only=True)
+    temp.write(b"hello world")
+    with pytest.raises(ValueError, match="not computed"):
+        _ = temp.digests.md5  # never a digest of nothing
+    with pytest.raises(ValueError, match="not computed"):
+        _ = temp.digests.blake2b_256
+    assert store.commit(temp) == hashlib.sha256(b"hello world").hexdigest()
+
+
 def test_existing_blob_is_never_rewritten(tmp_path: Path) -> None:
     store = FilesystemBlobStore(tmp_path)
     sha = store.put_bytes(b"same")

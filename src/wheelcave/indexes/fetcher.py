@@ -102,7 +102,8 @@ class Download:
         #: Where the bytes came from: "upstream", or "store" (another replica fetched them).
         self.source = "upstream"
         self.lock_fd = lock_fd  # held until the blob is committed or the download failed
-        self.temp = store.new_temp(buffered=False, name=f"{spec.sha256}.dl")
+        # Its row keeps the upstream's sha256 and nothing else: no md5 or blake2b-256 to make.
+        self.temp = store.new_temp(buffered=False, name=f"{spec.sha256}.dl", sha256_only=True)
         self.written = 0
         self.total: int | None = spec.size
         self.done = False

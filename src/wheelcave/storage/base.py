@@ -26,20 +26,24 @@ class StoreUnavailable(Exception):
 
 
 class Digests:
-    """sha256, md5 and blake2b-256 of a stream, computed on the fly."""
+    """sha256, md5 and blake2b-256 of a stream, computed on the fly; only sha256 where that is all
+    the writer keeps (a mirror's download: its row knows the upstream's sha256, nothing else),
+    as md5 and blake2b cost four times sha256's CPU a byte here."""
 
     __slots__ = ("_blake2", "_md5", "_sha256", "size")
 
-    def __init__(self) -> None:
+    def __init__(self, *, sha256_only: bool = False) -> None:
         self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._blake2 = hashlib.blake2b(digest_size=32)
+        self._md5 = None if sha256_only else hashlib.md5(usedforsecurity=False)
+        self._blake2 = None if sha256_only else hashlib.blake2b(digest_size=32)
         self.size = 0
 
     def update(self, data: bytes) -> None:
         self._sha256.update(data)
-        self._md5.update(data)
-        self._blake2.update(data)
+        if self._md5 is not None:
+            self._md5.update(data)
+        if self._blake2 is not None:
+            self._blake2.update(data)
         self.size += len(data)
 
     @property
@@ -48,20 +52,24 @@ class Digests:
 
     @property
     def md5(self) -> str:
+        if self._md5 is None:
+            raise ValueError("md5 was not computed (sha256_only)")
         return self._md5.hexdigest()
 
     @property
     def blake2b_256(self) -> str:
+        if self._blake2 is None:
+            raise ValueError("blake2b-256 was not computed (sha256_only)")
         return self._blake2.hexdigest()
 
 
 class TempBlob:
     """A temporary file being written; hashes everything written to it."""
 
-    def __init__(self, path: Path, fh: BinaryIO) -> None:
+    def __init__(self, path: Path, fh: BinaryIO, *, sha256_only: bool = False) -> None:
         self.path = path
         self._fh = fh
-        self.digests = Digests()
+        self.digests = Digests(sha256_only=sha256_only)
         self.closed = False
 
     def write(self, data: bytes) -> None:
@@ -117,10 +125,11 @@ class BlobStore(Protocol):
     #: Another process opens the same store from ``(root, url)`` (storage.select).
     url: str
 
-    def new_temp(self, *, buffered: bool = True, name: str | None = None) -> TempBlob:
+    def new_temp(self, *, buffered: bool = True, name: str | None = None, sha256_only: bool = False) -> TempBlob:
         """A new temporary blob; unbuffered when readers follow it while it grows. ``name``: a
         known name (``<name>.part`` in :attr:`tmp`) other processes can find, for a writer
-        that holds the lock of that name (a leftover of a crash under it is replaced)."""
+        that holds the lock of that name (a leftover of a crash under it is replaced).
+        ``sha256_only``: the writer needs no md5 or blake2b-256 of it (see :class:`Digests`)."""
         ...
 
     def lock_path(self, name: str) -> Path:
@@ -219,13 +228,13 @@ class LocalSpool:
         self.tmp.mkdir(parents=True, exist_ok=True)
         (root / "locks").mkdir(parents=True, exist_ok=True)
 
-    def new_temp(self, *, buffered: bool = True, name: str | None = None) -> TempBlob:
+    def new_temp(self, *, buffered: bool = True, name: str | None = None, sha256_only: bool = False) -> TempBlob:
         if name is None:
             path = self.tmp / f"{uuid.uuid4().hex}.part"
         else:
             path = self.tmp / f"{name}.part"
             path.unlink(missing_ok=True)  # a crash's leftover under that name
-        return TempBlob(path, path.open("xb", buffering=-1 if buffered else 0))  # type: ignore[arg-type]
+        return TempBlob(path, path.open("xb", buffering=-1 if buffered else 0), sha256_only=sha256_only)  # type: ignore[arg-type]
 
     def lock_path(self, name: str) -> Path:
         """Lock files stay (removing one another process may be locking is a race); start-up
