@@ -171,3 +171,53 @@ def test_h2_receives_data_frames_without_dumping_their_payloads(monkeypatch: pyt
         server.receive_data(client.data_to_send())
     assert bytes(received) == body
     assert max(dumped, default=0) < 1024, f"a DATA frame's payload was hex-dumped ({max(dumped)} bytes)"
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_httpcore_takes_a_free_lock_without_a_turn_of_the_loop_and_still_waits_for_a_held_one(loop: str) -> None:
+    """upstream/locks.py, applied when the upstream client is imported: a free httpcore lock (or
+    semaphore) is taken at once, without letting other tasks run first; a held one is waited for,
+    in the order asked, and a waiter can still be cancelled."""
+    from httpcore._synchronization import AsyncLock, AsyncSemaphore
+
+    import wheelcave.upstream.client  # noqa: F401 - applies fast_free_locks
+
+    async def main() -> None:
+        ran: list[str] = []
+
+        async def other() -> None:
+            ran.append("other")
+
+        for guard in (AsyncLock(), AsyncSemaphore(1)):
+            ran.clear()
+            task = asyncio.get_running_loop().create_task(other())
+            if isinstance(guard, AsyncLock):
+                async with guard:
+                    ran.append("taken")
+            else:
+                await guard.acquire()
+                ran.append("taken")
+                await guard.release()
+            await task
+            assert ran == ["taken", "other"], f"{type(guard).__name__}: a free one let the loop turn first"
+
+        lock, order = AsyncLock(), []
+
+        async def waiter(name: str) -> None:
+            async with lock:
+                order.append(name)
+
+        async with lock:
+            first = asyncio.get_running_loop().create_task(waiter("first"))
+            second = asyncio.get_running_loop().create_task(waiter("second"))
+            cancelled = asyncio.get_running_loop().create_task(waiter("cancelled"))
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            assert order == []  # held: everyone waits
+            cancelled.cancel()
+        await asyncio.gather(first, second)
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert order == ["first", "second"]
+
+    LOOPS[loop](main())

@@ -24,6 +24,7 @@ from wheelcave.core.redact import mask_url, redact
 from wheelcave.core.remote import RemotePage, parse_project_list, parse_project_page
 from wheelcave.errors import UpstreamError, UpstreamTimeout
 from wheelcave.upstream.h2frames import quiet_data_frames
+from wheelcave.upstream.locks import fast_free_locks
 from wheelcave.upstream.streams import use_asyncio_streams
 
 _CONTENT_RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
@@ -36,6 +37,7 @@ ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+ht
 
 
 quiet_data_frames()  # h2 would hex-dump every DATA frame it receives (upstream/h2frames.py)
+fast_free_locks()  # a free lock of httpcore's costs no turn of the event loop (upstream/locks.py)
 
 
 @dataclass(frozen=True)
