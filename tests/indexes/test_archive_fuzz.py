@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import tarfile
 import tracemalloc
+import zipfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -73,3 +75,16 @@ def test_mutated_tar_headers(tmp_path: Path, edits: list[tuple[int, int]], cut: 
 def test_random_bytes(tmp_path: Path, data: bytes) -> None:
     for filename in ("fz_pkg-1.0-py3-none-any.whl", "fz-pkg-1.0.tar.gz", "fz-pkg-1.0.zip"):
         _read(tmp_path, filename, data)
+
+
+def test_a_member_name_with_a_line_break_is_escaped_in_the_one_line_error(tmp_path: Path) -> None:
+    """Found by test_mutated_wheels: a .dist-info folder named with a line break (the only one
+    with a METADATA) was named raw in the message about its missing WHEEL."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("\nz_pkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: fz-pkg\nVersion: 1.0\n")
+    path = tmp_path / "fz_pkg-1.0-py3-none-any.whl"
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(ArchiveError) as caught:
+        read_core_metadata(path, parse_dist_filename(path.name), 2**20)
+    assert str(caught.value) == r"fz_pkg-1.0-py3-none-any.whl has no \nz_pkg-1.0.dist-info/WHEEL"

@@ -30,7 +30,17 @@ _M = TypeVar("_M")
 
 
 class ArchiveError(ValueError):
-    pass
+    """A malformed archive, said in one line: member names the archive chose (which may hold line
+    breaks or other control characters) are shown escaped."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_one_line(message))
+
+
+def _one_line(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class MetadataTooLarge(ArchiveError):
