@@ -154,3 +154,33 @@ def test_a_refresh_keeps_asked_rows_in_line_and_cached_files_the_upstream_drops(
         assert list(again)[-1] == "lib-1.4-py3-none-any.whl"  # kept files after the listing
 
     _run(tmp_path, body)
+
+
+def test_a_file_is_served_through_a_mirror_its_reader_may_read_not_through_another_with_a_row(tmp_path: Path) -> None:
+    """Two mirrors list the same bytes: a private one (readable by nobody here) that has the file's
+    row and is offline, and the public "up", which only lists it. An anonymous reader of "up" gets
+    the bytes and the metadata, fetched by "up" (the private mirror's row would answer 404: it is
+    offline), and nothing is recorded in the private mirror on the reader's behalf."""
+    async def body(services: Any, client: Client, upstream: FakeUpstream) -> None:
+        admin = IndexAdmin(services.repo)
+        await admin.create("secret", "mirror", {"upstream": upstream.url}, grants=[])
+        await services.registry.reload()
+        secret = await services.registry.get("secret")
+        await secret.refresh("lib")
+        name = "lib-1.3-py3-none-any.whl"
+        wheel = next(f for f in upstream.projects["lib"] if f.filename == name)
+        assert await secret.listed_record(wheel.sha256, name) is not None  # its row: a client of the secret asked
+        await admin.update("secret", {"offline": True})
+        await services.registry.reload()
+        await _page(client, services)  # "up" lists it (a listing, no row)
+        url = f"/files/sha256/{wheel.sha256}/{name}"
+        got = await client.get(url)
+        assert got.status_code == 200 and got.content == wheel.data
+        assert (await client.get(url + ".metadata")).status_code == 200
+        async with services.repo.db.read() as conn:
+            rows = (await conn.execute(sa.select(t.indexes.c.name).select_from(t.files.join(t.indexes))
+                                       .where(t.files.c.filename == name).order_by(t.indexes.c.name))).scalars().all()
+        assert rows == ["secret", "up"]  # "up" has its own row now; the secret's was not used
+        assert upstream.full_downloads == [name]
+
+    _run(tmp_path, body)

@@ -110,13 +110,18 @@ class FileRows(Rows):
         async with self.db.read() as conn:
             return sorted({r.index_id for r in await conn.execute(query)})
 
-    async def find_file_by_content(self, sha256: str, filename: str) -> FileRecord | None:
-        """Any listed file with these bytes under this name (in whichever index)."""
+    async def find_file_by_content(self, sha256: str, filename: str, prefer: Sequence[int] = ()) -> FileRecord | None:
+        """Any listed file with these bytes under this name (in whichever index): one of the
+        indexes ``prefer`` names if they have one (those its reader may read), a hosted one
+        before a mirror's."""
+        order = [sa.case((t.files.c.origin_url.is_(None), 0), else_=1)]
+        if prefer:
+            order.insert(0, sa.case((t.files.c.index_id.in_(list(prefer)), 0), else_=1))
         query = (
             sa.select(*FILE_COLUMNS[:-1])
             .join(t.projects, t.projects.c.id == t.files.c.project_id)
             .where(t.files.c.sha256 == sha256, t.files.c.filename == filename)
-            .order_by(sa.case((t.files.c.origin_url.is_(None), 0), else_=1))
+            .order_by(*order)
             .limit(1)
         )
         async with self.db.read() as conn:

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import anyio
 
@@ -248,6 +248,9 @@ class Registry:
     def record_by_id(self, index_id: int) -> IndexRecord | None:
         return self._by_id.get(index_id)
 
+    def record_by_name(self, name: str) -> IndexRecord | None:
+        return self._records.get(name)
+
     def by_id(self, index_id: int) -> Index | None:
         record = self._by_id.get(index_id)
         return self._build(record.name, ()) if record else None
@@ -259,10 +262,12 @@ class Registry:
         return MirrorIndex(record, self.repo, self.blobs, client, self.fetcher, self.metrics, self.project_changed,
                            early_answers=self.early_answers, quiet=self.quiet)
 
-    def pending_mirror(self, sha256: str, filename: str) -> MirrorIndex | None:
-        """The mirror whose early answer listed this file while its row is still being written."""
+    def pending_mirror(self, sha256: str, filename: str, among: Collection[str] | None = None) -> MirrorIndex | None:
+        """The mirror whose early answer listed this file while its row is still being written
+        (one of ``among``, the mirrors a reader may read, where given)."""
         for index in list(self._built.values()):
-            if isinstance(index, MirrorIndex) and index.pending_file(sha256, filename) is not None:
+            if (isinstance(index, MirrorIndex) and (among is None or index.name in among)
+                    and index.pending_file(sha256, filename) is not None):
                 return index
         return None
 
@@ -280,10 +285,13 @@ class Registry:
         its own there (no client asked for it yet)."""
         return [m.name for m in self._mirrors() if await m.listed_entry(sha256, filename) is not None]
 
-    async def listed_mirror_record(self, sha256: str, filename: str) -> FileRecord | None:
+    async def listed_mirror_record(self, sha256: str, filename: str, among: Collection[str] | None = None) -> FileRecord | None:
         """The row of a file a mirror lists with this content, made now if it had none (the
-        first mirror that lists it)."""
+        first mirror that lists it, of ``among`` where given: a reader's request makes no row in
+        a mirror the reader may not read)."""
         for mirror in self._mirrors():
+            if among is not None and mirror.name not in among:
+                continue
             record = await mirror.listed_record(sha256, filename)
             if record is not None:
                 return record

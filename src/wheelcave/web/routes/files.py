@@ -40,15 +40,26 @@ def _mirror_of(svc: Services, record: FileRecord) -> MirrorIndex | None:
     return index if isinstance(index, MirrorIndex) else None
 
 
-async def _record(svc: Services, sha256: str, filename: str) -> FileRecord | None:
-    """The row of a listed file: any index's, or (a mirror's file nobody asked for yet) made now
-    from the mirror's listing."""
-    record = await svc.repo.find_file_by_content(sha256, filename)
-    return record if record is not None else await svc.registry.listed_mirror_record(sha256, filename)
+def _ids(svc: Services, names: tuple[str, ...]) -> list[int]:
+    return [r.id for n in names if (r := svc.registry.record_by_name(n)) is not None]
 
 
-async def _metadata_blob(svc: Services, sha256: str, filename: str) -> str:
-    record = await _record(svc, sha256, filename)
+async def _record(svc: Services, sha256: str, filename: str, readable: tuple[str, ...]) -> FileRecord | None:
+    """The row of a listed file in an index its reader may read (``readable``): its own, or (a
+    mirror's file nobody asked for yet) made now from that mirror's listing. That index serves
+    it: its upstream fetches what is not cached, where another index listing the same bytes may
+    be offline or fetch from an upstream of its own. Another index's row is the answer only when
+    no index the reader may read has or lists the file (an early answer's, written meanwhile)."""
+    prefer = _ids(svc, readable)
+    record = await svc.repo.find_file_by_content(sha256, filename, prefer)
+    if record is not None and record.index_id in prefer:
+        return record
+    listed = await svc.registry.listed_mirror_record(sha256, filename, readable)
+    return listed if listed is not None else record
+
+
+async def _metadata_blob(svc: Services, sha256: str, filename: str, readable: tuple[str, ...]) -> str:
+    record = await _record(svc, sha256, filename, readable)
     if record is None:
         raise NotFound(f"No file {filename!r} with sha256 {sha256}.")
     mirror = _mirror_of(svc, record)
@@ -173,28 +184,34 @@ async def _send_blob(request: Request, svc: Services, blob: str, filename: str, 
 
 
 async def _listed_for(request: Request, svc: Services, sha256: str, filename: str,
-                      listing: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The indexes listing the file, if the caller may read one of them (else the error).
+                      listing: tuple[str, ...] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the indexes listing the file, those of them the caller may read), if there is one the
+    caller may read (else the error).
 
     ``listing``: what a lookup remembered; mirrors cache files without a generation bump, so
     when it denies, the database is asked again before refusing."""
     who = await caller(request)
     access = await svc.auth.access()
-    if listing is not None and any(access.can(who, "read", name) for name in listing):
-        return listing
+
+    def readable(names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(name for name in names if access.can(who, "read", name))
+
+    if listing is not None and (mine := readable(listing)):
+        return listing, mine
     base = filename.removesuffix(_METADATA)
     # Pending first: an early answer's rows are committed before it stops being pending.
-    pending = svc.registry.pending_mirror_names(sha256, base)
-    if any(access.can(who, "read", name) for name in pending):
-        return tuple(pending)  # a first page's file, asked for right after it: no query needed
+    pending = tuple(svc.registry.pending_mirror_names(sha256, base))
+    if mine := readable(pending):
+        return pending, mine  # a first page's file, asked for right after it: no query needed
     stored = [r.name for i in await svc.repo.indexes_listing(sha256, base) if (r := svc.registry.record_by_id(i))]
     listing = tuple(dict.fromkeys([*stored, *pending]))
-    if not any(access.can(who, "read", name) for name in listing):
+    if not (mine := readable(listing)):
         # A mirror's file without a row (nobody asked for it yet) is in its page's listing.
         listing = tuple(dict.fromkeys([*listing, *await svc.registry.listing_mirrors(sha256, base)]))
-    if not any(access.can(who, "read", name) for name in listing):
+        mine = readable(listing)
+    if not mine:
         raise await deny(svc, who, access, f"No file {filename!r} with sha256 {sha256}.")
-    return listing
+    return listing, mine
 
 
 async def serve_file(request: Request) -> Response:
@@ -213,12 +230,12 @@ async def serve_file(request: Request) -> Response:
             return await _send_blob(request, svc, known[0], filename, known[1])
         except FileNotFoundError:
             pass  # collected since: resolve it again
-    listing = await _listed_for(request, svc, sha256, filename)
+    listing, readable = await _listed_for(request, svc, sha256, filename)
     base = filename.removesuffix(_METADATA)
-    pending = svc.registry.pending_mirror(sha256, base)
+    pending = svc.registry.pending_mirror(sha256, base, readable)
     # A file of a page answered before its rows were written: whatever its row says meanwhile,
     # the mirror answers it (its bytes or metadata are fetched once, then recorded).
-    record = None if pending is not None else await svc.repo.find_file_by_content(sha256, filename)
+    record = None if pending is not None or base != filename else await _record(svc, sha256, filename, readable)
     if record is None:
         if pending is not None:  # listed by a page answered before its rows were written
             if base != filename:
@@ -234,11 +251,10 @@ async def serve_file(request: Request) -> Response:
             await pending.rows_written(sha256, base, hurry=True)
         # Also when no early answer lists it (any more): its rows may have been committed
         # while the first lookup ran.
-        record = await svc.repo.find_file_by_content(sha256, filename)
-        if record is None and base == filename:
-            record = await svc.registry.listed_mirror_record(sha256, filename)
+        if base == filename:
+            record = await _record(svc, sha256, filename, readable)
     if record is None and filename.endswith(_METADATA):
-        blob = await _metadata_blob(svc, sha256, filename[: -len(_METADATA)])
+        blob = await _metadata_blob(svc, sha256, filename[: -len(_METADATA)], readable)
         try:
             response = await _send_blob(request, svc, blob, filename, None)
         except FileNotFoundError:
