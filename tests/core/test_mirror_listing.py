@@ -10,7 +10,14 @@ import zstandard
 from wheelcave.core import mirror_listing
 from wheelcave.core.errors import CoreError
 from wheelcave.core.filenames import spells_project
-from wheelcave.core.mirror_listing import decode, encode, filename_projects, findable_under, highest_version, listed_files
+from wheelcave.core.mirror_listing import (
+    decode,
+    encode,
+    filename_projects,
+    findable_under,
+    highest_version,
+    listed_files,
+)
 from wheelcave.core.remote import RemoteFile
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)

@@ -10,7 +10,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wheelcave.core.mirror_listing import Listing, encode, entry_of, findable_under, highest_version, listed_files
+from wheelcave.core.mirror_listing import (
+    Listing,
+    encode,
+    entry_of,
+    findable_under,
+    highest_version,
+    listed_files,
+)
 from wheelcave.core.mirror_sync import plan_sync
 from wheelcave.core.pages import FileEntry
 from wheelcave.core.remote import RemoteFile
