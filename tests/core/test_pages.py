@@ -89,11 +89,27 @@ def test_json_shape_t2_6_t3_2() -> None:
     f = doc["files"][0]
     assert f["hashes"] == {"sha256": SHA}
     assert f["size"] == 10
-    assert f["upload-time"] == "2026-01-02T03:04:05.000000Z"
+    assert f["upload-time"] == "2026-01-02T03:04:05Z"  # PEP 700: the fraction is optional, left out when zero
     assert f["core-metadata"] == {"sha256": "b" * 64}
     assert f["requires-python"] == ">=3.8,<4"
     assert f["url"].startswith("../../files/")
     assert b"dist-info-metadata" not in body
+
+
+@pytest.mark.parametrize("zone", ["UTC", "timezone.utc", "zoneinfo UTC", "+02:00", "Europe/Paris", "none (read as UTC)"])
+@pytest.mark.parametrize("micro", [60, 0])
+def test_json_upload_times_are_utc_with_z_whatever_zone_the_time_carries(zone: str, micro: int) -> None:
+    from datetime import timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    at = datetime(2026, 1, 2, 3, 4, 5, micro, tzinfo=UTC)
+    when = {"UTC": at, "timezone.utc": at.replace(tzinfo=timezone.utc), "zoneinfo UTC": at.astimezone(ZoneInfo("UTC")),
+            "+02:00": at.astimezone(timezone(timedelta(hours=2))), "Europe/Paris": at.astimezone(ZoneInfo("Europe/Paris")),
+            "none (read as UTC)": at.replace(tzinfo=None)}[zone]
+    entry = FileEntry(filename="foo-1.0.tar.gz", url="files/sha256/x/foo-1.0.tar.gz", sha256=SHA, size=1, version="1.0",
+                      upload_time=when)
+    doc = json.loads(render_project(ProjectPage(name="foo", files=[entry]), PageFormat.JSON))
+    assert doc["files"][0]["upload-time"] == ("2026-01-02T03:04:05.000060Z" if micro else "2026-01-02T03:04:05Z")
 
 
 def test_project_list() -> None:

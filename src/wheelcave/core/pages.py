@@ -232,25 +232,34 @@ def html_anchor(f: FileEntry, url_prefix: str) -> str:
     return "".join(parts)
 
 
-def _json_file(f: FileEntry, url_prefix: str) -> dict[str, object]:
-    entry: dict[str, object] = {
-        "filename": f.filename,
-        "url": url_prefix + f.url,
-        "hashes": {"sha256": f.sha256},
-        "requires-python": f.requires_python,
-        "yanked": (f.yanked_reason or True) if f.yanked else False,
-    }
-    if f.size is not None:
-        entry["size"] = f.size
-    if f.upload_time is not None:
-        entry["upload-time"] = format_upload_time(f.upload_time)
-    if f.metadata_sha256:
-        entry["core-metadata"] = {"sha256": f.metadata_sha256}
-    else:
-        entry["core-metadata"] = f.metadata_available
-    if f.provenance:
-        entry["provenance"] = f.provenance
-    return entry
+#: Upload times are written by orjson: UTC as ``Z``, a time without a zone read as UTC, and the
+#: fraction of a second left out when it is zero (PEP 700 makes it optional).
+_JSON_TIMES = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+def _json_files(files: Iterable[FileEntry], url_prefix: str) -> list[dict[str, object]]:
+    """The JSON entries of a page's files, in one loop (a mirror's first answer writes ~15,000)."""
+    out = []
+    for f in files:
+        entry: dict[str, object] = {
+            "filename": f.filename,
+            "url": url_prefix + f.url,
+            "hashes": {"sha256": f.sha256},
+            "requires-python": f.requires_python,
+            "yanked": (f.yanked_reason or True) if f.yanked else False,
+        }
+        if f.size is not None:
+            entry["size"] = f.size
+        when = f.upload_time
+        if when is not None:
+            # orjson formats the time (a third of the cost of isoformat here); a zone other
+            # than UTC is turned into UTC first, as "Z" must mean.
+            entry["upload-time"] = when if when.tzinfo is UTC or when.tzinfo is None or not when.utcoffset() else when.astimezone(UTC)
+        entry["core-metadata"] = {"sha256": f.metadata_sha256} if f.metadata_sha256 else f.metadata_available
+        if f.provenance:
+            entry["provenance"] = f.provenance
+        out.append(entry)
+    return out
 
 
 def render_project(page: ProjectPage, fmt: PageFormat, url_prefix: str = "") -> bytes:
@@ -260,9 +269,9 @@ def render_project(page: ProjectPage, fmt: PageFormat, url_prefix: str = "") -> 
             "meta": {"api-version": API_VERSION},
             "name": page.name,
             "versions": page.versions,
-            "files": [_json_file(f, url_prefix) for f in page.files],
+            "files": _json_files(page.files, url_prefix),
         }
-        return orjson.dumps(doc)
+        return orjson.dumps(doc, option=_JSON_TIMES)
     title = escape(f"Links for {page.display_name or page.name}")
     out = [_HTML_HEAD.format(v=API_VERSION, title=title), f"<h1>{title}</h1>\n"]
     out.extend(html_anchor(f, url_prefix) for f in page.files)
