@@ -254,7 +254,8 @@ def _json_files(files: Iterable[FileEntry], url_prefix: str) -> list[dict[str, o
         if when is not None:
             # orjson formats the time (a third of the cost of isoformat here); a zone other
             # than UTC is turned into UTC first, as "Z" must mean.
-            entry["upload-time"] = when if when.tzinfo is UTC or when.tzinfo is None or not when.utcoffset() else when.astimezone(UTC)
+            zoned = when.tzinfo is not None and when.tzinfo is not UTC and when.utcoffset()
+            entry["upload-time"] = when.astimezone(UTC) if zoned else when
         entry["core-metadata"] = {"sha256": f.metadata_sha256} if f.metadata_sha256 else f.metadata_available
         if f.provenance:
             entry["provenance"] = f.provenance

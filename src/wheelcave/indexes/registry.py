@@ -285,7 +285,9 @@ class Registry:
         its own there (no client asked for it yet)."""
         return [m.name for m in self._mirrors() if await m.listed_entry(sha256, filename) is not None]
 
-    async def listed_mirror_record(self, sha256: str, filename: str, among: Collection[str] | None = None) -> FileRecord | None:
+    async def listed_mirror_record(
+        self, sha256: str, filename: str, among: Collection[str] | None = None,
+    ) -> FileRecord | None:
         """The row of a file a mirror lists with this content, made now if it had none (the
         first mirror that lists it, of ``among`` where given: a reader's request makes no row in
         a mirror the reader may not read)."""
