@@ -146,13 +146,18 @@ def wrk(url: str, *, connections: int, seconds: int, headers: dict[str, str]) ->
     return LoadResult(rps, p50, p99, errors + (int(non2xx.group(1)) if non2xx else 0))
 
 
-def rss_kib(pid: int) -> int:
-    total = 0
+def _with_children(pid: int) -> list[int]:
+    """A process and its direct children (a server's workers)."""
     pids = [pid]
     children = Path(f"/proc/{pid}/task/{pid}/children")
     if children.exists():
         pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
+    return pids
+
+
+def rss_kib(pid: int) -> int:
+    total = 0
+    for p in _with_children(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -166,12 +171,8 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its direct children so far, from /proc: the
     figure a cold run through a fresh server should be judged by, as going direct moves with the
     upstream from run to run and the server's own work does not."""
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
     ticks = 0
-    for p in pids:
+    for p in _with_children(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
