@@ -9,6 +9,8 @@ write lock would hold it; the test lets it go at the end.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import random
 from pathlib import Path
 
@@ -56,6 +58,44 @@ def test_a_metadata_file_read_a_moment_ago_is_not_read_again(tmp_path: Path) -> 
             assert again.status_code == 200 and again.content == first.content
             assert len(upstream.range_requests) == reads  # from the blob, not the upstream
             release.set()
+
+    try:
+        asyncio.run(main())
+    finally:
+        upstream.stop()
+
+
+def test_a_wheel_is_checked_against_its_mirror_row_when_a_hosted_index_has_the_same_file(tmp_path: Path) -> None:
+    """When a wheel arrives, the metadata read by Range is looked up in the mirror's own row, not
+    in the first row of these bytes (a hosted index's, which a lookup by content puts first).
+    Here the Range read was another process's (this one never saw it: no note in memory) and
+    the download began before that row was written: only the row tells what was read."""
+    upstream = FakeUpstream()
+    upstream.ranges = True
+    data = wheel_bytes("mr-dup", "1.0", extra_files=PAD)
+    filename = "mr_dup-1.0-py3-none-any.whl"
+    upstream.add("mr-dup", UpFile(filename, data))
+    upstream.start()
+
+    async def main() -> None:
+        async with mirror_app(tmp_path / "data", upstream.url) as (services, client):
+            password = await services.auth.ensure_initial_admin()
+            form = {":action": "file_upload", "protocol_version": "1", "name": "mr-dup", "version": "1.0",
+                    "filetype": "bdist_wheel", "pyversion": "py3", "sha256_digest": hashlib.sha256(data).hexdigest()}
+            hosted = await client.post("/index/main/", data=form, files={"content": (filename, data)},
+                                       auth=("admin", password))
+            assert hosted.status_code == 200, hosted.text
+            page = (await client.get("/index/up/simple/mr-dup/", headers={"Accept": JSON_TYPE})).json()
+            url = httpx.URL("http://test/index/up/simple/mr-dup/").join(page["files"][0]["url"])
+            assert (await client.get(str(url.copy_with(fragment=None)) + ".metadata")).status_code == 200
+            mirror = await services.registry.get("up")
+            await mirror.drain()
+            row = await services.repo.find_file(mirror.id, filename)
+            assert row is not None and row.metadata_sha256  # what the Range read found
+            mirror.makes.read_by_range.clear()  # read by another process
+            before_the_row = dataclasses.replace(row, metadata_sha256=None)
+            assert not await mirror._check_read_metadata(before_the_row, (row.metadata_sha256, 100))  # noqa: SLF001
+            assert await mirror._check_read_metadata(before_the_row, ("0" * 64, 100))  # noqa: SLF001
 
     try:
         asyncio.run(main())

@@ -167,7 +167,7 @@ class MirrorFiles:
         """A wheel just downloaded: the metadata read earlier by Range (if any) must be the one
         in the wheel. A mismatch (the upstream replaced the file, or answered ranges of another
         one) is logged and counted; the caller stores the wheel's own."""
-        current = await self.repo.find_file_by_content(record.sha256, record.filename)
+        current = await self.repo.find_file(record.index_id, record.filename)  # its own row, as it is now
         known = current.metadata_sha256 if current is not None and current.id == record.id else record.metadata_sha256
         read = self.makes.read_by_range.pop((record.sha256, record.filename), None)
         known = known or read  # read, but not recorded yet
