@@ -70,6 +70,16 @@ def start_wheelcave(data_dir: Path, *, env: dict[str, str] | None = None, public
     return Proc(proc, url)
 
 
+def start_relay(upstream: str) -> Proc:
+    """The floor of a mirror: the bare relay of :mod:`benchmarks.relay` (uvicorn, one process)."""
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.relay", upstream, str(port)], cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(f"{url}/f/", proc)
+    return Proc(proc, url)
+
+
 def start_reference(body: bytes, content_type: str) -> Proc:
     """The floor: uvicorn (same options) answering fixed bytes from a bare ASGI app."""
     port = free_port()

@@ -5,6 +5,11 @@ cache and (through wheelcave) a fresh server; the upstream is the live public in
 from pip's configuration at run time. Also: the bytes wheelcave fetched from the upstream for the
 compile (whole files and the parts of wheels read with Range), against the size of the wheels the
 resolution pinned (for this machine's Python and platform).
+
+Beside them, the floor: the same resolutions through a bare Python relay (:mod:`benchmarks.relay`,
+uvicorn passing pages and bytes through, storing and checking nothing). Where the relay meets a
+goal and wheelcave does not, the difference is wheelcave's own work (parsing, storing, hashing,
+reading metadata), not Python's HTTP.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +29,7 @@ import httpx
 from packaging.tags import sys_tags
 from packaging.utils import parse_wheel_filename
 
-from benchmarks._harness import BIN, cpu_seconds, start_wheelcave
+from benchmarks._harness import BIN, cpu_seconds, start_relay, start_wheelcave
 from benchmarks.mirror import _client_env, _install, _upstream_url
 
 COMPILE = ["jupyterlab==4.2.5"]
@@ -66,10 +72,23 @@ def _wheel_bytes(base: str, pins: list[str]) -> int:
     return total
 
 
+def _through_relay(upstream: str, resolve: Callable[[str], float], into: dict[str, list[float]] | None = None) -> float:
+    """Seconds ``resolve`` takes through a fresh bare relay of the upstream (its CPU into ``into``)."""
+    relay = start_relay(upstream)
+    try:
+        before = cpu_seconds(relay.proc.pid)
+        seconds = resolve(f"{relay.url}/simple/")
+        if into is not None:
+            into.setdefault("relay_cpu", []).append(cpu_seconds(relay.proc.pid) - before)
+        return seconds
+    finally:
+        relay.stop()
+
+
 def main(runs: int = 1) -> str:
     upstream = _upstream_url()
     labels = ("uv pip compile (jupyterlab)", "uv pip install", "pip install", "pip install, public_url set")
-    rows: dict[str, dict[str, list[float]]] = {label: {"direct": [], "cold": [], "cpu": []} for label in labels}
+    rows: dict[str, dict[str, list[float]]] = {label: {"direct": [], "cold": [], "cpu": [], "relay": []} for label in labels}
     fetched = resolved = 0
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="wheelcave-bench-") as name:
@@ -85,10 +104,14 @@ def main(runs: int = 1) -> str:
                 resolved = _wheel_bytes(f"{server.url}/simple/", pins)
             finally:
                 server.stop()
+            rows["uv pip compile (jupyterlab)"]["relay"].append(_through_relay(
+                upstream, lambda url, tmp=tmp: _compile(url, tmp / "c-relay")[0], rows["uv pip compile (jupyterlab)"]))
             for tool in ("uv", "pip"):
                 label = "uv pip install" if tool == "uv" else "pip install"
                 direct = _install(tool, upstream, tmp / f"{tool}-direct")[0]
                 rows[label]["direct"].append(direct)
+                rows[label]["relay"].append(_through_relay(
+                    upstream, lambda url, t=tool, tmp=tmp: _install(t, url, tmp / f"{t}-relay")[0], rows[label]))
                 # pip also through a server that knows its URL (absolute file links, which pip
                 # resolves faster than relative ones): the same direct run is its reference.
                 for name, absolute in ((label, False), ("pip install, public_url set", True)) if tool == "pip" else ((label, False),):
@@ -108,11 +131,15 @@ def main(runs: int = 1) -> str:
     lines = [f"# wheelcave cold mirror, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
              f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; median of {runs} run(s); "
              "the upstream is the live public index.", "",
-             "| resolution | direct | through a fresh wheelcave | ratio | goal | the server's CPU |",
-             "|---|---|---|---|---|---|"]
+             "| resolution | direct | through a fresh wheelcave | ratio | goal | the server's CPU | the bare relay (floor) |",
+             "|---|---|---|---|---|---|---|"]
     for label, r in rows.items():
         d, c, cpu = statistics.median(r["direct"]), statistics.median(r["cold"]), statistics.median(r["cpu"])
-        lines.append(f"| {label} | {d:.1f} s | {c:.1f} s | {c / d:.2f} | {goals[label]} | {cpu:.2f} s |")
+        floor = "(as above)"
+        if r["relay"]:
+            relay = statistics.median(r["relay"])
+            floor = f"{relay:.1f} s, {relay / d:.2f}; CPU {statistics.median(r['relay_cpu']):.2f} s"
+        lines.append(f"| {label} | {d:.1f} s | {c:.1f} s | {c / d:.2f} | {goals[label]} | {cpu:.2f} s | {floor} |")
     share = 100 * fetched / resolved if resolved else float("nan")
     lines += ["", ("The server's CPU (its process, median): the steadier figure to compare code by, as going "
                    "direct moves with the upstream from run to run."),
