@@ -80,35 +80,40 @@ def start_relay(upstream: str) -> Proc:
     return Proc(proc, url)
 
 
-def start_reference(body: bytes, content_type: str) -> Proc:
-    """The floor: uvicorn (same options) answering fixed bytes from a bare ASGI app."""
+def _bare_app_folder(body: bytes, port: int, kind: str) -> Path:
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"wheelcave-bench-{kind}-{port}"
+    folder.mkdir(exist_ok=True)
+    (folder / "body.bin").write_bytes(body)
+    return folder
+
+
+def start_reference(body: bytes, content_type: str, *, workers: int = 1) -> Proc:
+    """The floor: uvicorn (same options, ``workers`` processes) answering fixed bytes from a bare
+    ASGI app."""
     port = free_port()
-    body_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"wheelcave-bench-ref-{port}.bin"
-    body_file.write_bytes(body)
-    code = (
-        "import sys, uvicorn\n"
-        f"BODY = open({str(body_file)!r}, 'rb').read()\n"
+    folder = _bare_app_folder(body, port, "asgi")
+    (folder / "asgi_ref.py").write_text(
+        f"BODY = open({str(folder / 'body.bin')!r}, 'rb').read()\n"
         f"HEADERS = [(b'content-type', {content_type.encode()!r}), (b'content-length', str(len(BODY)).encode())]\n"
         "async def app(scope, receive, send):\n"
         "    if scope['type'] != 'http':\n"
         "        return\n"
         "    await send({'type': 'http.response.start', 'status': 200, 'headers': HEADERS})\n"
         "    await send({'type': 'http.response.body', 'body': BODY})\n"
-        f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', access_log=False)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(workers), "--log-level", "warning", "--no-access-log", "asgi_ref:app"],
+                            cwd=folder)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
     return Proc(proc, url)
 
 
-def start_rsgi_reference(body: bytes, content_type: str) -> Proc:
-    """The floor of granian: one worker answering fixed bytes from a bare RSGI app (granian's own
-    interface, cheaper than ASGI)."""
+def start_rsgi_reference(body: bytes, content_type: str, *, workers: int = 1) -> Proc:
+    """The floor of granian: ``workers`` processes answering fixed bytes from a bare RSGI app
+    (granian's own interface, cheaper than ASGI)."""
     port = free_port()
-    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"wheelcave-bench-rsgi-{port}"
-    folder.mkdir(exist_ok=True)
-    (folder / "body.bin").write_bytes(body)
+    folder = _bare_app_folder(body, port, "rsgi")
     (folder / "rsgi_ref.py").write_text(
         f"BODY = open({str(folder / 'body.bin')!r}, 'rb').read()\n"
         f"HEADERS = [('content-type', {content_type!r}), ('content-length', str(len(BODY)))]\n"
@@ -116,7 +121,8 @@ def start_rsgi_reference(body: bytes, content_type: str) -> Proc:
         "    proto.response_bytes(200, HEADERS, BODY)\n"
     )
     proc = subprocess.Popen([str(BIN / "granian"), "--interface", "rsgi", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "1", "--log-level", "warning", "--no-access-log", "rsgi_ref:app"], cwd=folder)
+                             "--workers", str(workers), "--log-level", "warning", "--no-access-log", "rsgi_ref:app"],
+                            cwd=folder)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
     return Proc(proc, url)

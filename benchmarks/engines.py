@@ -43,10 +43,16 @@ def _hot(work: Path, runs: int, seconds: int, lines: list[str]) -> None:
         body, ctype = page.content, page.headers["content-type"]
         bare.append(("bare ASGI app, uvicorn", start_reference(body, ctype)))
         bare.append(("bare RSGI app, granian", start_rsgi_reference(body, ctype)))
+        if CORES > 1:  # the floor of the goal at 50 connections: one worker per core
+            bare.append((f"bare ASGI app, uvicorn, {CORES} workers", start_reference(body, ctype, workers=CORES)))
+            bare.append((f"bare RSGI app, granian, {CORES} workers", start_rsgi_reference(body, ctype, workers=CORES)))
         servers: list[tuple[str, Running | None, Wheelcave | None]] = [("nginx", nginx, None)]
         servers += [(label, Running(label, [proc], proc.url + "/simple/"), None) for label, proc in bare]
         servers += [(f"{e}, 1 worker", None, Wheelcave(1, e)) for e in ENGINES]
         servers += [(f"{e}, {CORES} workers", None, Wheelcave(CORES, e)) for e in ENGINES] if CORES > 1 else []
+        # nginx runs with its access log off: uvicorn the same way, beside its default (log on)
+        servers += [("uvicorn, 1 worker, no access log", None, Wheelcave(1, "uvicorn", access_log=False))]
+        servers += [(f"uvicorn, {CORES} workers, no access log", None, Wheelcave(CORES, "uvicorn", access_log=False))] if CORES > 1 else []
         for label, running, peer in servers:
             server = running or _start_with(peer, work / f"hot-{label.replace(' ', '-').replace(',', '')}", files)  # type: ignore[arg-type]
             try:

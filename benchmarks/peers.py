@@ -96,19 +96,23 @@ class Peer:
 class Wheelcave(Peer):
     name, hosted, upload, proxy = "wheelcave", True, True, True
 
-    def __init__(self, workers: int = 1, engine: str = "uvicorn") -> None:
+    def __init__(self, workers: int = 1, engine: str = "uvicorn", *, access_log: bool = True) -> None:
         self.workers = workers
         self.engine = engine
+        self.access_log = access_log  # off: as the nginx peer runs (its access_log off)
         if workers > 1:
             self.name = f"wheelcave --workers {workers}"
         if engine != "uvicorn":
             self.name += f" ({engine})"
+        if not access_log:
+            self.name += ", no access log"
 
     def _start(self, work: Path, *, upstream: str | None = None, files: Path | None = None) -> Running:
         work.mkdir(parents=True, exist_ok=True)
         data = work / "wheelcave-data"
         port = free_port()
-        env = _clean_env(**({"PIP_INDEX_URL": upstream} if upstream else {}))
+        env = _clean_env(**({"PIP_INDEX_URL": upstream} if upstream else {}),
+                         **({} if self.access_log else {"WHEELCAVE_SERVER_ACCESS_LOG": "false"}))
         log = (work / "wheelcave.log").open("wb")
         started = time.perf_counter()
         proc = self._spawn([str(BIN / "wheelcave"), "serve", "--data-dir", str(data), "--port", str(port),
