@@ -44,7 +44,8 @@ class Metrics:
         self._metadata = Counter(
             "wheelcave_mirror_metadata", "Wheel metadata files a mirror made without an upstream one, by "
             "source (range: read with Range requests; download: the wheel fetched whole, the upstream "
-            "ignoring Range) and mismatch (a Range read that the downloaded wheel contradicted).",
+            "ignoring Range), mismatch (a Range read that the downloaded wheel contradicted) and joined (a "
+            "request that waited for another one's read of the same file instead of reading it again).",
             ["index", "source"], registry=self.registry,
         )
 

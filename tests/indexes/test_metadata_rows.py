@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import hashlib
 import random
+import threading
 from pathlib import Path
 
 import httpx
@@ -94,10 +95,86 @@ def test_a_wheel_is_checked_against_its_mirror_row_when_a_hosted_index_has_the_s
             assert row is not None and row.metadata_sha256  # what the Range read found
             mirror.makes.read_by_range.clear()  # read by another process
             before_the_row = dataclasses.replace(row, metadata_sha256=None)
-            assert not await mirror._check_read_metadata(before_the_row, (row.metadata_sha256, 100))  # noqa: SLF001
-            assert await mirror._check_read_metadata(before_the_row, ("0" * 64, 100))  # noqa: SLF001
+            assert not await mirror._check_read_metadata(before_the_row, (row.metadata_sha256, 100))
+            assert await mirror._check_read_metadata(before_the_row, ("0" * 64, 100))
 
     try:
         asyncio.run(main())
     finally:
+        upstream.stop()
+
+
+async def _two_at_once(upstream: FakeUpstream, client: httpx.AsyncClient, url: str) -> tuple[httpx.Response, httpx.Response]:
+    """Two requests for ``url``, the second made while the upstream holds the first one's Range
+    read, and answered once the second has joined it."""
+    assert upstream.range_gate is not None
+    first = asyncio.ensure_future(client.get(url))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not upstream.range_requests and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    assert len(upstream.range_requests) == 1  # the first read is held
+    joined = (await client.get("/metrics")).text.count('source="joined"}')
+    second = asyncio.ensure_future(client.get(url))
+    while (await client.get("/metrics")).text.count('source="joined"}') == joined and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    assert len(upstream.range_requests) == 1
+    upstream.range_gate.set()
+    return await first, await second
+
+
+def _gated(project: str) -> tuple[FakeUpstream, str]:
+    upstream = FakeUpstream()
+    upstream.ranges = True
+    upstream.range_gate = threading.Event()
+    filename = f"{project.replace('-', '_')}-1.0-py3-none-any.whl"
+    upstream.add(project, UpFile(filename, wheel_bytes(project, "1.0", extra_files=PAD)))
+    return upstream.start(), filename
+
+
+def test_two_requests_for_a_metadata_file_being_read_share_one_read(tmp_path: Path) -> None:
+    """A second client asking for a wheel's metadata while the first one's Range read is under
+    way waits for that read: the upstream gets the reads of one, and both get the same bytes."""
+    upstream, _ = _gated("mr-two")
+
+    async def main() -> None:
+        async with mirror_app(tmp_path / "data", upstream.url) as (_, client):
+            page = (await client.get("/index/up/simple/mr-two/", headers={"Accept": JSON_TYPE})).json()
+            url = str(httpx.URL("http://test/index/up/simple/mr-two/").join(page["files"][0]["url"])) + ".metadata"
+            a, b = await _two_at_once(upstream, client, url)
+            assert a.status_code == b.status_code == 200 and a.content == b.content and b"Name: mr-two" in a.content
+            reads = len(upstream.range_requests)
+            assert reads <= 2 and upstream.full_downloads == []  # one wheel's reads (tail, then METADATA if apart)
+            again = await client.get(url)  # and once read, it is not read again
+            assert again.content == a.content and len(upstream.range_requests) == reads
+
+    try:
+        asyncio.run(main())
+    finally:
+        assert upstream.range_gate is not None
+        upstream.range_gate.set()
+        upstream.stop()
+
+
+def test_a_failed_read_fails_both_requests_and_the_next_one_reads_again(tmp_path: Path) -> None:
+    """The upstream answers the shared read with bytes that are no wheel: both requests get the
+    same 404, and the read is not remembered: the next request, the upstream mended, reads again."""
+    upstream, filename = _gated("mr-bad")
+    upstream.range_bytes[filename] = b"not a zip archive" * 5000
+
+    async def main() -> None:
+        async with mirror_app(tmp_path / "data", upstream.url) as (_, client):
+            page = (await client.get("/index/up/simple/mr-bad/", headers={"Accept": JSON_TYPE})).json()
+            url = str(httpx.URL("http://test/index/up/simple/mr-bad/").join(page["files"][0]["url"])) + ".metadata"
+            a, b = await _two_at_once(upstream, client, url)
+            assert a.status_code == b.status_code == 404 and a.text == b.text and "not a valid zip" in a.text
+            del upstream.range_bytes[filename]
+            again = await client.get(url)
+            assert again.status_code == 200 and b"Name: mr-bad" in again.content
+
+    try:
+        asyncio.run(main())
+    finally:
+        assert upstream.range_gate is not None
+        upstream.range_gate.set()
         upstream.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,6 +66,9 @@ class FakeUpstream:
         #: Files asked with a Range header, and files sent whole (200), by filename.
         self.range_requests: list[str] = []
         self.full_downloads: list[str] = []
+        #: Range requests wait until this is set, once counted (an upstream still answering, with
+        #: no clock involved).
+        self.range_gate: threading.Event | None = None
         #: Bytes of each file sent so far (to tell, without a clock, that a client got bytes
         #: before the upstream finished).
         self.sent: dict[str, int] = {}
@@ -179,6 +183,8 @@ class FakeUpstream:
         wanted = request.headers.get("range")
         if wanted is not None:
             self.range_requests.append(filename)
+            if self.range_gate is not None:
+                await asyncio.to_thread(self.range_gate.wait, 30)
             if self.ranges:
                 return self._range(self.range_bytes.get(filename, data), wanted)
         self.full_downloads.append(filename)

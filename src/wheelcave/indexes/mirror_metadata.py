@@ -5,7 +5,9 @@ recording it in the database is the mirror's part."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import zipfile
@@ -26,6 +28,9 @@ __all__ = ["MAX_METADATA", "MetadataMaker"]
 
 log = logging.getLogger("wheelcave.mirror")
 MAX_METADATA = 8 * 2**20
+#: What a read gives: the metadata blob's (sha256, size), and the wheel's own where it arrived
+#: whole with the ranges; None where the upstream ignores Range.
+_Made = tuple[tuple[str, int], tuple[str, int] | None] | None
 
 
 class MetadataMaker:
@@ -42,16 +47,41 @@ class MetadataMaker:
         #: (wheel sha256, filename) → the metadata blob read by Range, until the wheel arrives and
         #: is checked against it (its row may not say so yet: rows and recordings come later).
         self.read_by_range: dict[tuple[str, str], str] = {}
+        #: (wheel sha256, filename) → the read under way (see :meth:`make`).
+        self._reading: dict[tuple[str, str], asyncio.Future[_Made]] = {}
 
     async def make(
         self, url: str | None, filename: str, sha256: str, *, upstream_has: bool, expected: str | None,
-    ) -> tuple[tuple[str, int], tuple[str, int] | None] | None:
+    ) -> _Made:
         """The metadata of a listed file, from the first source that has it: the upstream's own
         ``.metadata`` (``upstream_has``), the cached wheel, the upstream's wheel read by Range.
         ``url``: the file's upstream URL, or None where the upstream is not to be asked (offline).
         Returns the metadata blob's (sha256, size) and, for a wheel that arrived whole with the
         ranges, the wheel's own; None when the upstream ignores Range (the caller downloads the
-        wheel). NotFound where no source can have it."""
+        wheel). NotFound where no source can have it.
+
+        One read a file at a time: a request for a file being read waits for that read and gets
+        its answer (or its error). The read goes on if its first asker goes away; the others
+        still wait for it."""
+        key = (sha256, filename)
+        reading = self._reading.get(key)
+        if reading is not None:
+            self.metrics.metadata(self.name, "joined")
+            return await asyncio.shield(reading)
+        reading = asyncio.ensure_future(self._make(url, filename, sha256, upstream_has=upstream_has, expected=expected))
+        self._reading[key] = reading
+        reading.add_done_callback(functools.partial(self._read_done, key))
+        return await asyncio.shield(reading)
+
+    def _read_done(self, key: tuple[str, str], reading: asyncio.Future[_Made]) -> None:
+        if self._reading.get(key) is reading:
+            del self._reading[key]
+        if not reading.cancelled():
+            reading.exception()  # seen: an error nobody waits for any more is not "never retrieved"
+
+    async def _make(
+        self, url: str | None, filename: str, sha256: str, *, upstream_has: bool, expected: str | None,
+    ) -> _Made:
         wheel = filename.endswith(".whl")
         if upstream_has and url:
             return await self.from_upstream(url, filename, expected), None
