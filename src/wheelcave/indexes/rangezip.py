@@ -15,12 +15,12 @@ cached wheel apply (:func:`wheelcave.indexes.archive.wheel_metadata_from_zip`).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from wheelcave.core.filenames import DistFilename
 from wheelcave.indexes.archive import ArchiveError, wheel_metadata_from_zip
+from wheelcave.storage.sizedfile import SizedReader
 
 __all__ = ["CHUNK", "TAIL", "NeedBytes", "RangeRead", "SparseFile", "wheel_metadata_by_range"]
 
@@ -44,13 +44,11 @@ class NeedBytes(Exception):  # not an OSError: zipfile turns those into "not a z
         self.length = length
 
 
-class SparseFile(io.RawIOBase):
+class SparseFile(SizedReader):
     """A read-only file of ``size`` bytes of which only some ranges are known."""
 
     def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-        self._pos = 0
+        super().__init__(size)
         self._pieces: list[tuple[int, bytes]] = []
 
     def add(self, start: int, data: bytes) -> None:
@@ -65,22 +63,6 @@ class SparseFile(io.RawIOBase):
             out += data[covered - start:]
             covered = max(covered, start + len(data))
         return bytes(out[:self.size]) if covered >= self.size else None
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise OSError("seek before the start")
-        self._pos = base + offset
-        return self._pos
 
     def read(self, n: int | None = -1) -> bytes:
         end = self.size if n is None or n < 0 else min(self.size, self._pos + n)

@@ -30,7 +30,14 @@ import obstore
 import obstore.exceptions
 import obstore.store
 
-from wheelcave.storage.base import BlobInfo, LocalSpool, StoreUnavailable, TempBlob, put_through_temp
+from wheelcave.storage.base import (
+    BlobInfo,
+    LocalSpool,
+    StoreUnavailable,
+    TempBlob,
+    put_through_temp,
+)
+from wheelcave.storage.sizedfile import SizedReader
 
 __all__ = ["ObjectBlobStore"]
 
@@ -67,30 +74,15 @@ def _key(sha256: str) -> str:
     return f"sha256/{sha256[:2]}/{sha256[2:4]}/{_checked(sha256)}"
 
 
-class _RangeReader(io.RawIOBase):
+class _RangeReader(SizedReader):
     """A seekable reader of one object: each read is a ranged GET (wrapped in a buffer)."""
 
     def __init__(self, store: Any, key: str, size: int) -> None:
-        self._store, self._key, self._size, self._pos = store, key, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
+        super().__init__(size)
+        self._store, self._key = store, key
 
     def readinto(self, buffer: Any) -> int:
-        length = min(len(buffer), self._size - self._pos)
+        length = min(len(buffer), self.size - self._pos)
         if length <= 0:
             return 0
         data = obstore.get_range(self._store, self._key, start=self._pos, length=length)
