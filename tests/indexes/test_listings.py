@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from tests.support.dists import sdist_bytes, wheel_bytes
 from tests.support.inprocess import mirror_app
 from tests.support.upstream import JSON_TYPE, FakeUpstream, UpFile
+from wheelcave.core.mirror_listing import listed_files
 from wheelcave.db import tables as t
 from wheelcave.indexes.admin import IndexAdmin
 
@@ -182,5 +184,57 @@ def test_a_file_is_served_through_a_mirror_its_reader_may_read_not_through_anoth
                                        .where(t.files.c.filename == name).order_by(t.indexes.c.name))).scalars().all()
         assert rows == ["secret", "up"]  # "up" has its own row now; the secret's was not used
         assert upstream.full_downloads == [name]
+
+    _run(tmp_path, body)
+
+
+def test_a_first_request_for_a_listed_file_looks_its_listing_up_once(tmp_path: Path) -> None:
+    """The access check finds a file nobody asked for yet in a mirror's listing; making its row
+    uses what it found: each mirror's page state is read once, and no lookup of rows by content
+    follows the one that found none (statements counted on the database's read engine)."""
+    async def body(services: Any, client: Client, upstream: FakeUpstream) -> None:
+        files = await _page(client, services)
+        mirrors = [r for r in await services.registry.names() if r.kind == "mirror"]
+        statements: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        engine = services.repo.db._read.sync_engine  # noqa: SLF001 - the statements a request makes
+        sa.event.listen(engine, "before_cursor_execute", seen)
+        try:
+            wheel = files["lib-1.4-py3-none-any.whl"]
+            path = httpx.URL("http://test/index/up/simple/lib/").join(wheel["url"]).path
+            assert (await client.get(path + ".metadata")).status_code == 200
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", seen)
+        states = [s for s in statements if "FROM mirror_pages" in s]
+        by_content = [s for s in statements if "FROM files" in s and "files.sha256 =" in s]
+        # "up" stored the page and keeps its listing: it answers without asking whether the page
+        # was fetched again since; each other mirror's page state is read once.
+        assert len(states) == len(mirrors) - 1, statements
+        assert len(by_content) == 1, statements  # the access check's (it found no row)
+
+    _run(tmp_path, body)
+
+
+def test_a_file_of_a_page_another_process_stored_is_found_past_the_listing_kept_here(tmp_path: Path) -> None:
+    """Another process (a worker, a replica) fetched the page again, and the upstream lists a new
+    file and new bytes under an old name: the listing this process keeps has neither, so their
+    URLs are looked up afresh, not refused."""
+    async def body(services: Any, client: Client, upstream: FakeUpstream) -> None:
+        await _page(client, services)
+        mirror = await services.registry.get("up")
+        new = UpFile("lib-2.0-py3-none-any.whl", wheel_bytes("lib", "2.0"))
+        rebuilt = UpFile("lib-1.0-py3-none-any.whl", wheel_bytes("lib", "1.0", summary="rebuilt"))
+        upstream.projects["lib"] = [f for f in upstream.projects["lib"] if f.filename != rebuilt.filename]
+        upstream.add("lib", new, rebuilt)
+        fetched = await mirror.client.fetch_project("lib")
+        # as the other process stores it: this one's kept listing is not told
+        await services.repo.store_mirror_page(mirror.id, "lib", listed_files(fetched.page.files), etag=None,
+                                              last_modified=None, status="ok", fetched_at=datetime.now(UTC))
+        for f in (new, rebuilt):
+            got = await client.get(f"/files/sha256/{f.sha256}/{f.filename}")
+            assert got.status_code == 200 and got.content == f.data, f.filename
 
     _run(tmp_path, body)

@@ -140,7 +140,7 @@ class MirrorIndex(MirrorFiles):
     async def listed_entry(self, sha256: str, filename: str) -> tuple[str, RemoteFile] | None:
         """(its project, its entry) where a stored page lists this file with this content; a file
         with a row of its own is found by the repository's lookups instead."""
-        found = await self.listings.find(filename)
+        found = await self.listings.find(filename, sha256)
         return found if found is not None and found[1].sha256 == sha256 else None
 
     async def listed_record(self, sha256: str, filename: str) -> FileRecord | None:
@@ -149,11 +149,16 @@ class MirrorIndex(MirrorFiles):
         upstream dropped it is only a row."""
         found = await self.listed_entry(sha256, filename)
         if found is not None:
-            record: FileRecord | None = await self.repo.mirror_file_row(self.id, *found)
-        else:
-            record = await self.repo.find_file(self.id, filename)
+            return await self.row_of(*found, sha256)
+        record = await self.repo.find_file(self.id, filename)
         # The row of a file the upstream replaced keeps the bytes it cached (and lists them).
         return record if record is not None and record.sha256 == sha256 else None
+
+    async def row_of(self, project: str, entry: RemoteFile, sha256: str) -> FileRecord | None:
+        """The row of a file a stored page of ``project`` lists as ``entry`` (:meth:`listed_entry`),
+        made now if it had none; None if its row holds other bytes than ``sha256``."""
+        record = await self.repo.mirror_file_row(self.id, project, entry)
+        return record if record.sha256 == sha256 else None
 
     async def record_named(self, filename: str) -> FileRecord | None:
         """The row of the file this mirror lists under ``filename`` (made now if it had none)."""

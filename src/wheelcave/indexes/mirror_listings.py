@@ -64,10 +64,23 @@ class MirrorListings:
         while self._total > self.max_listed and len(self._kept) > 1:
             self._total -= len(self._kept.popitem(last=False)[1][1])
 
-    async def find(self, filename: str) -> tuple[str, RemoteFile] | None:
+    async def find(self, filename: str, sha256: str | None = None) -> tuple[str, RemoteFile] | None:
         """(its project, its entry) of a file a stored page lists under ``filename``: looked for on
-        the pages of the projects its name can belong to."""
-        for project in filename_projects(filename):
+        the pages of the projects its name can belong to.
+
+        ``sha256``: the content asked for. A listing kept here that lists the file with it answers
+        without asking the database whether the page was fetched again since: a newer page
+        changes nothing for a file an earlier one listed (its bytes are the same; one the upstream
+        dropped is served as a cached one would be). Anything else is looked up afresh."""
+        readings = filename_projects(filename)
+        if sha256 is not None:
+            for project in readings:
+                kept = self._kept.get(project)
+                found = kept[1].get(filename) if kept is not None else None
+                if found is not None and found.sha256 == sha256:
+                    self._kept.move_to_end(project)
+                    return project, found
+        for project in readings:
             listing = await self.of(project)
             found = listing.get(filename) if listing else None
             if found is not None:

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import anyio
 
+from wheelcave.core.remote import RemoteFile
 from wheelcave.db.repository import FileRecord, IndexRecord, Repository
 from wheelcave.errors import BadRequest, NotFound
 from wheelcave.indexes.admin import default_grants
@@ -280,21 +281,33 @@ class Registry:
         return [m for r in list(self._by_id.values()) if r.kind == "mirror"
                 and isinstance(m := self._build(r.name, ()), MirrorIndex)]
 
-    async def listing_mirrors(self, sha256: str, filename: str) -> list[str]:
-        """The mirrors whose stored pages list this file with this content while it has no row of
-        its own there (no client asked for it yet)."""
-        return [m.name for m in self._mirrors() if await m.listed_entry(sha256, filename) is not None]
+    async def listing_mirrors(self, sha256: str, filename: str) -> dict[str, tuple[str, RemoteFile]]:
+        """The mirrors whose stored pages list this file with this content, each with (its
+        project, its entry): where it may have no row of its own yet (no client asked for it)."""
+        found = {}
+        for mirror in self._mirrors():
+            entry = await mirror.listed_entry(sha256, filename)
+            if entry is not None:
+                found[mirror.name] = entry
+        return found
 
     async def listed_mirror_record(
         self, sha256: str, filename: str, among: Collection[str] | None = None,
+        found: Mapping[str, tuple[str, RemoteFile]] | None = None,
     ) -> FileRecord | None:
         """The row of a file a mirror lists with this content, made now if it had none (the
         first mirror that lists it, of ``among`` where given: a reader's request makes no row in
-        a mirror the reader may not read)."""
+        a mirror the reader may not read). ``found``: what :meth:`listing_mirrors` found a
+        moment ago (only those mirrors are asked, without looking their pages up again)."""
         for mirror in self._mirrors():
             if among is not None and mirror.name not in among:
                 continue
-            record = await mirror.listed_record(sha256, filename)
+            if found is None:
+                record = await mirror.listed_record(sha256, filename)
+            elif mirror.name in found:
+                record = await mirror.row_of(*found[mirror.name], sha256)
+            else:
+                continue
             if record is not None:
                 return record
         return None

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from wheelcave.core.remote import RemoteFile
 from wheelcave.db.repository import FileRecord
 from wheelcave.errors import NotFound
 from wheelcave.indexes.fetcher import Download
@@ -44,22 +46,28 @@ def _ids(svc: Services, names: tuple[str, ...]) -> list[int]:
     return [r.id for n in names if (r := svc.registry.record_by_name(n)) is not None]
 
 
-async def _record(svc: Services, sha256: str, filename: str, readable: tuple[str, ...]) -> FileRecord | None:
-    """The row of a listed file in an index its reader may read (``readable``): its own, or (a
-    mirror's file nobody asked for yet) made now from that mirror's listing. That index serves
-    it: its upstream fetches what is not cached, where another index listing the same bytes may
-    be offline or fetch from an upstream of its own. Another index's row is the answer only when
-    no index the reader may read has or lists the file (an early answer's, written meanwhile)."""
-    prefer = _ids(svc, readable)
+async def _record(svc: Services, sha256: str, filename: str, listed: _Listed) -> FileRecord | None:
+    """The row of a listed file in an index its reader may read (``listed.readable``): its own,
+    or (a mirror's file nobody asked for yet) made now from that mirror's listing. That index
+    serves it: its upstream fetches what is not cached, where another index listing the same
+    bytes may be offline or fetch from an upstream of its own. Another index's row is the answer
+    only when no index the reader may read has or lists the file (an early answer's, written
+    meanwhile). Where the lookup found the file only in mirrors' listings, their entries are
+    used as found (no row of a readable index had it a moment ago)."""
+    if listed.entries:
+        made = await svc.registry.listed_mirror_record(sha256, filename, listed.readable, listed.entries)
+        if made is not None:
+            return made
+    prefer = _ids(svc, listed.readable)
     record = await svc.repo.find_file_by_content(sha256, filename, prefer)
     if record is not None and record.index_id in prefer:
         return record
-    listed = await svc.registry.listed_mirror_record(sha256, filename, readable)
-    return listed if listed is not None else record
+    made = await svc.registry.listed_mirror_record(sha256, filename, listed.readable)
+    return made if made is not None else record
 
 
-async def _metadata_blob(svc: Services, sha256: str, filename: str, readable: tuple[str, ...]) -> str:
-    record = await _record(svc, sha256, filename, readable)
+async def _metadata_blob(svc: Services, sha256: str, filename: str, listed: _Listed) -> str:
+    record = await _record(svc, sha256, filename, listed)
     if record is None:
         raise NotFound(f"No file {filename!r} with sha256 {sha256}.")
     mirror = _mirror_of(svc, record)
@@ -183,10 +191,20 @@ async def _send_blob(request: Request, svc: Services, blob: str, filename: str, 
     return response
 
 
+@dataclass(frozen=True)
+class _Listed:
+    """Where a file URL's file is listed: ``names``, the indexes listing it; ``readable``, those
+    of them the caller may read; ``entries``, where no readable index had a row of it, the
+    mirrors whose pages list it (mirror → its project and entry)."""
+
+    names: tuple[str, ...]
+    readable: tuple[str, ...]
+    entries: Mapping[str, tuple[str, RemoteFile]] = field(default_factory=dict)
+
+
 async def _listed_for(request: Request, svc: Services, sha256: str, filename: str,
-                      listing: tuple[str, ...] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(the indexes listing the file, those of them the caller may read), if there is one the
-    caller may read (else the error).
+                      listing: tuple[str, ...] | None = None) -> _Listed:
+    """Where the file is listed, if an index the caller may read lists it (else the error).
 
     ``listing``: what a lookup remembered; mirrors cache files without a generation bump, so
     when it denies, the database is asked again before refusing."""
@@ -197,21 +215,22 @@ async def _listed_for(request: Request, svc: Services, sha256: str, filename: st
         return tuple(name for name in names if access.can(who, "read", name))
 
     if listing is not None and (mine := readable(listing)):
-        return listing, mine
+        return _Listed(listing, mine)
     base = filename.removesuffix(_METADATA)
     # Pending first: an early answer's rows are committed before it stops being pending.
     pending = tuple(svc.registry.pending_mirror_names(sha256, base))
     if mine := readable(pending):
-        return pending, mine  # a first page's file, asked for right after it: no query needed
+        return _Listed(pending, mine)  # a first page's file, asked for right after it: no query needed
     stored = [r.name for i in await svc.repo.indexes_listing(sha256, base) if (r := svc.registry.record_by_id(i))]
     listing = tuple(dict.fromkeys([*stored, *pending]))
+    if mine := readable(listing):
+        return _Listed(listing, mine)
+    # A mirror's file without a row (nobody asked for it yet) is in its page's listing.
+    entries = await svc.registry.listing_mirrors(sha256, base)
+    listing = tuple(dict.fromkeys([*listing, *entries]))
     if not (mine := readable(listing)):
-        # A mirror's file without a row (nobody asked for it yet) is in its page's listing.
-        listing = tuple(dict.fromkeys([*listing, *await svc.registry.listing_mirrors(sha256, base)]))
-        mine = readable(listing)
-    if not mine:
         raise await deny(svc, who, access, f"No file {filename!r} with sha256 {sha256}.")
-    return listing, mine
+    return _Listed(listing, mine, entries)
 
 
 async def serve_file(request: Request) -> Response:
@@ -230,12 +249,12 @@ async def serve_file(request: Request) -> Response:
             return await _send_blob(request, svc, known[0], filename, known[1])
         except FileNotFoundError:
             pass  # collected since: resolve it again
-    listing, readable = await _listed_for(request, svc, sha256, filename)
+    listed = await _listed_for(request, svc, sha256, filename)
     base = filename.removesuffix(_METADATA)
-    pending = svc.registry.pending_mirror(sha256, base, readable)
+    pending = svc.registry.pending_mirror(sha256, base, listed.readable)
     # A file of a page answered before its rows were written: whatever its row says meanwhile,
     # the mirror answers it (its bytes or metadata are fetched once, then recorded).
-    record = None if pending is not None or base != filename else await _record(svc, sha256, filename, readable)
+    record = None if pending is not None or base != filename else await _record(svc, sha256, filename, listed)
     if record is None:
         if pending is not None:  # listed by a page answered before its rows were written
             if base != filename:
@@ -252,14 +271,14 @@ async def serve_file(request: Request) -> Response:
         # Also when no early answer lists it (any more): its rows may have been committed
         # while the first lookup ran.
         if base == filename:
-            record = await _record(svc, sha256, filename, readable)
+            record = await _record(svc, sha256, filename, listed)
     if record is None and filename.endswith(_METADATA):
-        blob = await _metadata_blob(svc, sha256, filename[: -len(_METADATA)], readable)
+        blob = await _metadata_blob(svc, sha256, filename[: -len(_METADATA)], listed)
         try:
             response = await _send_blob(request, svc, blob, filename, None)
         except FileNotFoundError:
             raise NotFound(f"The bytes of {filename!r} are missing from the blob store.") from None
-        lookups.put(epoch, key, (blob, None, listing))
+        lookups.put(epoch, key, (blob, None, listed.names))
         return response
     if record is None:
         raise NotFound(f"No file {filename!r} with sha256 {sha256}.")
@@ -271,7 +290,7 @@ async def serve_file(request: Request) -> Response:
             raise NotFound(f"The bytes of {filename!r} are missing from the blob store.") from None
         download, fd = mirror.start_download(record)
         return await _stream(request, download, fd, sha256, filename)
-    lookups.put(epoch, key, (sha256, mirror.name if mirror else None, listing))
+    lookups.put(epoch, key, (sha256, mirror.name if mirror else None, listed.names))
     return response
 
 
