@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import random
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -123,58 +124,55 @@ async def _two_at_once(upstream: FakeUpstream, client: httpx.AsyncClient, url: s
     return await first, await second
 
 
-def _gated(project: str) -> tuple[FakeUpstream, str]:
+def _with_gated_upstream(tmp_path: Path, project: str, mend: bytes | None,
+                         body: Callable[[FakeUpstream, httpx.AsyncClient, str], Awaitable[None]]) -> None:
+    """``body(upstream, client, url)``: a mirror of an upstream with one wheel of ``project``,
+    whose Range answers wait for ``upstream.range_gate``; ``url``, the wheel's ``.metadata`` on
+    the mirror, after its page was read. ``mend``: the bytes Range answers come from at first."""
     upstream = FakeUpstream()
     upstream.ranges = True
     upstream.range_gate = threading.Event()
     filename = f"{project.replace('-', '_')}-1.0-py3-none-any.whl"
     upstream.add(project, UpFile(filename, wheel_bytes(project, "1.0", extra_files=PAD)))
-    return upstream.start(), filename
+    if mend is not None:
+        upstream.range_bytes[filename] = mend
+    upstream.start()
+
+    async def main() -> None:
+        async with mirror_app(tmp_path / "data", upstream.url) as (_, client):
+            page = (await client.get(f"/index/up/simple/{project}/", headers={"Accept": JSON_TYPE})).json()
+            url = str(httpx.URL(f"http://test/index/up/simple/{project}/").join(page["files"][0]["url"]))
+            await body(upstream, client, url + ".metadata")
+
+    try:
+        asyncio.run(main())
+    finally:
+        upstream.range_gate.set()
+        upstream.stop()
 
 
 def test_two_requests_for_a_metadata_file_being_read_share_one_read(tmp_path: Path) -> None:
     """A second client asking for a wheel's metadata while the first one's Range read is under
     way waits for that read: the upstream gets the reads of one, and both get the same bytes."""
-    upstream, _ = _gated("mr-two")
+    async def body(upstream: FakeUpstream, client: httpx.AsyncClient, url: str) -> None:
+        a, b = await _two_at_once(upstream, client, url)
+        assert a.status_code == b.status_code == 200 and a.content == b.content and b"Name: mr-two" in a.content
+        reads = len(upstream.range_requests)
+        assert reads <= 2 and upstream.full_downloads == []  # one wheel's reads (tail, then METADATA if apart)
+        again = await client.get(url)  # and once read, it is not read again
+        assert again.content == a.content and len(upstream.range_requests) == reads
 
-    async def main() -> None:
-        async with mirror_app(tmp_path / "data", upstream.url) as (_, client):
-            page = (await client.get("/index/up/simple/mr-two/", headers={"Accept": JSON_TYPE})).json()
-            url = str(httpx.URL("http://test/index/up/simple/mr-two/").join(page["files"][0]["url"])) + ".metadata"
-            a, b = await _two_at_once(upstream, client, url)
-            assert a.status_code == b.status_code == 200 and a.content == b.content and b"Name: mr-two" in a.content
-            reads = len(upstream.range_requests)
-            assert reads <= 2 and upstream.full_downloads == []  # one wheel's reads (tail, then METADATA if apart)
-            again = await client.get(url)  # and once read, it is not read again
-            assert again.content == a.content and len(upstream.range_requests) == reads
-
-    try:
-        asyncio.run(main())
-    finally:
-        assert upstream.range_gate is not None
-        upstream.range_gate.set()
-        upstream.stop()
+    _with_gated_upstream(tmp_path, "mr-two", None, body)
 
 
 def test_a_failed_read_fails_both_requests_and_the_next_one_reads_again(tmp_path: Path) -> None:
     """The upstream answers the shared read with bytes that are no wheel: both requests get the
     same 404, and the read is not remembered: the next request, the upstream mended, reads again."""
-    upstream, filename = _gated("mr-bad")
-    upstream.range_bytes[filename] = b"not a zip archive" * 5000
+    async def body(upstream: FakeUpstream, client: httpx.AsyncClient, url: str) -> None:
+        a, b = await _two_at_once(upstream, client, url)
+        assert a.status_code == b.status_code == 404 and a.text == b.text and "not a valid zip" in a.text
+        upstream.range_bytes.clear()  # mended
+        again = await client.get(url)
+        assert again.status_code == 200 and b"Name: mr-bad" in again.content
 
-    async def main() -> None:
-        async with mirror_app(tmp_path / "data", upstream.url) as (_, client):
-            page = (await client.get("/index/up/simple/mr-bad/", headers={"Accept": JSON_TYPE})).json()
-            url = str(httpx.URL("http://test/index/up/simple/mr-bad/").join(page["files"][0]["url"])) + ".metadata"
-            a, b = await _two_at_once(upstream, client, url)
-            assert a.status_code == b.status_code == 404 and a.text == b.text and "not a valid zip" in a.text
-            del upstream.range_bytes[filename]
-            again = await client.get(url)
-            assert again.status_code == 200 and b"Name: mr-bad" in again.content
-
-    try:
-        asyncio.run(main())
-    finally:
-        assert upstream.range_gate is not None
-        upstream.range_gate.set()
-        upstream.stop()
+    _with_gated_upstream(tmp_path, "mr-bad", b"not a zip archive" * 5000, body)
