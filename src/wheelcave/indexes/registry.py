@@ -263,18 +263,9 @@ class Registry:
         return MirrorIndex(record, self.repo, self.blobs, client, self.fetcher, self.metrics, self.project_changed,
                            early_answers=self.early_answers, quiet=self.quiet)
 
-    def pending_mirror(self, sha256: str, filename: str, among: Collection[str] | None = None) -> MirrorIndex | None:
-        """The mirror whose early answer listed this file while its row is still being written
-        (one of ``among``, the mirrors a reader may read, where given)."""
-        for index in list(self._built.values()):
-            if (isinstance(index, MirrorIndex) and (among is None or index.name in among)
-                    and index.pending_file(sha256, filename) is not None):
-                return index
-        return None
-
-    def pending_mirror_names(self, sha256: str, filename: str) -> list[str]:
-        """Every mirror whose early answer lists this file while its row is still being written."""
-        return [i.name for i in list(self._built.values())
+    def pending_mirrors(self, sha256: str, filename: str) -> list[MirrorIndex]:
+        """The mirrors whose early answer listed this file while its row is still being written."""
+        return [i for i in list(self._built.values())
                 if isinstance(i, MirrorIndex) and i.pending_file(sha256, filename) is not None]
 
     def _mirrors(self) -> list[MirrorIndex]:

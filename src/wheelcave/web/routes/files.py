@@ -195,11 +195,13 @@ async def _send_blob(request: Request, svc: Services, blob: str, filename: str, 
 class _Listed:
     """Where a file URL's file is listed: ``names``, the indexes listing it; ``readable``, those
     of them the caller may read; ``entries``, where no readable index had a row of it, the
-    mirrors whose pages list it (mirror → its project and entry)."""
+    mirrors whose pages list it (mirror → its project and entry); ``pending``, the first mirror
+    the caller may read whose early answer lists it while its row is being written."""
 
     names: tuple[str, ...]
     readable: tuple[str, ...]
     entries: Mapping[str, tuple[str, RemoteFile]] = field(default_factory=dict)
+    pending: MirrorIndex | None = None
 
 
 async def _listed_for(request: Request, svc: Services, sha256: str, filename: str,
@@ -218,19 +220,24 @@ async def _listed_for(request: Request, svc: Services, sha256: str, filename: st
         return _Listed(listing, mine)
     base = filename.removesuffix(_METADATA)
     # Pending first: an early answer's rows are committed before it stops being pending.
-    pending = tuple(svc.registry.pending_mirror_names(sha256, base))
+    mirrors = svc.registry.pending_mirrors(sha256, base)
+    pending = tuple(m.name for m in mirrors)
+
+    def listed(names: tuple[str, ...], mine: tuple[str, ...], entries: Mapping[str, tuple[str, RemoteFile]]) -> _Listed:
+        return _Listed(names, mine, entries, next((m for m in mirrors if m.name in mine), None))
+
     if mine := readable(pending):
-        return _Listed(pending, mine)  # a first page's file, asked for right after it: no query needed
+        return listed(pending, mine, {})  # a first page's file, asked for right after it: no query needed
     stored = [r.name for i in await svc.repo.indexes_listing(sha256, base) if (r := svc.registry.record_by_id(i))]
     listing = tuple(dict.fromkeys([*stored, *pending]))
     if mine := readable(listing):
-        return _Listed(listing, mine)
+        return listed(listing, mine, {})
     # A mirror's file without a row (nobody asked for it yet) is in its page's listing.
     entries = await svc.registry.listing_mirrors(sha256, base)
     listing = tuple(dict.fromkeys([*listing, *entries]))
     if not (mine := readable(listing)):
         raise await deny(svc, who, access, f"No file {filename!r} with sha256 {sha256}.")
-    return _Listed(listing, mine, entries)
+    return listed(listing, mine, entries)
 
 
 async def serve_file(request: Request) -> Response:
@@ -251,7 +258,7 @@ async def serve_file(request: Request) -> Response:
             pass  # collected since: resolve it again
     listed = await _listed_for(request, svc, sha256, filename)
     base = filename.removesuffix(_METADATA)
-    pending = svc.registry.pending_mirror(sha256, base, listed.readable)
+    pending = listed.pending
     # A file of a page answered before its rows were written: whatever its row says meanwhile,
     # the mirror answers it (its bytes or metadata are fetched once, then recorded).
     record = None if pending is not None or base != filename else await _record(svc, sha256, filename, listed)
