@@ -275,7 +275,7 @@ class Registry:
     async def listing_mirrors(self, sha256: str, filename: str) -> dict[str, tuple[str, RemoteFile]]:
         """The mirrors whose stored pages list this file with this content, each with (its
         project, its entry): where it may have no row of its own yet (no client asked for it)."""
-        found = {}
+        found: dict[str, tuple[str, RemoteFile]] = {}
         for mirror in self._mirrors():
             entry = await mirror.listed_entry(sha256, filename)
             if entry is not None:
